@@ -1,0 +1,367 @@
+package scheduling
+
+import (
+	"cmp"
+	"slices"
+
+	v1 "k8s.io/api/core/v1"
+)
+
+// simNode is a node during the Solve: existing, in-flight, or planned.
+type simNode struct {
+	index              int
+	name               string
+	existing, inFlight bool
+	labels             map[string]string
+	taints             []v1.Taint
+	boundPods          []*v1.Pod
+	// used counts requests placed on the node; limit is what it can hold (for a planned node the
+	// per-resource maximum over its candidate types, a quick upper bound).
+	used, limit resVec
+	ports       []hostPort
+	domains     []int32 // per topology key
+	pods        []PodKey
+
+	// Planned nodes only.
+	prov   *provModel
+	reqs   Requirements
+	types  []*typeModel
+	maxCap resVec // per-resource maximum capacity over types, reserved against limits
+}
+
+func (s *solver) domainOf(n *simNode, k *topoKey) int32 {
+	if k.hostname {
+		return int32(n.index)
+	}
+	if n.existing {
+		v, ok := n.labels[k.name]
+		if !ok {
+			return domainAbsent
+		}
+		return k.id(v)
+	}
+	r, ok := n.reqs.Get(k.name)
+	if !ok {
+		return domainAbsent
+	}
+	vs, finite := r.Values()
+	switch {
+	case !finite:
+		return domainUnresolved
+	case len(vs) == 0:
+		return domainAbsent
+	case len(vs) == 1 && !r.AllowsAbsent():
+		return k.id(vs[0])
+	default:
+		return domainUnresolved
+	}
+}
+
+func (s *solver) setDomains(n *simNode) {
+	n.domains = n.domains[:0]
+	for _, k := range s.topo.keys {
+		n.domains = append(n.domains, s.domainOf(n, k))
+	}
+}
+
+// place puts pm on the first node that takes it, relaxing preferences level by level.
+func (s *solver) place(pm *podModel) bool {
+	for _, a := range pm.attempts(s.opts.IgnorePreferences) {
+		if !satisfiable(a.reqs) {
+			continue
+		}
+		for _, n := range s.nodes {
+			if n.existing {
+				if s.tryExisting(pm, &a, n) == "" {
+					return true
+				}
+			} else if s.tryPlanned(pm, &a, n) == "" {
+				return true
+			}
+		}
+		for _, p := range s.provs {
+			if _, code := s.tryNew(pm, &a, p); code == "" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func satisfiable(reqs Requirements) bool {
+	for _, r := range reqs.byKey {
+		if !r.Satisfiable() {
+			return false
+		}
+	}
+	return true
+}
+
+// tryExisting places pm on an existing or in-flight node if every rule holds; it returns the
+// code of the first rule that fails, or "" once placed.
+func (s *solver) tryExisting(pm *podModel, a *attempt, n *simNode) ReasonCode {
+	if _, ok := n.used.fitsWith(pm.requests, n.limit); !ok {
+		return ReasonInsufficientResources
+	}
+	if _, repelled := FirstUntolerated(pm.pod.Spec.Tolerations, n.taints, a.strictTaints); repelled {
+		return ReasonTaintNotTolerated
+	}
+	if a.reqs.MatchesLabels(n.labels) != nil {
+		return ReasonIncompatibleRequirements
+	}
+	if _, conflict := portsConflict(n.ports, pm.ports); conflict {
+		return ReasonHostPortConflict
+	}
+	if code := s.topologyResolved(pm, a, n); code != "" {
+		return code
+	}
+	s.commit(pm, n)
+	return ""
+}
+
+// topologyResolved checks the rules on keys where the node's domain is known.
+func (s *solver) topologyResolved(pm *podModel, a *attempt, n *simNode) ReasonCode {
+	for _, c := range a.constraints {
+		d := n.domains[c.group.key.index]
+		if d != domainUnresolved && !c.allows(d) {
+			return c.reason()
+		}
+	}
+	for _, g := range pm.repelledBy {
+		if d := n.domains[g.key.index]; d >= 0 && g.ownerCount(d) > 0 {
+			return ReasonPodAntiAffinity
+		}
+	}
+	return ""
+}
+
+// topologyUnresolved narrows a planned node's undecided keys to the values every rule allows.
+func (s *solver) topologyUnresolved(pm *podModel, a *attempt, n *simNode) (Requirements, ReasonCode) {
+	var extra Requirements
+	check := func(k *topoKey, allows func(int32) bool, code ReasonCode) ReasonCode {
+		if n.domains[k.index] != domainUnresolved {
+			return ""
+		}
+		r, _ := n.reqs.Get(k.name)
+		vs, finite := r.Values()
+		if !finite {
+			return code // an unbounded set of values cannot be balanced or matched
+		}
+		var kept []string
+		for _, v := range vs {
+			if allows(k.id(v)) {
+				kept = append(kept, v)
+			}
+		}
+		if len(kept) == 0 {
+			return code
+		}
+		if len(kept) < len(vs) {
+			extra = extra.With(In(k.name, kept...))
+		}
+		return ""
+	}
+	for _, c := range a.constraints {
+		if code := check(c.group.key, c.allows, c.reason()); code != "" {
+			return extra, code
+		}
+	}
+	for _, g := range pm.repelledBy {
+		free := func(d int32) bool { return g.ownerCount(d) == 0 }
+		if code := check(g.key, free, ReasonPodAntiAffinity); code != "" {
+			return extra, code
+		}
+	}
+	return extra, ""
+}
+
+// tryPlanned adds pm to a node planned earlier in this Solve.
+func (s *solver) tryPlanned(pm *podModel, a *attempt, n *simNode) ReasonCode {
+	if _, ok := n.used.fitsWith(pm.requests, n.limit); !ok {
+		return ReasonInsufficientResources
+	}
+	if _, repelled := FirstUntolerated(pm.pod.Spec.Tolerations, n.prov.p.Taints, a.strictTaints); repelled {
+		return ReasonTaintNotTolerated
+	}
+	if n.reqs.Admits(a.reqs) != nil {
+		return ReasonIncompatibleRequirements
+	}
+	if _, conflict := portsConflict(n.ports, pm.ports); conflict {
+		return ReasonHostPortConflict
+	}
+	if code := s.topologyResolved(pm, a, n); code != "" {
+		return code
+	}
+	extra, code := s.topologyUnresolved(pm, a, n)
+	if code != "" {
+		return code
+	}
+	reqs, changed := n.reqs.intersect(a.reqs)
+	if extra.Len() > 0 {
+		reqs, changed = reqs.Intersect(extra), true
+	}
+	kept := countFitting(n.types, reqs, changed, n.used, pm.requests)
+	if kept == 0 {
+		return ReasonInsufficientResources
+	}
+	n.used.add(pm.requests)
+	if changed {
+		n.reqs = reqs
+	}
+	narrowed := changed || kept < len(n.types)
+	if kept < len(n.types) {
+		n.types = keepFitting(n.types, reqs, changed, n.used)
+	}
+	if s.pin(pm, n) || narrowed {
+		s.setDomains(n)
+		s.refreshLimit(n)
+	}
+	s.commit(pm, n)
+	return ""
+}
+
+// tryNew designs a node for pm from Provisioner p. The node joins the plan only if pm fits.
+func (s *solver) tryNew(pm *podModel, a *attempt, p *provModel) (*simNode, ReasonCode) {
+	if _, repelled := FirstUntolerated(pm.pod.Spec.Tolerations, p.p.Taints, a.strictTaints); repelled {
+		return nil, ReasonTaintNotTolerated
+	}
+	if p.base.Admits(a.reqs) != nil {
+		return nil, ReasonIncompatibleRequirements
+	}
+	n := &simNode{index: len(s.nodes), prov: p, reqs: p.base.Intersect(a.reqs), used: make(resVec, len(s.dims.names))}
+	for _, t := range p.types {
+		if _, ok := make(resVec, len(t.capacity)).fitsWith(t.capacity, p.remaining); ok {
+			n.types = append(n.types, t)
+		}
+	}
+	if len(n.types) == 0 {
+		return nil, ReasonLimitExceeded
+	}
+	n.types = keepFitting(n.types, n.reqs, true, n.used)
+	if len(n.types) == 0 {
+		return nil, ReasonNoCompatibleInstanceType
+	}
+	n.maxCap = make(resVec, len(s.dims.names))
+	s.setDomains(n)
+	s.refreshLimit(n)
+	s.nodes = append(s.nodes, n)
+	if code := s.tryPlanned(pm, a, n); code != "" {
+		s.nodes = s.nodes[:len(s.nodes)-1]
+		p.remaining.add(n.maxCap) // release the reservation
+		return nil, code
+	}
+	return n, ""
+}
+
+// refreshLimit recomputes the node's capacity bound and its reservation against the
+// Provisioner's limits (the largest candidate of each resource).
+func (s *solver) refreshLimit(n *simNode) {
+	limit := make(resVec, len(s.dims.names))
+	maxCap := make(resVec, len(s.dims.names))
+	for _, t := range n.types {
+		limit.maxWith(t.available)
+		maxCap.maxWith(t.capacity)
+	}
+	n.limit = limit
+	n.prov.remaining.add(n.maxCap)
+	n.prov.remaining.sub(maxCap)
+	n.maxCap = maxCap
+}
+
+// countFitting counts the node's candidate types that still meet reqs (checked only when they
+// changed) and hold used+add, without allocating.
+func countFitting(types []*typeModel, reqs Requirements, reqsChanged bool, used, add resVec) int {
+	kept := 0
+	for _, t := range types {
+		if _, ok := used.fitsWith(add, t.available); !ok {
+			continue
+		}
+		if reqsChanged && !typeAllowed(t, reqs) {
+			continue
+		}
+		kept++
+	}
+	return kept
+}
+
+// keepFitting filters types in place: callers pass a slice they own.
+func keepFitting(types []*typeModel, reqs Requirements, reqsChanged bool, used resVec) []*typeModel {
+	zero := make(resVec, len(used))
+	return slices.DeleteFunc(types, func(t *typeModel) bool {
+		if _, ok := zero.fitsWith(used, t.available); !ok {
+			return true
+		}
+		return reqsChanged && !typeAllowed(t, reqs)
+	})
+}
+
+func typeAllowed(t *typeModel, reqs Requirements) bool {
+	if reqs.Intersects(t.reqs) != nil {
+		return false
+	}
+	for _, o := range t.it.Offerings {
+		if o.Available && o.compatible(reqs) {
+			return true
+		}
+	}
+	return false
+}
+
+// pin gives each undecided key the pod is counted under a single value, so that counts stay
+// exact. It picks the value with the fewest matching pods (for the pod's own spread, that
+// spread's count), then the lowest value, among those some candidate type can still serve.
+func (s *solver) pin(pm *podModel, n *simNode) bool {
+	pinned := false
+	for _, k := range pm.pinKeys {
+		if s.domainOf(n, k) != domainUnresolved {
+			continue
+		}
+		r, _ := n.reqs.Get(k.name)
+		vs, finite := r.Values()
+		if !finite {
+			continue
+		}
+		score := func(v string) int32 {
+			d, total := k.id(v), int32(0)
+			for _, c := range pm.constraints {
+				if c.group.key == k && c.group.kind == kindSpread {
+					return c.group.count(d)
+				}
+			}
+			for _, g := range pm.matched {
+				if g.key == k {
+					total += g.count(d)
+				}
+			}
+			return total
+		}
+		ordered := slices.Clone(vs)
+		slices.SortStableFunc(ordered, func(a, b string) int { return cmp.Compare(score(a), score(b)) })
+		for _, v := range ordered {
+			reqs := n.reqs.With(In(k.name, v))
+			if countFitting(n.types, reqs, true, n.used, make(resVec, len(n.used))) > 0 {
+				n.reqs = reqs
+				n.types = keepFitting(n.types, reqs, true, n.used)
+				pinned = true
+				break
+			}
+		}
+	}
+	return pinned
+}
+
+// commit records pm on n: pods, ports, topology counts.
+func (s *solver) commit(pm *podModel, n *simNode) {
+	if n.existing {
+		n.used.add(pm.requests)
+	}
+	n.pods = append(n.pods, pm.key)
+	n.ports = append(n.ports, pm.ports...)
+	for _, g := range pm.matched {
+		g.counts = bump(g.counts, n.domains[g.key.index])
+		g.total++
+	}
+	for _, g := range pm.owns {
+		g.owners = bump(g.owners, n.domains[g.key.index])
+	}
+}

@@ -1,0 +1,270 @@
+package scheduling
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+)
+
+// Topology rules (spread, pod affinity, pod anti-affinity) all reduce to counting pods that match a
+// label selector in each domain of a topology key. A topoGroup is one such count, shared by every
+// pod with the same rule; the counts include existing pods and every placement made so far.
+
+type groupKind uint8
+
+const (
+	kindSpread groupKind = iota
+	kindAffinity
+	kindAntiAffinity
+)
+
+// Domain ids: >= 0 a value of the key (for hostname, the node's index); these mark the rest.
+const (
+	domainAbsent     int32 = -1 // the node does not carry the key
+	domainUnresolved int32 = -2 // a planned node that may still take one of several values
+)
+
+// topoKey interns the values of one topology key.
+type topoKey struct {
+	index    int
+	name     string
+	hostname bool
+	values   []string
+	ids      map[string]int32
+}
+
+func (k *topoKey) id(value string) int32 {
+	if id, ok := k.ids[value]; ok {
+		return id
+	}
+	id := int32(len(k.values))
+	k.values = append(k.values, value)
+	k.ids[value] = id
+	return id
+}
+
+type topoGroup struct {
+	kind          groupKind
+	key           *topoKey
+	allNamespaces bool
+	namespaces    []string // sorted
+	selector      labels.Selector
+	maxSkew       int32
+	minDomains    int32
+	// universe lists the domains a spread constraint balances over (not used for hostname).
+	universe []int32
+	counts   []int32 // matching pods per domain
+	owners   []int32 // pods per domain that own this required anti-affinity term
+	total    int32
+}
+
+func (g *topoGroup) count(d int32) int32 {
+	if d < 0 || int(d) >= len(g.counts) {
+		return 0
+	}
+	return g.counts[d]
+}
+
+func (g *topoGroup) ownerCount(d int32) int32 {
+	if d < 0 || int(d) >= len(g.owners) {
+		return 0
+	}
+	return g.owners[d]
+}
+
+func bump(s []int32, d int32) []int32 {
+	if d < 0 {
+		return s
+	}
+	for int(d) >= len(s) {
+		s = append(s, 0)
+	}
+	s[d]++
+	return s
+}
+
+func (g *topoGroup) matches(namespace string, podLabels map[string]string) bool {
+	if !g.allNamespaces {
+		if _, ok := slices.BinarySearch(g.namespaces, namespace); !ok {
+			return false
+		}
+	}
+	return g.selector.Matches(labels.Set(podLabels))
+}
+
+// minCount is the smallest count over the domains a spread balances across. A hostname spread can
+// always open a fresh node, so its minimum is zero; so is any spread with fewer eligible domains
+// than minDomains.
+func (g *topoGroup) minCount() int32 {
+	if g.key.hostname || int32(len(g.universe)) < g.minDomains || len(g.universe) == 0 {
+		return 0
+	}
+	low := g.count(g.universe[0])
+	for _, d := range g.universe[1:] {
+		low = min(low, g.count(d))
+	}
+	return low
+}
+
+func (g *topoGroup) describe() string {
+	ns := strings.Join(g.namespaces, ",")
+	if g.allNamespaces {
+		ns = "all namespaces"
+	}
+	return fmt.Sprintf("%s over %s for pods matching %q in %s", g.kindName(), g.key.name, g.selector.String(), ns)
+}
+
+func (g *topoGroup) kindName() string {
+	switch g.kind {
+	case kindSpread:
+		return "topology spread (maxSkew " + strconv.Itoa(int(g.maxSkew)) + ")"
+	case kindAffinity:
+		return "pod affinity"
+	default:
+		return "pod anti-affinity"
+	}
+}
+
+// constraint is one topology rule of one pod. self records whether the pod matches its own
+// selector, which changes both spread arithmetic and how a first affinity pod is placed.
+type constraint struct {
+	group  *topoGroup
+	self   bool
+	weight int32
+}
+
+// allows reports whether placing the pod in domain d keeps the rule.
+func (c constraint) allows(d int32) bool {
+	g := c.group
+	switch g.kind {
+	case kindSpread:
+		if d < 0 {
+			return false
+		}
+		self := int32(0)
+		if c.self {
+			self = 1
+		}
+		return g.count(d)+self-g.minCount() <= g.maxSkew
+	case kindAffinity:
+		if g.total == 0 && c.self {
+			return true
+		}
+		return d >= 0 && g.count(d) > 0
+	default:
+		return d < 0 || g.count(d) == 0
+	}
+}
+
+func (c constraint) reason() ReasonCode {
+	switch c.group.kind {
+	case kindSpread:
+		return ReasonTopologySpread
+	case kindAffinity:
+		return ReasonPodAffinity
+	default:
+		return ReasonPodAntiAffinity
+	}
+}
+
+// topology holds every key and group of one Solve.
+type topology struct {
+	keys     []*topoKey
+	keyIndex map[string]*topoKey
+	groups   map[string]*topoGroup
+	// groupList holds the groups in creation order, for deterministic iteration.
+	groupList []*topoGroup
+	// antiGroups are the groups of required anti-affinity terms, which repel matching pods.
+	antiGroups []*topoGroup
+	nsLabels   map[string]map[string]string
+	nsNames    []string
+}
+
+func newTopology(namespaces []Namespace) *topology {
+	t := &topology{keyIndex: map[string]*topoKey{}, groups: map[string]*topoGroup{}, nsLabels: map[string]map[string]string{}}
+	for _, ns := range namespaces {
+		t.nsLabels[ns.Name] = ns.Labels
+		t.nsNames = append(t.nsNames, ns.Name)
+	}
+	slices.Sort(t.nsNames)
+	return t
+}
+
+func (t *topology) key(name string) *topoKey {
+	if k, ok := t.keyIndex[name]; ok {
+		return k
+	}
+	k := &topoKey{index: len(t.keys), name: name, hostname: name == LabelHostname, ids: map[string]int32{}}
+	t.keys = append(t.keys, k)
+	t.keyIndex[name] = k
+	return k
+}
+
+// group returns the shared group for a rule, creating it on first use. identity must capture
+// everything that makes two rules count differently.
+func (t *topology) group(kind groupKind, keyName string, namespaces []string, all bool, sel labels.Selector, extra string, init func(*topoGroup)) *topoGroup {
+	id := fmt.Sprintf("%d|%s|%v|%s|%s|%s", kind, keyName, all, strings.Join(namespaces, ","), sel.String(), extra)
+	if g, ok := t.groups[id]; ok {
+		return g
+	}
+	g := &topoGroup{kind: kind, key: t.key(keyName), allNamespaces: all, namespaces: namespaces, selector: sel}
+	if init != nil {
+		init(g)
+	}
+	t.groups[id] = g
+	t.groupList = append(t.groupList, g)
+	if kind == kindAntiAffinity {
+		t.antiGroups = append(t.antiGroups, g)
+	}
+	return g
+}
+
+// termNamespaces resolves an affinity term's namespaces: the listed ones plus those its selector
+// picks; neither means the pod's own namespace, and an empty selector means every namespace.
+func (t *topology) termNamespaces(pod *v1.Pod, term v1.PodAffinityTerm) ([]string, bool, error) {
+	if term.NamespaceSelector == nil && len(term.Namespaces) == 0 {
+		return []string{pod.Namespace}, false, nil
+	}
+	out := slices.Clone(term.Namespaces)
+	if term.NamespaceSelector != nil {
+		sel, err := metav1.LabelSelectorAsSelector(term.NamespaceSelector)
+		if err != nil {
+			return nil, false, fmt.Errorf("namespaceSelector, %w", err)
+		}
+		if sel.Empty() {
+			return nil, true, nil
+		}
+		for _, name := range t.nsNames {
+			if sel.Matches(labels.Set(t.nsLabels[name])) {
+				out = append(out, name)
+			}
+		}
+	}
+	return sortedUnique(out), false, nil
+}
+
+func selectorFor(ls *metav1.LabelSelector, matchLabelKeys []string, podLabels map[string]string) (labels.Selector, error) {
+	if ls == nil {
+		// A nil selector matches nothing, as in the kube-scheduler.
+		return labels.Nothing(), nil
+	}
+	sel, err := metav1.LabelSelectorAsSelector(ls)
+	if err != nil {
+		return nil, fmt.Errorf("labelSelector, %w", err)
+	}
+	for _, k := range matchLabelKeys {
+		if v, ok := podLabels[k]; ok {
+			r, err := labels.NewRequirement(k, "=", []string{v})
+			if err != nil {
+				return nil, fmt.Errorf("matchLabelKeys %s, %w", k, err)
+			}
+			sel = sel.Add(*r)
+		}
+	}
+	return sel, nil
+}
