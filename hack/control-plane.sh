@@ -65,9 +65,13 @@ build_binaries() {
     sed -i '1i //go:build tools\n' tools.go
     say "resolving modules"
     GOFLAGS=-mod=mod go mod tidy -e >/dev/null 2>&1 || true
+    # Stamp the version the way Kubernetes' own build does, so /version reports it.
+    local v="k8s.io/component-base/version" minor="${KUBE_VERSION#v1.}"
+    local ldflags="-X ${v}.gitVersion=${KUBE_VERSION} -X ${v}.gitMajor=1 -X ${v}.gitMinor=${minor%%.*} -X ${v}.gitTreeState=clean"
     for b in "${missing[@]}"; do
       say "compiling ${b}"
-      CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags="-s -w" -o "${ASSETS}/${b}" "k8s.io/kubernetes/cmd/${b}"
+      CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags="-s -w ${ldflags}" -o "${ASSETS}/${b}.tmp" "k8s.io/kubernetes/cmd/${b}"
+      mv "${ASSETS}/${b}.tmp" "${ASSETS}/${b}"
     done
   )
 }
