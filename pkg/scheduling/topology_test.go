@@ -1,0 +1,177 @@
+package scheduling
+
+import (
+	"fmt"
+	"testing"
+
+	v1 "k8s.io/api/core/v1"
+)
+
+func TestSolve_ZoneSpreadCountsExistingPods(t *testing.T) {
+	web := map[string]string{"app": "web"}
+	// zone-a already runs two web pods; zone-b and zone-c none.
+	nodes := []Node{makeNode("n-a", "zone-a", "1", "1Gi",
+		makePod("old-1", "100m", "10Mi", withLabels("app", "web")), makePod("old-2", "100m", "10Mi", withLabels("app", "web")))}
+	var pods []*v1.Pod
+	for i := range 4 {
+		pods = append(pods, makePod(fmt.Sprintf("web-%d", i), "1", "1Gi", withLabels("app", "web"), withSpread(LabelZone, 1, v1.DoNotSchedule, web)))
+	}
+	plan := Solve(Snapshot{Pods: pods, Nodes: nodes, Provisioners: []Provisioner{makeProvisioner("default", standardTypes())}})
+	perZone := map[string]int{"zone-a": 2}
+	for _, n := range plan.NewNodes {
+		perZone[zoneOf(n)] += len(n.Pods)
+	}
+	want := map[string]int{"zone-a": 2, "zone-b": 2, "zone-c": 2}
+	for z, c := range want {
+		if perZone[z] != c {
+			t.Errorf("zone %s has %d web pods, want %d (all: %v)", z, perZone[z], c, perZone)
+		}
+	}
+	if len(plan.Unschedulable) != 0 {
+		t.Errorf("unschedulable: %+v", plan.Unschedulable)
+	}
+}
+
+func TestSolve_HostnameSpreadLimitsPodsPerNode(t *testing.T) {
+	sel := map[string]string{"app": "api"}
+	var pods []*v1.Pod
+	for i := range 4 {
+		pods = append(pods, makePod(fmt.Sprintf("api-%d", i), "100m", "100Mi", withLabels("app", "api"), withSpread(LabelHostname, 2, v1.DoNotSchedule, sel)))
+	}
+	plan := Solve(Snapshot{Pods: pods, Provisioners: []Provisioner{makeProvisioner("default", standardTypes())}})
+	if len(plan.NewNodes) != 2 {
+		t.Fatalf("want 2 nodes for 4 pods at maxSkew 2, got %d", len(plan.NewNodes))
+	}
+	for _, n := range plan.NewNodes {
+		if len(n.Pods) != 2 {
+			t.Errorf("node holds %v, want 2 pods", podNames(n.Pods))
+		}
+	}
+}
+
+func TestSolve_ScheduleAnywaySpreadRelaxedWhenZonesAreFull(t *testing.T) {
+	sel := map[string]string{"app": "web"}
+	p := makeProvisioner("default", standardTypes())
+	p.Requirements = NewRequirements(In(LabelZone, "zone-a"))
+	var pods []*v1.Pod
+	for i := range 3 {
+		pods = append(pods, makePod(fmt.Sprintf("web-%d", i), "1", "1Gi", withLabels("app", "web"), withSpread(LabelZone, 1, v1.ScheduleAnyway, sel)))
+	}
+	nodes := []Node{makeNode("n-b", "zone-b", "1", "1Gi")}
+	plan := Solve(Snapshot{Pods: pods, Nodes: nodes, Provisioners: []Provisioner{p}})
+	if len(plan.Unschedulable) != 0 {
+		t.Errorf("a ScheduleAnyway spread must never leave pods pending: %+v", plan.Unschedulable)
+	}
+}
+
+func TestSolve_MinDomainsForcesSpreadBeforeDomainsExist(t *testing.T) {
+	sel := map[string]string{"app": "db"}
+	minDomains := int32(4)
+	var pods []*v1.Pod
+	for i := range 2 {
+		pod := makePod(fmt.Sprintf("db-%d", i), "1", "1Gi", withLabels("app", "db"), withSpread(LabelZone, 1, v1.DoNotSchedule, sel))
+		pod.Spec.TopologySpreadConstraints[0].MinDomains = &minDomains
+		pods = append(pods, pod)
+	}
+	// Only three zones exist, fewer than minDomains: the global minimum counts as 0, so every zone
+	// holds at most one pod, and the plan can still place both.
+	plan := Solve(Snapshot{Pods: pods, Provisioners: []Provisioner{makeProvisioner("default", standardTypes())}})
+	if len(plan.NewNodes) != 2 || zoneOf(plan.NewNodes[0]) == zoneOf(plan.NewNodes[1]) {
+		t.Fatalf("want two nodes in different zones, got %+v", plan.NewNodes)
+	}
+}
+
+func TestSolve_PodAffinityFollowsFirstPod(t *testing.T) {
+	sel := map[string]string{"group": "g1"}
+	var pods []*v1.Pod
+	for i := range 5 {
+		pods = append(pods, makePod(fmt.Sprintf("p-%d", i), "3", "1Gi", withLabels("group", "g1"), withPodAffinity(LabelZone, sel)))
+	}
+	plan := Solve(Snapshot{Pods: pods, Provisioners: []Provisioner{makeProvisioner("default", standardTypes())}})
+	zones := map[string]bool{}
+	for _, n := range plan.NewNodes {
+		zones[zoneOf(n)] = true
+	}
+	if len(zones) != 1 || len(plan.Unschedulable) != 0 {
+		t.Errorf("affine pods spread over zones %v (unschedulable %d), want one zone", zones, len(plan.Unschedulable))
+	}
+}
+
+func TestSolve_PodAffinityToExistingPodPicksItsZone(t *testing.T) {
+	nodes := []Node{makeNode("n-c", "zone-c", "1", "1Gi", makePod("cache", "100m", "10Mi", withLabels("app", "cache")))}
+	pod := makePod("client", "2", "1Gi", withPodAffinity(LabelZone, map[string]string{"app": "cache"}))
+	plan := Solve(Snapshot{Pods: []*v1.Pod{pod}, Nodes: nodes, Provisioners: []Provisioner{makeProvisioner("default", standardTypes())}})
+	if len(plan.NewNodes) != 1 || zoneOf(plan.NewNodes[0]) != "zone-c" {
+		t.Fatalf("want a new node in zone-c next to the cache, got %+v", plan)
+	}
+}
+
+func TestSolve_PodAffinityWithNoMatchAndNoSelfMatchIsUnschedulable(t *testing.T) {
+	pod := makePod("client", "1", "1Gi", withPodAffinity(LabelZone, map[string]string{"app": "missing"}))
+	plan := Solve(Snapshot{Pods: []*v1.Pod{pod}, Provisioners: []Provisioner{makeProvisioner("default", standardTypes())}})
+	if len(plan.Unschedulable) != 1 || plan.Unschedulable[0].Reasons[0].Code != ReasonPodAffinity {
+		t.Fatalf("want PodAffinityUnsatisfiable, got %+v", plan)
+	}
+}
+
+func TestSolve_HostnameAntiAffinityOneNodePerPod(t *testing.T) {
+	sel := map[string]string{"app": "nginx"}
+	var pods []*v1.Pod
+	for i := range 3 {
+		pods = append(pods, makePod(fmt.Sprintf("nginx-%d", i), "100m", "100Mi", withLabels("app", "nginx"), withAntiAffinity(LabelHostname, sel)))
+	}
+	pods = append(pods, makePod("other", "100m", "100Mi"))
+	plan := Solve(Snapshot{Pods: pods, Provisioners: []Provisioner{makeProvisioner("default", standardTypes())}})
+	if len(plan.NewNodes) != 3 {
+		t.Fatalf("want 3 nodes, got %d", len(plan.NewNodes))
+	}
+	for _, n := range plan.NewNodes {
+		nginx := 0
+		for _, p := range n.Pods {
+			if p.Name != "other" {
+				nginx++
+			}
+		}
+		if nginx != 1 {
+			t.Errorf("node holds %v, want exactly one nginx pod", podNames(n.Pods))
+		}
+	}
+}
+
+func TestSolve_ExistingPodAntiAffinityRepelsNewPods(t *testing.T) {
+	guard := makePod("guard", "100m", "10Mi", withAntiAffinity(LabelZone, map[string]string{"app": "noisy"}))
+	nodes := []Node{makeNode("n-a", "zone-a", "8", "16Gi", guard)}
+	pod := makePod("noisy", "1", "1Gi", withLabels("app", "noisy"))
+	plan := Solve(Snapshot{Pods: []*v1.Pod{pod}, Nodes: nodes, Provisioners: []Provisioner{makeProvisioner("default", standardTypes())}})
+	if len(plan.Placements) != 0 || len(plan.NewNodes) != 1 {
+		t.Fatalf("the noisy pod must avoid the guarded node, got %+v", plan)
+	}
+	if z := zoneOf(plan.NewNodes[0]); z == "zone-a" {
+		t.Errorf("new node in %s, the guard's anti-affinity zone", z)
+	}
+}
+
+func TestSolve_AntiAffinityNamespacesAreRespected(t *testing.T) {
+	sel := map[string]string{"app": "x"}
+	a := makePod("a", "100m", "100Mi", withLabels("app", "x"), withAntiAffinity(LabelHostname, sel))
+	b := makePod("b", "100m", "100Mi", withLabels("app", "x"))
+	b.Namespace = "other"
+	plan := Solve(Snapshot{Pods: []*v1.Pod{a, b}, Provisioners: []Provisioner{makeProvisioner("default", standardTypes())}})
+	if len(plan.NewNodes) != 1 {
+		t.Errorf("a pod in another namespace is not repelled: want 1 node, got %d", len(plan.NewNodes))
+	}
+}
+
+func TestSolve_PreferredAntiAffinityRelaxedRatherThanPending(t *testing.T) {
+	sel := map[string]string{"app": "nginx"}
+	p := makeProvisioner("default", standardTypes())
+	p.Requirements = NewRequirements(In(LabelZone, "zone-a"))
+	var pods []*v1.Pod
+	for i := range 3 {
+		pods = append(pods, makePod(fmt.Sprintf("nginx-%d", i), "100m", "100Mi", withLabels("app", "nginx"), withPreferredAntiAffinity(10, LabelZone, sel)))
+	}
+	plan := Solve(Snapshot{Pods: pods, Provisioners: []Provisioner{p}})
+	if len(plan.Unschedulable) != 0 || len(plan.NewNodes) != 1 {
+		t.Errorf("want all pods on one zone-a node once the preference is relaxed, got %+v", plan)
+	}
+}
