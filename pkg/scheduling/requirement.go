@@ -183,6 +183,33 @@ func (r Requirement) Intersect(o Requirement) Requirement {
 	return out
 }
 
+// overlaps reports whether r.Intersect(o) is satisfiable, without building it: the hot path of
+// matching hundreds of instance types against a planned node.
+func (r Requirement) overlaps(o Requirement) bool {
+	if r.allowsAbsent && o.allowsAbsent {
+		return true
+	}
+	switch {
+	case !r.complement && !o.complement:
+		small, large := r.values, o.values
+		if len(small) > len(large) {
+			small, large = large, small
+		}
+		for _, v := range small {
+			if _, found := slices.BinarySearch(large, v); found {
+				return true
+			}
+		}
+		return false
+	case !r.complement:
+		return slices.ContainsFunc(r.values, o.Has)
+	case !o.complement:
+		return slices.ContainsFunc(o.values, r.Has)
+	default:
+		return r.Intersect(o).hasValue()
+	}
+}
+
 // union returns a requirement met by nodes meeting r or o. It is exact for finite value lists and
 // otherwise widens to "any value" (used to summarise many instance types, where widening only
 // makes a quick pre-check less sharp, never wrong).
@@ -280,6 +307,20 @@ func sortedUnique(values []string) []string {
 }
 
 func intersectSorted(a, b []string) []string {
+	if len(a) > len(b) {
+		a, b = b, a
+	}
+	if len(a) <= 4 {
+		// A handful of values against a long list (one instance type name against hundreds):
+		// binary search beats a merge.
+		var out []string
+		for _, v := range a {
+			if _, found := slices.BinarySearch(b, v); found {
+				out = append(out, v)
+			}
+		}
+		return out
+	}
 	var out []string
 	for i, j := 0, 0; i < len(a) && j < len(b); {
 		switch c := strings.Compare(a[i], b[j]); {

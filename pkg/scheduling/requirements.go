@@ -163,7 +163,7 @@ func (rs Requirements) Intersects(o Requirements) *Incompatibility {
 		case b.Key < a.Key:
 			j++
 		default:
-			if !a.Intersect(b).Satisfiable() {
+			if !a.overlaps(b) {
 				return &Incompatibility{Key: a.Key, Wanted: b.String(), Allowed: a.String()}
 			}
 			i, j = i+1, j+1
