@@ -1,0 +1,48 @@
+// Command controller runs Kerf: wiring only, everything else lives in pkg/.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/go-logr/logr"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/kerf-autoscaler/kerf/pkg/operator"
+)
+
+func main() {
+	opts, err := operator.ParseOptions(os.Args[1:], os.Getenv)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Print(operator.Usage())
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "kerf-controller: %v\n", err)
+		os.Exit(2)
+	}
+	log := operator.NewLogger(opts.LogLevel, os.Stderr)
+	ctrl.SetLogger(log)
+	ctx := ctrl.SetupSignalHandler()
+
+	config, err := operator.RESTConfig(opts)
+	if err != nil {
+		exit(log, err)
+	}
+	op, err := operator.New(opts, config, log)
+	if err != nil {
+		exit(log, err)
+	}
+	log.Info("starting", "version", operator.Version, "clusterName", opts.ClusterName, "leaderElection", opts.LeaderElection)
+	if err := op.Start(ctx); err != nil {
+		exit(log, err)
+	}
+	log.Info("stopped")
+}
+
+func exit(log logr.Logger, err error) {
+	log.Error(err, "exiting")
+	os.Exit(1)
+}

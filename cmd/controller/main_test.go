@@ -1,0 +1,183 @@
+package main_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kerf-autoscaler/kerf/pkg/operator"
+	"github.com/kerf-autoscaler/kerf/test/kubeenv"
+)
+
+var (
+	env    *kubeenv.Env
+	binary string
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "kerf-controller")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	binary = filepath.Join(dir, "controller")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building controller: %v\n%s", err, out)
+		return 1
+	}
+	if env, err = kubeenv.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer func() { _ = env.Stop() }()
+	return m.Run()
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// eventually polls check every 100ms until it returns nil or the timeout passes.
+func eventually(t *testing.T, timeout time.Duration, what string, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %v", what, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func get(url string) (string, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	return string(body), err
+}
+
+func TestController_TakesTheLeaseServesProbesAndReleasesTheLeaseOnSIGTERM(t *testing.T) {
+	ctx := context.Background()
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := env.WriteKubeconfig(kubeconfig); err != nil {
+		t.Fatal(err)
+	}
+	metricsPort, healthPort := freePort(t), freePort(t)
+	var logs bytes.Buffer
+	cmd := exec.Command(binary, "--kubeconfig="+kubeconfig, "--leader-election-namespace=default")
+	cmd.Env = append(os.Environ(), "CLUSTER_NAME=test", fmt.Sprintf("METRICS_PORT=%d", metricsPort), fmt.Sprintf("HEALTH_PROBE_PORT=%d", healthPort))
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		if t.Failed() {
+			t.Logf("controller logs:\n%s", logs.String())
+		}
+	})
+
+	lease := &coordinationv1.Lease{}
+	key := client.ObjectKey{Namespace: "default", Name: operator.LeaderElectionID}
+	eventually(t, 30*time.Second, "taking the lease", func() error {
+		if err := env.Client.Get(ctx, key, lease); err != nil {
+			return err
+		}
+		if holder := lease.Spec.HolderIdentity; holder == nil || *holder == "" {
+			return fmt.Errorf("lease has no holder")
+		}
+		return nil
+	})
+	for _, path := range []string{"/healthz", "/readyz"} {
+		eventually(t, 10*time.Second, "serving "+path, func() error {
+			_, err := get(fmt.Sprintf("http://127.0.0.1:%d%s", healthPort, path))
+			return err
+		})
+	}
+	eventually(t, 10*time.Second, "serving metrics", func() error {
+		body, err := get(fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort))
+		if err == nil && !strings.Contains(body, `kerf_build_info{version="dev"} 1`) {
+			err = fmt.Errorf("no kerf_build_info in /metrics")
+		}
+		return err
+	})
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("controller exited with %v after SIGTERM, want 0", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("controller still running 5s after SIGTERM")
+	}
+	if err := env.Client.Get(ctx, key, lease); err != nil {
+		t.Fatal(err)
+	}
+	if holder := lease.Spec.HolderIdentity; holder != nil && *holder != "" {
+		t.Errorf("lease still held by %q after shutdown, want released", *holder)
+	}
+}
+
+func TestController_BadFlagExitsTwoNamingTheFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		env  []string
+		want string
+	}{
+		{args: nil, want: "--cluster-name: required"},
+		{args: []string{"--cluster-name=c", "--batch-idle-duration=fast"}, want: "batch-idle-duration"},
+		{args: []string{"--cluster-name=c"}, env: []string{"LOG_LEVEL=chatty"}, want: `--log-level: "chatty"`},
+	} {
+		t.Run(tc.want, func(t *testing.T) {
+			cmd := exec.Command(binary, tc.args...)
+			cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, tc.env...)
+			out, err := cmd.CombinedOutput()
+			exit, ok := err.(*exec.ExitError)
+			if !ok || exit.ExitCode() != 2 {
+				t.Fatalf("exit %v, want status 2; output:\n%s", err, out)
+			}
+			if !strings.Contains(string(out), tc.want) {
+				t.Errorf("output does not name the flag %q:\n%s", tc.want, out)
+			}
+		})
+	}
+}

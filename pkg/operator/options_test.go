@@ -1,0 +1,78 @@
+package operator
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func env(vars map[string]string) func(string) string {
+	return func(k string) string { return vars[k] }
+}
+
+func TestParseOptions_DefaultsEnvironmentAndFlags(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want func(*Options)
+	}{
+		{name: "defaults", args: []string{"--cluster-name=c"}},
+		{name: "environment fills in", env: map[string]string{"CLUSTER_NAME": "c", "BATCH_IDLE_DURATION": "2s", "LEADER_ELECT": "false", "ISOLATED_VPC": "true", "KUBE_CLIENT_QPS": "50.5"},
+			want: func(o *Options) {
+				o.BatchIdleDuration, o.LeaderElection, o.IsolatedVPC, o.KubeClientQPS = 2*time.Second, false, true, 50.5
+			}},
+		{name: "a flag beats the environment", args: []string{"--batch-max-duration=30s", "--leader-elect"}, env: map[string]string{"CLUSTER_NAME": "c", "BATCH_MAX_DURATION": "20s", "LEADER_ELECT": "false"},
+			want: func(o *Options) { o.BatchMaxDuration = 30 * time.Second }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ParseOptions(tc.args, env(tc.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := &Options{
+				ClusterName: "c", BatchIdleDuration: time.Second, BatchMaxDuration: 10 * time.Second,
+				LeaderElection: true, LeaderElectionNamespace: "kube-system", MetricsPort: 8000, HealthProbePort: 8081,
+				LogLevel: "info", KubeClientQPS: 200, KubeClientBurst: 300, VMMemoryOverheadPercent: 0.075,
+			}
+			if tc.want != nil {
+				tc.want(want)
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("options (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestParseOptions_BadValuesNameTheFlag(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{name: "missing cluster name", want: "--cluster-name: required"},
+		{name: "unparseable duration", args: []string{"--cluster-name=c", "--batch-idle-duration=soon"}, want: "batch-idle-duration"},
+		{name: "unparseable environment", args: []string{"--cluster-name=c"}, env: map[string]string{"METRICS_PORT": "eighty"}, want: "METRICS_PORT for --metrics-port"},
+		{name: "max shorter than idle", args: []string{"--cluster-name=c", "--batch-idle-duration=5s", "--batch-max-duration=2s"}, want: "--batch-max-duration: 2s must be at least"},
+		{name: "endpoint not https", args: []string{"--cluster-name=c", "--cluster-endpoint=http://x"}, want: "--cluster-endpoint"},
+		{name: "port out of range", args: []string{"--cluster-name=c", "--metrics-port=70000"}, want: "--metrics-port: 70000 is not a port"},
+		{name: "ports collide", args: []string{"--cluster-name=c", "--metrics-port=8081"}, want: "--health-probe-port: 8081 is also --metrics-port"},
+		{name: "unknown log level", args: []string{"--cluster-name=c", "--log-level=loud"}, want: `--log-level: "loud" is not one of`},
+		{name: "zero qps", args: []string{"--cluster-name=c", "--kube-client-qps=0"}, want: "--kube-client-qps"},
+		{name: "overhead of one", args: []string{"--cluster-name=c", "--vm-memory-overhead-percent=1"}, want: "--vm-memory-overhead-percent"},
+		{name: "no lease namespace", args: []string{"--cluster-name=c", "--leader-election-namespace="}, want: "--leader-election-namespace: required"},
+		{name: "unknown flag", args: []string{"--cluster-name=c", "--turbo"}, want: "flag provided but not defined: -turbo"},
+		{name: "stray argument", args: []string{"--cluster-name=c", "now"}, want: `unexpected argument "now"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseOptions(tc.args, env(tc.env))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
