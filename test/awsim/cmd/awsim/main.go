@@ -1,0 +1,57 @@
+// Command awsim serves the simulated AWS endpoints (EC2, SQS, SSM, Pricing) and the admin API on
+// one address until SIGTERM or SIGINT.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/kerf-autoscaler/kerf/test/awsim"
+)
+
+func main() {
+	addr := flag.String("addr", envOr("AWSIM_ADDR", "127.0.0.1:4566"), "listen address (env AWSIM_ADDR)")
+	region := flag.String("region", envOr("AWSIM_REGION", "us-east-1"), "simulated region (env AWSIM_REGION)")
+	cluster := flag.String("cluster-name", envOr("AWSIM_CLUSTER_NAME", "kerf"), "cluster the subnets and security groups are tagged for (env AWSIM_CLUSTER_NAME)")
+	bootDelay := flag.Duration("boot-delay", 0, "how long instances stay pending")
+	seed := flag.Int64("seed", 42, "seed for prices, offerings, IDs and fault draws")
+	eventsQueue := flag.String("events-queue", envOr("AWSIM_EVENTS_QUEUE", ""), "SQS queue (created at start) that receives EventBridge events (env AWSIM_EVENTS_QUEUE)")
+	kubeconfig := flag.String("kubeconfig", "", "kubeconfig for the simulated kubelet (not implemented yet)")
+	flag.Parse()
+	if err := run(*addr, *kubeconfig, *eventsQueue, awsim.Options{Region: *region, ClusterName: *cluster, BootDelay: *bootDelay, Seed: *seed}); err != nil {
+		fmt.Fprintln(os.Stderr, "awsim:", err)
+		os.Exit(1)
+	}
+}
+
+func run(addr, kubeconfig, eventsQueue string, opts awsim.Options) error {
+	if kubeconfig != "" {
+		return fmt.Errorf("--kubeconfig: the simulated kubelet is not implemented yet")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	srv, err := awsim.Start(addr, opts)
+	if err != nil {
+		return err
+	}
+	if eventsQueue != "" {
+		if _, err := srv.World.CreateQueue(eventsQueue, srv.URL); err != nil {
+			return fmt.Errorf("creating events queue, %w", err)
+		}
+		srv.World.SetEventsQueue(eventsQueue)
+	}
+	fmt.Printf("awsim ready endpoint=%s region=%s cluster=%s\n", srv.URL, srv.World.Region(), srv.World.ClusterName())
+	<-ctx.Done()
+	return srv.Close()
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}

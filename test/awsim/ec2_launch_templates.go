@@ -1,0 +1,179 @@
+package awsim
+
+import (
+	"context"
+	"encoding/base64"
+	"sort"
+	"time"
+)
+
+// launchTemplate keeps version 1 of a template: awsim does not model template versions beyond
+// the first, which is all CreateLaunchTemplate makes.
+type launchTemplate struct {
+	ID, Name       string
+	Created        time.Time
+	Tags           []tag // on the template itself
+	ImageID        string
+	InstanceType   string
+	UserData       string // base64, as sent
+	SecurityGroups []string
+	InstanceTags   []tag // applied to instances launched from it
+	MarketType     string
+}
+
+type xmlLaunchTemplate struct {
+	LaunchTemplateID     string   `xml:"launchTemplateId"`
+	LaunchTemplateName   string   `xml:"launchTemplateName"`
+	CreateTime           string   `xml:"createTime"`
+	CreatedBy            string   `xml:"createdBy"`
+	DefaultVersionNumber int      `xml:"defaultVersionNumber"`
+	LatestVersionNumber  int      `xml:"latestVersionNumber"`
+	Tags                 []xmlTag `xml:"tagSet>item,omitempty"`
+}
+
+type launchTemplateResponse struct {
+	LaunchTemplate xmlLaunchTemplate `xml:"launchTemplate"`
+}
+
+type describeLaunchTemplatesResponse struct {
+	LaunchTemplates []xmlLaunchTemplate `xml:"launchTemplates>item"`
+	NextToken       string              `xml:"nextToken,omitempty"`
+}
+
+func (w *World) xmlLaunchTemplate(lt *launchTemplate) xmlLaunchTemplate {
+	return xmlLaunchTemplate{LaunchTemplateID: lt.ID, LaunchTemplateName: lt.Name, CreateTime: isoTime(lt.Created),
+		CreatedBy: "arn:aws:iam::" + w.opts.AccountID + ":root", DefaultVersionNumber: 1, LatestVersionNumber: 1, Tags: xmlTags(lt.Tags)}
+}
+
+// validTemplateName follows EC2's rule: 3–128 of letters, digits and ( ) . - / _.
+func validTemplateName(n string) bool {
+	if len(n) < 3 || len(n) > 128 {
+		return false
+	}
+	for _, c := range n {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '(' || c == ')' || c == '.' || c == '-' || c == '/' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func (w *World) createLaunchTemplate(_ context.Context, p params) (any, *apiError) {
+	name := p.str("LaunchTemplateName")
+	if name == "" {
+		return nil, missingParameter("LaunchTemplateName")
+	}
+	if !validTemplateName(name) {
+		return nil, sender("InvalidLaunchTemplateName.MalformedException", "A launch template name must be between 3 and 128 characters, and may contain letters, numbers, and the following characters: - ( ) . / _.'")
+	}
+	if !p.has("LaunchTemplateData") {
+		return nil, missingParameter("LaunchTemplateData")
+	}
+	for _, lt := range w.templates {
+		if lt.Name == name {
+			return nil, sender(codeInvalidLaunchTemplateNameDup, "Launch template name already in use.")
+		}
+	}
+	data := p.sub("LaunchTemplateData")
+	if id := data.str("ImageId"); id != "" && w.images[id] == nil {
+		return nil, sender(codeInvalidAMIIDNotFound, "The image id '[%s]' does not exist", id)
+	}
+	if t := data.str("InstanceType"); t != "" && w.catalog.byName[t] == nil {
+		return nil, invalidValue("InstanceType", t)
+	}
+	if ud := data.str("UserData"); ud != "" {
+		if _, err := base64.StdEncoding.DecodeString(ud); err != nil {
+			return nil, sender(codeInvalidParameterValue, "Invalid BASE64 encoding of user data.")
+		}
+	}
+	groups := data.list("SecurityGroupId")
+	for _, g := range groups {
+		if w.groupByID(g) == nil {
+			return nil, sender(codeInvalidGroupNotFound, "The security group '%s' does not exist", g)
+		}
+	}
+	ltTags, err := p.tagSpecifications("TagSpecification", "launch-template")
+	if err != nil {
+		return nil, err
+	}
+	instTags, err := data.tagSpecifications("TagSpecification", "instance")
+	if err != nil {
+		return nil, err
+	}
+	lt := &launchTemplate{ID: w.newID("lt"), Name: name, Created: w.now(), Tags: ltTags, ImageID: data.str("ImageId"),
+		InstanceType: data.str("InstanceType"), UserData: data.str("UserData"), SecurityGroups: groups, InstanceTags: instTags,
+		MarketType: data.str("InstanceMarketOptions.MarketType")}
+	w.templates[lt.ID] = lt
+	return launchTemplateResponse{LaunchTemplate: w.xmlLaunchTemplate(lt)}, nil
+}
+
+// templateBy finds a template by ID or name, with the error EC2 gives for each.
+func (w *World) templateBy(id, name string) (*launchTemplate, *apiError) {
+	switch {
+	case id != "":
+		if !validID(id, "lt") {
+			return nil, sender(codeInvalidLaunchTemplateIDMalf, "The specified launch template ID is invalid: %s", id)
+		}
+		if lt := w.templates[id]; lt != nil {
+			return lt, nil
+		}
+		return nil, sender(codeInvalidLaunchTemplateIDNF, "The specified launch template, with template ID %s, does not exist.", id)
+	case name != "":
+		for _, lt := range w.templates {
+			if lt.Name == name {
+				return lt, nil
+			}
+		}
+		return nil, sender(codeInvalidLaunchTemplateNameNF, "The specified launch template, with template name %s, does not exist.", name)
+	}
+	return nil, missingParameter("LaunchTemplateId or LaunchTemplateName")
+}
+
+func (w *World) describeLaunchTemplates(_ context.Context, p params) (any, *apiError) {
+	known := fields[*launchTemplate]{
+		"launch-template-name": func(lt *launchTemplate) []string { return one(lt.Name) },
+		"launch-template-id":   func(lt *launchTemplate) []string { return one(lt.ID) },
+		"create-time":          func(lt *launchTemplate) []string { return one(isoTime(lt.Created)) },
+	}
+	filters, err := parseFilters(p, known, true)
+	if err != nil {
+		return nil, err
+	}
+	ids, names := p.list("LaunchTemplateId"), p.list("LaunchTemplateName")
+	for _, id := range ids {
+		if _, err := w.templateBy(id, ""); err != nil {
+			return nil, err
+		}
+	}
+	for _, n := range names {
+		if _, err := w.templateBy("", n); err != nil {
+			return nil, sender(codeInvalidLaunchTemplateNameNF, "At least one of the launch templates specified in the request does not exist.")
+		}
+	}
+	var hits []*launchTemplate
+	for _, lt := range w.templates {
+		if (len(ids) == 0 || contains(ids, lt.ID)) && (len(names) == 0 || contains(names, lt.Name)) &&
+			matches(lt, filters, known, func(lt *launchTemplate) []tag { return lt.Tags }) {
+			hits = append(hits, lt)
+		}
+	}
+	sort.Slice(hits, func(i, j int) bool { return hits[i].Name < hits[j].Name })
+	pg, err := paginate(p, "DescribeLaunchTemplates", len(hits), 1, 200, 0)
+	if err != nil {
+		return nil, err
+	}
+	out := describeLaunchTemplatesResponse{LaunchTemplates: []xmlLaunchTemplate{}, NextToken: pg.Next}
+	for _, lt := range hits[pg.Start:pg.End] {
+		out.LaunchTemplates = append(out.LaunchTemplates, w.xmlLaunchTemplate(lt))
+	}
+	return out, nil
+}
+
+func (w *World) deleteLaunchTemplate(_ context.Context, p params) (any, *apiError) {
+	lt, err := w.templateBy(p.str("LaunchTemplateId"), p.str("LaunchTemplateName"))
+	if err != nil {
+		return nil, err
+	}
+	delete(w.templates, lt.ID)
+	return launchTemplateResponse{LaunchTemplate: w.xmlLaunchTemplate(lt)}, nil
+}
