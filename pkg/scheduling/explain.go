@@ -139,14 +139,13 @@ func (s *solver) explainResources(pm *podModel, p *provModel, types []*typeModel
 		}
 		return ReasonInsufficientResources, "no single instance type has enough of all requested resources together"
 	}
-	zero = make(resVec, len(pm.requests))
 	for _, t := range fitting {
-		if _, ok := zero.fitsWith(t.capacity, p.remaining); ok {
+		if _, ok := p.withinLimits(t.capacity); ok {
 			return "", ""
 		}
 	}
 	smallest := fitting[0]
-	dim, _ := zero.fitsWith(smallest.capacity, p.remaining)
+	dim, _ := p.withinLimits(smallest.capacity)
 	name := s.dims.names[dim]
 	return ReasonLimitExceeded, fmt.Sprintf("limits.resources %s would be exceeded: %s remains, the cheapest fitting instance type %s has %s",
 		name, quantity(name, max(p.remaining[dim], 0)), smallest.it.Name, quantity(name, smallest.capacity[dim]))

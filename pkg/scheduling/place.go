@@ -228,16 +228,18 @@ func (s *solver) tryNew(pm *podModel, a *attempt, p *provModel) (*simNode, Reaso
 	if p.base.Admits(a.reqs) != nil {
 		return nil, ReasonIncompatibleRequirements
 	}
-	n := &simNode{index: len(s.nodes), prov: p, reqs: p.base.Intersect(a.reqs), used: make(resVec, len(s.dims.names))}
+	reqs, narrowed := p.base.intersect(a.reqs)
+	n := &simNode{index: len(s.nodes), prov: p, reqs: reqs, used: make(resVec, len(s.dims.names))}
 	for _, t := range p.types {
-		if _, ok := make(resVec, len(t.capacity)).fitsWith(t.capacity, p.remaining); ok {
+		if _, ok := p.withinLimits(t.capacity); ok {
 			n.types = append(n.types, t)
 		}
 	}
 	if len(n.types) == 0 {
 		return nil, ReasonLimitExceeded
 	}
-	n.types = keepFitting(n.types, n.reqs, true, n.used)
+	// Every type already meets the Provisioner's base requirements; recheck only if the pod narrowed them.
+	n.types = keepFitting(n.types, n.reqs, narrowed, n.used)
 	if len(n.types) == 0 {
 		return nil, ReasonNoCompatibleInstanceType
 	}
@@ -247,7 +249,11 @@ func (s *solver) tryNew(pm *podModel, a *attempt, p *provModel) (*simNode, Reaso
 	s.nodes = append(s.nodes, n)
 	if code := s.tryPlanned(pm, a, n); code != "" {
 		s.nodes = s.nodes[:len(s.nodes)-1]
-		p.remaining.add(n.maxCap) // release the reservation
+		for i, limited := range p.limited {
+			if limited {
+				p.remaining[i] += n.maxCap[i] // release the reservation
+			}
+		}
 		return nil, code
 	}
 	return n, ""
@@ -263,20 +269,36 @@ func (s *solver) refreshLimit(n *simNode) {
 		maxCap.maxWith(t.capacity)
 	}
 	n.limit = limit
-	n.prov.remaining.add(n.maxCap)
-	n.prov.remaining.sub(maxCap)
+	for i, limited := range n.prov.limited {
+		if limited {
+			n.prov.remaining[i] += n.maxCap[i] - maxCap[i]
+		}
+	}
 	n.maxCap = maxCap
+}
+
+// withinLimits reports whether a node of capacity still fits the Provisioner's limits, naming the
+// first limited resource that would be exceeded. Unlimited resources are never summed, so no
+// number of planned nodes can overflow them.
+func (p *provModel) withinLimits(capacity resVec) (int, bool) {
+	for i, limited := range p.limited {
+		if limited && capacity[i] > p.remaining[i] {
+			return i, false
+		}
+	}
+	return -1, true
 }
 
 // countFitting counts the node's candidate types that still meet reqs (checked only when they
 // changed) and hold used+add, without allocating.
 func countFitting(types []*typeModel, reqs Requirements, reqsChanged bool, used, add resVec) int {
 	kept := 0
+	filter := newTypeFilter(reqs)
 	for _, t := range types {
 		if _, ok := used.fitsWith(add, t.available); !ok {
 			continue
 		}
-		if reqsChanged && !typeAllowed(t, reqs) {
+		if reqsChanged && !filter.allows(t) {
 			continue
 		}
 		kept++
@@ -287,25 +309,43 @@ func countFitting(types []*typeModel, reqs Requirements, reqsChanged bool, used,
 // keepFitting filters types in place: callers pass a slice they own.
 func keepFitting(types []*typeModel, reqs Requirements, reqsChanged bool, used resVec) []*typeModel {
 	zero := make(resVec, len(used))
+	filter := newTypeFilter(reqs)
 	return slices.DeleteFunc(types, func(t *typeModel) bool {
 		if _, ok := zero.fitsWith(used, t.available); !ok {
 			return true
 		}
-		return reqsChanged && !typeAllowed(t, reqs)
+		return reqsChanged && !filter.allows(t)
 	})
 }
 
-func typeAllowed(t *typeModel, reqs Requirements) bool {
-	if reqs.Intersects(t.reqs) != nil {
+// typeFilter checks instance types against one set of node requirements, looking up the zone and
+// capacity type requirements once rather than per offering.
+type typeFilter struct {
+	reqs           Requirements
+	zone, capacity Requirement
+	hasZone, hasCT bool
+}
+
+func newTypeFilter(reqs Requirements) typeFilter {
+	f := typeFilter{reqs: reqs}
+	f.zone, f.hasZone = reqs.Get(LabelZone)
+	f.capacity, f.hasCT = reqs.Get(LabelCapacityType)
+	return f
+}
+
+func (f typeFilter) allows(t *typeModel) bool {
+	if f.reqs.Intersects(t.reqs) != nil {
 		return false
 	}
 	for _, o := range t.it.Offerings {
-		if o.Available && o.compatible(reqs) {
+		if o.Available && (!f.hasZone || f.zone.Has(o.Zone)) && (!f.hasCT || f.capacity.Has(o.CapacityType)) {
 			return true
 		}
 	}
 	return false
 }
+
+func typeAllowed(t *typeModel, reqs Requirements) bool { return newTypeFilter(reqs).allows(t) }
 
 // pin gives each undecided key the pod is counted under a single value, so that counts stay
 // exact. It picks the value with the fewest matching pods (for the pod's own spread, that
