@@ -57,7 +57,9 @@ func Start() (*Env, error) {
 	}
 	config, err := environment.Start()
 	if err != nil {
-		return nil, fmt.Errorf("starting control plane, %w", err)
+		// envtest leaves etcd and kube-apiserver running when a later step (installing the CRDs)
+		// fails; stop them so a failed run leaks no processes.
+		return nil, errors.Join(fmt.Errorf("starting control plane, %w", err), environment.Stop())
 	}
 	c, err := client.New(config, client.Options{Scheme: scheme})
 	if err != nil {
