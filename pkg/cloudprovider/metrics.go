@@ -1,0 +1,101 @@
+package cloudprovider
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha5"
+	"github.com/kerf-autoscaler/kerf/pkg/scheduling"
+)
+
+// Metrics time and count every cloud call, so a slow or failing cloud shows on a dashboard
+// without each provider method instrumenting itself.
+type Metrics struct {
+	duration *prometheus.HistogramVec
+	errors   *prometheus.CounterVec
+}
+
+// NewMetrics registers kerf_cloudprovider_duration_seconds and kerf_cloudprovider_errors_total.
+func NewMetrics(registry prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "kerf_cloudprovider_duration_seconds",
+			Help:    "Duration of cloud provider calls by provider and method.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 2, 12), // 10 ms to ~20 s
+		}, []string{"provider", "method"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kerf_cloudprovider_errors_total",
+			Help: "Failed cloud provider calls by provider, method and error kind.",
+		}, []string{"provider", "method", "error"}),
+	}
+	for _, c := range []prometheus.Collector{m.duration, m.errors} {
+		if err := registry.Register(c); err != nil {
+			return nil, fmt.Errorf("registering cloud provider metrics, %w", err)
+		}
+	}
+	return m, nil
+}
+
+// Decorate returns cp with every call measured.
+func (m *Metrics) Decorate(cp CloudProvider) CloudProvider {
+	return &measured{CloudProvider: cp, metrics: m, clock: time.Now}
+}
+
+type measured struct {
+	CloudProvider
+	metrics *Metrics
+	clock   func() time.Time
+}
+
+// errorKind keeps the error label's cardinality fixed.
+func errorKind(err error) string {
+	switch {
+	case IsInsufficientCapacityError(err):
+		return "insufficient_capacity"
+	case IsMachineNotFoundError(err):
+		return "machine_not_found"
+	default:
+		return "other"
+	}
+}
+
+func (m *measured) observe(method string, start time.Time, err error) {
+	provider := m.CloudProvider.Name()
+	m.metrics.duration.WithLabelValues(provider, method).Observe(m.clock().Sub(start).Seconds())
+	if err != nil {
+		m.metrics.errors.WithLabelValues(provider, method, errorKind(err)).Inc()
+	}
+}
+
+func (m *measured) Create(ctx context.Context, machine *v1alpha5.Machine) (out *v1alpha5.Machine, err error) {
+	defer func(start time.Time) { m.observe("Create", start, err) }(m.clock())
+	return m.CloudProvider.Create(ctx, machine)
+}
+
+func (m *measured) Delete(ctx context.Context, machine *v1alpha5.Machine) (err error) {
+	defer func(start time.Time) { m.observe("Delete", start, err) }(m.clock())
+	return m.CloudProvider.Delete(ctx, machine)
+}
+
+func (m *measured) Get(ctx context.Context, providerID string) (out *v1alpha5.Machine, err error) {
+	defer func(start time.Time) { m.observe("Get", start, err) }(m.clock())
+	return m.CloudProvider.Get(ctx, providerID)
+}
+
+func (m *measured) List(ctx context.Context) (out []*v1alpha5.Machine, err error) {
+	defer func(start time.Time) { m.observe("List", start, err) }(m.clock())
+	return m.CloudProvider.List(ctx)
+}
+
+func (m *measured) GetInstanceTypes(ctx context.Context, p *v1alpha5.Provisioner) (out []*scheduling.InstanceType, err error) {
+	defer func(start time.Time) { m.observe("GetInstanceTypes", start, err) }(m.clock())
+	return m.CloudProvider.GetInstanceTypes(ctx, p)
+}
+
+func (m *measured) IsDrifted(ctx context.Context, machine *v1alpha5.Machine) (drifted bool, err error) {
+	defer func(start time.Time) { m.observe("IsDrifted", start, err) }(m.clock())
+	return m.CloudProvider.IsDrifted(ctx, machine)
+}
