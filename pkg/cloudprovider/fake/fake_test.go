@@ -34,7 +34,6 @@ func machine(uid string, cpu string, reqs ...corev1.NodeSelectorRequirement) *v1
 	}
 }
 
-
 func TestCreate_LaunchesTheCheapestOfferingThatFitsAndIsIdempotent(t *testing.T) {
 	ctx := context.Background()
 	small := instanceType("small", "2", scheduling.Offering{Zone: "us-east-1a", CapacityType: "spot", Price: 0.02, Available: true})
