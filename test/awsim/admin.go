@@ -183,8 +183,7 @@ func requireFields(fields map[string]string) error {
 func writeAdmin(rw http.ResponseWriter, status int, v any) {
 	data, _ := json.MarshalIndent(v, "", "  ")
 	rw.Header().Set("Content-Type", "application/json")
-	rw.WriteHeader(status)
-	_, _ = rw.Write(append(data, '\n'))
+	writeBody(rw, status, append(data, '\n'))
 }
 
 // InstanceState is an instance as the admin API and tests see it.

@@ -43,8 +43,7 @@ func writeEC2(rw http.ResponseWriter, action, reqID string, body any) {
 	fmt.Fprintf(&buf, "</%sResponse>", action)
 	rw.Header().Set("Content-Type", "text/xml;charset=UTF-8")
 	rw.Header().Set("X-Amzn-RequestId", reqID)
-	rw.WriteHeader(http.StatusOK)
-	_, _ = rw.Write(buf.Bytes())
+	writeBody(rw, http.StatusOK, buf.Bytes())
 }
 
 // writeJSON writes a JSON-protocol success body.
@@ -56,8 +55,7 @@ func writeJSON(rw http.ResponseWriter, reqID, contentType string, body any) {
 	}
 	rw.Header().Set("Content-Type", contentType)
 	rw.Header().Set("X-Amzn-RequestId", reqID)
-	rw.WriteHeader(http.StatusOK)
-	_, _ = rw.Write(data)
+	writeBody(rw, http.StatusOK, data)
 }
 
 // writeError writes err in the shape its protocol uses. service names the JSON service
@@ -78,8 +76,7 @@ func writeError(rw http.ResponseWriter, proto protocol, reqID, service string, e
 		data, _ := json.Marshal(map[string]string{"__type": typ, "message": err.Message})
 		rw.Header().Set("Content-Type", "application/x-amz-json-1.1")
 		rw.Header().Set("X-Amzn-ErrorType", err.Code)
-		rw.WriteHeader(err.Status)
-		_, _ = rw.Write(data)
+		writeBody(rw, err.Status, data)
 	case protoSQSQuery:
 		fault := "Sender"
 		if err.Status >= 500 {
@@ -90,16 +87,14 @@ func writeError(rw http.ResponseWriter, proto protocol, reqID, service string, e
 		fmt.Fprintf(&buf, `<ErrorResponse xmlns="%s"><Error><Type>%s</Type><Code>%s</Code><Message>%s</Message><Detail/></Error><RequestId>%s</RequestId></ErrorResponse>`,
 			sqsNamespace, fault, escape(sqsQueryCode(err.Code)), escape(err.Message), reqID)
 		rw.Header().Set("Content-Type", "text/xml")
-		rw.WriteHeader(err.Status)
-		_, _ = rw.Write(buf.Bytes())
+		writeBody(rw, err.Status, buf.Bytes())
 	default:
 		var buf bytes.Buffer
 		buf.WriteString(xmlHeader)
 		fmt.Fprintf(&buf, `<Response><Errors><Error><Code>%s</Code><Message>%s</Message></Error></Errors><RequestID>%s</RequestID></Response>`,
 			escape(err.Code), escape(err.Message), reqID)
 		rw.Header().Set("Content-Type", "text/xml;charset=UTF-8")
-		rw.WriteHeader(err.Status)
-		_, _ = rw.Write(buf.Bytes())
+		writeBody(rw, err.Status, buf.Bytes())
 	}
 }
 
@@ -164,4 +159,13 @@ func decodeToken(action, tok string) (int, bool) {
 	}
 	n, err := strconv.Atoi(parts[2])
 	return n, err == nil && n >= 0
+}
+
+// writeBody sends a complete response with its Content-Length, as AWS does. Without it a large
+// body goes chunked, and SDKs that stop reading at the closing XML tag leave the chunk trailer
+// unread, so the connection is dropped under a later request.
+func writeBody(rw http.ResponseWriter, status int, body []byte) {
+	rw.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	rw.WriteHeader(status)
+	_, _ = rw.Write(body)
 }

@@ -1,6 +1,7 @@
 package awsim
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 )
 
@@ -167,11 +169,42 @@ func (r *Running) Close() error {
 
 // AWSConfig is an aws.Config pointing every client at this server with throw-away static
 // credentials, the world's region and no retries (so a test sees each fault it injects).
+//
+// Its HTTP client buffers request bodies: smithy-go closes a request body as soon as response
+// headers arrive, and against a server this close the transport can still be checking the body
+// for surplus bytes, read the close as an error and drop the connection mid-response ("use of
+// closed network connection"). Real AWS is far enough away that the race does not show.
 func (r *Running) AWSConfig() aws.Config {
 	return aws.Config{
 		Region:           r.World.Region(),
 		Credentials:      credentials.NewStaticCredentialsProvider("AKIDAWSIM", "awsim-secret", ""),
 		BaseEndpoint:     aws.String(r.URL),
 		RetryMaxAttempts: 1,
+		HTTPClient:       NewHTTPClient(),
 	}
+}
+
+// NewHTTPClient is the SDK's default HTTP client with request bodies buffered, safe to use
+// against a local awsim (see AWSConfig).
+func NewHTTPClient() *http.Client {
+	return &http.Client{Transport: bufferedBodyTransport{base: awshttp.NewBuildableClient().GetTransport()}}
+}
+
+// bufferedBodyTransport hands the transport its own copy of each request body, so the SDK
+// closing the original cannot fail the write.
+type bufferedBodyTransport struct{ base http.RoundTripper }
+
+func (t bufferedBodyTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body == nil || req.Body == http.NoBody {
+		return t.base.RoundTrip(req)
+	}
+	data, err := io.ReadAll(req.Body)
+	_ = req.Body.Close()
+	if err != nil {
+		return nil, fmt.Errorf("buffering request body, %w", err)
+	}
+	clone := req.Clone(req.Context())
+	clone.Body = io.NopCloser(bytes.NewReader(data))
+	clone.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }
+	return t.base.RoundTrip(clone)
 }

@@ -178,8 +178,7 @@ func (s *Server) serveSQSQuery(rw http.ResponseWriter, r *http.Request, reqID, a
 	fmt.Fprintf(&buf, "<ResponseMetadata><RequestId>%s</RequestId></ResponseMetadata></%sResponse>", reqID, action)
 	rw.Header().Set("Content-Type", "text/xml")
 	rw.Header().Set("X-Amzn-RequestId", reqID)
-	rw.WriteHeader(http.StatusOK)
-	_, _ = rw.Write(buf.Bytes())
+	writeBody(rw, http.StatusOK, buf.Bytes())
 }
 
 func (w *World) sqsQueryLocked(action string, p params, queueURL, endpoint string) (any, *apiError) {
