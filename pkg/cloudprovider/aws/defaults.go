@@ -1,0 +1,36 @@
+package aws
+
+import (
+	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha5"
+	"github.com/kerf-autoscaler/kerf/pkg/scheduling"
+)
+
+// DefaultRequirements are what a Provisioner means on AWS when it leaves a key open, as Karpenter
+// v0.31 defines: on-demand, amd64, Linux, and (unless the user picked instance types, families or
+// categories) the general-purpose, compute and memory categories of generation 3 or later, so an
+// empty Provisioner never launches a t2.nano or a p4d.
+func DefaultRequirements(reqs scheduling.Requirements) scheduling.Requirements {
+	mentions := func(keys ...string) bool {
+		for _, k := range keys {
+			if _, ok := reqs.Get(k); ok {
+				return true
+			}
+		}
+		return false
+	}
+	defaults := []scheduling.Requirement{
+		scheduling.In(v1alpha5.CapacityTypeLabelKey, v1alpha5.CapacityTypeOnDemand),
+		scheduling.In(v1alpha5.LabelArch, v1alpha5.ArchAMD64),
+		scheduling.In(v1alpha5.LabelOS, "linux"),
+	}
+	if !mentions(v1alpha5.LabelInstanceType, v1alpha5.LabelInstanceFamily, v1alpha5.LabelInstanceCategory) {
+		defaults = append(defaults, scheduling.In(v1alpha5.LabelInstanceCategory, "c", "m", "r"))
+	}
+	if !mentions(v1alpha5.LabelInstanceType, v1alpha5.LabelInstanceFamily, v1alpha5.LabelInstanceGeneration) {
+		// A constant Gt requirement is well formed; the state tests pin that it is present.
+		if generation, err := scheduling.NewRequirement(v1alpha5.LabelInstanceGeneration, "Gt", "2"); err == nil {
+			defaults = append(defaults, generation)
+		}
+	}
+	return scheduling.NewRequirements(defaults...)
+}
