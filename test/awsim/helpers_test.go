@@ -73,3 +73,5 @@ func (e *env) launchTemplate(t *testing.T, name string) string {
 }
 
 func fmtSscan(s string, f *float64) (int, error) { return fmt.Sscan(s, f) }
+
+func asError[T error](err error, target *T) bool { return errors.As(err, target) }

@@ -27,16 +27,10 @@ func writeEC2(rw http.ResponseWriter, action, reqID string, body any) {
 	buf.WriteString(xmlHeader)
 	fmt.Fprintf(&buf, `<%sResponse xmlns="%s"><requestId>%s</requestId>`, action, ec2Namespace, reqID)
 	if body != nil {
-		inner, err := xml.Marshal(body)
+		inner, err := innerXML(body)
 		if err != nil {
 			writeError(rw, protoEC2, reqID, "", server(codeInternalError, "encoding response: %v", err))
 			return
-		}
-		// Strip the wrapper element encoding/xml puts around the struct's fields.
-		if i := bytes.IndexByte(inner, '>'); i >= 0 && !bytes.HasSuffix(inner[:i+1], []byte("/>")) {
-			inner = inner[i+1 : bytes.LastIndexByte(inner, '<')]
-		} else {
-			inner = nil
 		}
 		buf.Write(inner)
 	}
@@ -44,6 +38,20 @@ func writeEC2(rw http.ResponseWriter, action, reqID string, body any) {
 	rw.Header().Set("Content-Type", "text/xml;charset=UTF-8")
 	rw.Header().Set("X-Amzn-RequestId", reqID)
 	writeBody(rw, http.StatusOK, buf.Bytes())
+}
+
+// innerXML marshals a struct's fields without the wrapper element encoding/xml puts around
+// them (response wrappers are named by the action, not the Go type).
+func innerXML(v any) ([]byte, error) {
+	out, err := xml.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	i := bytes.IndexByte(out, '>')
+	if i < 0 || bytes.HasSuffix(out[:i+1], []byte("/>")) {
+		return nil, nil
+	}
+	return out[i+1 : bytes.LastIndexByte(out, '<')], nil
 }
 
 // writeJSON writes a JSON-protocol success body.

@@ -3,7 +3,6 @@ package awsim
 import (
 	"bytes"
 	"context"
-	"encoding/xml"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -105,6 +104,23 @@ type sqsAttr struct {
 	Value string `xml:"Value"`
 }
 
+type urlResult struct {
+	QueueURL string `xml:"QueueUrl"`
+}
+
+type sqsSendResult struct {
+	MD5       string `xml:"MD5OfMessageBody"`
+	MessageID string `xml:"MessageId"`
+}
+
+type sqsReceiveResult struct {
+	Messages []sqsQueryMessage `xml:"Message"`
+}
+
+type sqsAttributesResult struct {
+	Attributes []sqsAttr `xml:"Attribute"`
+}
+
 type sqsQueryMessage struct {
 	MessageID     string    `xml:"MessageId"`
 	ReceiptHandle string    `xml:"ReceiptHandle"`
@@ -140,9 +156,7 @@ func (s *Server) serveSQSQuery(rw http.ResponseWriter, r *http.Request, reqID, a
 		if err == nil {
 			var msgs []receivedMessage
 			if msgs, err = w.receive(r.Context(), req); err == nil {
-				out := struct {
-					Messages []sqsQueryMessage `xml:"Message"`
-				}{}
+				out := sqsReceiveResult{}
 				for _, m := range msgs {
 					qm := sqsQueryMessage{MessageID: m.MessageID, ReceiptHandle: m.ReceiptHandle, MD5OfBody: m.MD5OfBody, Body: m.Body}
 					for _, k := range sortedKeys(m.Attributes) {
@@ -167,11 +181,10 @@ func (s *Server) serveSQSQuery(rw http.ResponseWriter, r *http.Request, reqID, a
 	buf.WriteString(xmlHeader)
 	fmt.Fprintf(&buf, `<%sResponse xmlns="%s">`, action, sqsNamespace)
 	if result != nil {
-		inner, _ := xml.Marshal(result)
-		if i := bytes.IndexByte(inner, '>'); i >= 0 && !bytes.HasSuffix(inner[:i+1], []byte("/>")) {
-			inner = inner[i+1 : bytes.LastIndexByte(inner, '<')]
-		} else {
-			inner = nil
+		inner, merr := innerXML(result)
+		if merr != nil {
+			writeError(rw, protoSQSQuery, reqID, "", server(codeInternalError, "encoding response: %v", merr))
+			return
 		}
 		fmt.Fprintf(&buf, "<%sResult>%s</%sResult>", action, inner, action)
 	}
@@ -182,9 +195,6 @@ func (s *Server) serveSQSQuery(rw http.ResponseWriter, r *http.Request, reqID, a
 }
 
 func (w *World) sqsQueryLocked(action string, p params, queueURL, endpoint string) (any, *apiError) {
-	type urlResult struct {
-		QueueURL string `xml:"QueueUrl"`
-	}
 	switch action {
 	case "CreateQueue":
 		attrs := map[string]string{}
@@ -211,9 +221,7 @@ func (w *World) sqsQueryLocked(action string, p params, queueURL, endpoint strin
 		if err != nil {
 			return nil, err
 		}
-		out := struct {
-			Attributes []sqsAttr `xml:"Attribute"`
-		}{}
+		out := sqsAttributesResult{}
 		for _, k := range sortedKeys(attrs) {
 			out.Attributes = append(out.Attributes, sqsAttr{Name: k, Value: attrs[k]})
 		}
@@ -228,10 +236,7 @@ func (w *World) sqsQueryLocked(action string, p params, queueURL, endpoint strin
 		if err != nil {
 			return nil, err
 		}
-		return struct {
-			MD5       string `xml:"MD5OfMessageBody"`
-			MessageID string `xml:"MessageId"`
-		}{m.MD5, m.ID}, nil
+		return sqsSendResult{MD5: m.MD5, MessageID: m.ID}, nil
 	case "DeleteMessage":
 		q, err := w.queueByURL(queueURL)
 		if err != nil {
