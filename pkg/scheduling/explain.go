@@ -2,6 +2,7 @@ package scheduling
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -57,31 +58,39 @@ func (s *solver) newNode(n *simNode) NewNode {
 }
 
 // explain says, for each Provisioner, why a fresh node from it cannot take the pod, using the
-// pod's most relaxed form (every preference dropped, its first required node affinity term).
+// pod's most relaxed form (every preference dropped) and the first of its required node affinity
+// alternatives (with its volumes' topology) that the Provisioner admits.
 func (s *solver) explain(pm *podModel) []Reason {
 	if pm.err != nil {
-		return []Reason{{Code: ReasonInvalidPod, Message: pm.err.Error()}}
+		code := ReasonInvalidPod
+		if ve, ok := errors.AsType[*volumeError](pm.err); ok {
+			code = ve.code
+		}
+		return []Reason{{Code: code, Message: pm.err.Error()}}
 	}
 	if len(s.provs) == 0 {
 		return []Reason{{Code: ReasonNoProvisioner, Message: "no Provisioner exists to launch a node"}}
 	}
 	attempts := pm.attempts(true)
-	a := attempts[0]
 	out := make([]Reason, 0, len(s.provs))
 	for _, p := range s.provs {
-		code, msg := s.explainProvisioner(pm, &a, p)
+		code, msg := s.explainProvisioner(pm, attempts, p)
 		out = append(out, Reason{Provisioner: p.p.Name, Code: code, Message: msg})
 	}
 	return out
 }
 
-func (s *solver) explainProvisioner(pm *podModel, a *attempt, p *provModel) (ReasonCode, string) {
+// explainProvisioner explains with the first relaxed alternative the Provisioner admits, or, when
+// it admits none, says which requirement of the first one it rejects.
+func (s *solver) explainProvisioner(pm *podModel, attempts []attempt, p *provModel) (ReasonCode, string) {
 	if taint, repelled := FirstUntolerated(pm.pod.Spec.Tolerations, p.p.Taints, false); repelled {
 		return ReasonTaintNotTolerated, fmt.Sprintf("the pod does not tolerate taint %s", taintString(taint))
 	}
-	if inc := p.base.Admits(a.reqs); inc != nil {
-		return ReasonIncompatibleRequirements, fmt.Sprintf("requirement %s: the pod wants %s, the Provisioner allows %s", inc.Key, inc.Wanted, inc.Allowed)
+	i := slices.IndexFunc(attempts, func(a attempt) bool { return p.base.Admits(a.reqs) == nil })
+	if i < 0 {
+		return s.explainRequirements(pm, &attempts[0], p)
 	}
+	a := &attempts[i]
 	reqs := p.base.Intersect(a.reqs)
 	var compatible []*typeModel
 	var firstConflict *Incompatibility
@@ -116,6 +125,58 @@ func (s *solver) explainProvisioner(pm *podModel, a *attempt, p *provModel) (Rea
 		return code, msg
 	}
 	return ReasonInsufficientResources, "the pod fits a fresh node only without its other constraints"
+}
+
+// explainRequirements says why the Provisioner's nodes meet none of the pod's alternatives:
+// offerings EC2 has none of right now, the pod's own selector and affinity, or a volume's topology.
+func (s *solver) explainRequirements(pm *podModel, a *attempt, p *provModel) (ReasonCode, string) {
+	if n := typesWithUnavailableOffering(p, a.reqs); n > 0 {
+		return ReasonNoAvailableOffering, fmt.Sprintf("no instance type has an available offering in %s: %d instance types offer it, none available now",
+			offeringScope(a.reqs), n)
+	}
+	own := slices.IndexFunc(pm.nodeReqs, func(r Requirements) bool { return p.base.Admits(r) == nil })
+	if own < 0 {
+		inc := p.base.Admits(pm.nodeReqs[0])
+		return ReasonIncompatibleRequirements, fmt.Sprintf("requirement %s: the pod wants %s, the Provisioner allows %s", inc.Key, inc.Wanted, inc.Allowed)
+	}
+	reqs := p.base.Intersect(pm.nodeReqs[own])
+	for _, vt := range pm.volumes {
+		if slices.ContainsFunc(vt.alternatives, func(alt Requirements) bool { return reqs.Admits(alt) == nil }) {
+			reqs = reqs.Intersect(vt.alternatives[0])
+			continue
+		}
+		inc := reqs.Admits(vt.alternatives[0])
+		return ReasonVolumeTopology, fmt.Sprintf("%s needs %s %s, the Provisioner's nodes for this pod allow %s",
+			vt.source, inc.Key, inc.Wanted, inc.Allowed)
+	}
+	inc := p.base.Admits(a.reqs)
+	return ReasonIncompatibleRequirements, fmt.Sprintf("requirement %s: the pod and its volumes want %s, the Provisioner allows %s", inc.Key, inc.Wanted, inc.Allowed)
+}
+
+// typesWithUnavailableOffering counts the Provisioner's instance types that could meet reqs but for
+// their offerings being unavailable (after an insufficient-capacity error, for example).
+func typesWithUnavailableOffering(p *provModel, reqs Requirements) int {
+	if p.reqs.Intersects(reqs) != nil {
+		return 0
+	}
+	combined := p.reqs.Intersect(reqs)
+	n := 0
+	for _, it := range p.p.InstanceTypes {
+		if combined.Intersects(it.Requirements) != nil {
+			continue
+		}
+		offered, available := false, false
+		for _, o := range it.Offerings {
+			if o.compatible(combined) {
+				offered = true
+				available = available || o.Available
+			}
+		}
+		if offered && !available {
+			n++
+		}
+	}
+	return n
 }
 
 func (s *solver) explainResources(pm *podModel, p *provModel, types []*typeModel) (ReasonCode, string) {

@@ -19,7 +19,8 @@ type simNode struct {
 	// per-resource maximum over its candidate types, a quick upper bound).
 	used, limit resVec
 	ports       []hostPort
-	domains     []int32 // per topology key
+	volumes     *nodeVolumes // nil when the node's attach limits are unknown
+	domains     []int32      // per topology key
 	pods        []PodKey
 
 	// Planned nodes only.
@@ -111,6 +112,9 @@ func (s *solver) tryExisting(pm *podModel, a *attempt, n *simNode) ReasonCode {
 	}
 	if _, conflict := portsConflict(n.ports, pm.ports); conflict {
 		return ReasonHostPortConflict
+	}
+	if _, ok := n.volumes.fits(pm.attachments); !ok {
+		return ReasonVolumeAttachLimit
 	}
 	if code := s.topologyResolved(pm, a, n); code != "" {
 		return code
@@ -397,6 +401,7 @@ func (s *solver) commit(pm *podModel, n *simNode) {
 	}
 	n.pods = append(n.pods, pm.key)
 	n.ports = append(n.ports, pm.ports...)
+	n.volumes.add(pm.attachments)
 	for _, g := range pm.matched {
 		g.counts = bump(g.counts, n.domains[g.key.index])
 		g.total++

@@ -96,4 +96,12 @@ const (
 	ReasonPodAffinity              ReasonCode = "PodAffinityUnsatisfiable"
 	ReasonPodAntiAffinity          ReasonCode = "PodAntiAffinityUnsatisfiable"
 	ReasonHostPortConflict         ReasonCode = "HostPortConflict"
+	// ReasonVolumeNotFound: a claim, its PersistentVolume or its StorageClass is not in the Snapshot.
+	ReasonVolumeNotFound ReasonCode = "VolumeNotFound"
+	// ReasonVolumeNotBound: a claim must bind before its zone is known (Immediate binding or no class).
+	ReasonVolumeNotBound ReasonCode = "VolumeNotBound"
+	// ReasonVolumeTopology: the node cannot reach a volume (PV node affinity, allowedTopologies).
+	ReasonVolumeTopology ReasonCode = "VolumeTopologyConflict"
+	// ReasonVolumeAttachLimit: the node has attached as many volumes of a driver as it can.
+	ReasonVolumeAttachLimit ReasonCode = "VolumeAttachLimitExceeded"
 )

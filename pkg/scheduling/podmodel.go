@@ -14,7 +14,12 @@ type podModel struct {
 	requests resVec
 	// cpu and memory in milli-units, for ordering.
 	cpu, memory int64
+	// nodeReqs are the pod's own node requirement alternatives (nodeSelector and required node
+	// affinity); required adds its volumes' topology to them.
+	nodeReqs    []Requirements
 	required    []Requirements
+	volumes     []volumeTopology
+	attachments []attachment
 	ports       []hostPort
 	// constraints are required topology rules; preferences are dropped in order when relaxing.
 	constraints []constraint
@@ -81,7 +86,15 @@ func (s *solver) compilePod(pod *v1.Pod) *podModel {
 	pm.requests = s.dims.vec(requests)
 	pm.cpu, pm.memory = requests.Cpu().MilliValue(), requests.Memory().MilliValue()
 	var err error
-	if pm.required, err = PodRequirements(pod); err != nil {
+	if pm.nodeReqs, err = PodRequirements(pod); err != nil {
+		pm.err = err
+		return pm
+	}
+	if pm.volumes, pm.attachments, err = s.volumes.podVolumes(pod); err != nil {
+		pm.err = err
+		return pm
+	}
+	if pm.required, err = withVolumeTopology(pm.nodeReqs, pm.volumes); err != nil {
 		pm.err = err
 		return pm
 	}
@@ -245,7 +258,7 @@ func (s *solver) spreadConstraints(pm *podModel, when v1.UnsatisfiableConstraint
 		// say so, so they are part of the group's identity.
 		extra := fmt.Sprintf("skew=%d,min=%d", tsc.MaxSkew, minDomains)
 		if honourAffinity {
-			extra += fmt.Sprintf(",aff=%v", pm.required)
+			extra += fmt.Sprintf(",aff=%v", pm.nodeReqs)
 		}
 		if honourTaints {
 			extra += fmt.Sprintf(",tol=%v", pm.pod.Spec.Tolerations)
@@ -272,7 +285,7 @@ func (s *solver) spreadUniverse(k *topoKey, pm *podModel, honourAffinity, honour
 		if !ok {
 			continue
 		}
-		if honourAffinity && !matchesAny(pm.required, n.labels) {
+		if honourAffinity && !matchesAny(pm.nodeReqs, n.labels) {
 			continue
 		}
 		if _, repelled := FirstUntolerated(pm.pod.Spec.Tolerations, n.taints, false); honourTaints && repelled {
@@ -284,7 +297,7 @@ func (s *solver) spreadUniverse(k *topoKey, pm *podModel, honourAffinity, honour
 		if _, repelled := FirstUntolerated(pm.pod.Spec.Tolerations, p.p.Taints, false); honourTaints && repelled {
 			continue
 		}
-		for _, term := range pm.required {
+		for _, term := range pm.nodeReqs {
 			reqs := p.base
 			if honourAffinity {
 				if reqs.Admits(term) != nil {

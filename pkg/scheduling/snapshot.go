@@ -1,6 +1,9 @@
 package scheduling
 
-import v1 "k8s.io/api/core/v1"
+import (
+	v1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
+)
 
 // Snapshot is everything one scheduling decision depends on. pkg/state builds it from the cache;
 // tests and kerfctl build it by hand. Solve never modifies it, and the order of every slice is
@@ -18,7 +21,14 @@ type Snapshot struct {
 	DaemonSetPods []*v1.Pod
 	// Namespaces are needed only to evaluate namespaceSelectors in pod (anti-)affinity terms.
 	Namespaces []Namespace
-	Options    Options
+	// PersistentVolumeClaims, PersistentVolumes and StorageClasses resolve the claims pods mount:
+	// a bound volume's node affinity, or a WaitForFirstConsumer class's allowedTopologies, limits
+	// where the pod can go. A pod whose claim is missing, or unbound under Immediate binding,
+	// cannot be placed.
+	PersistentVolumeClaims []*v1.PersistentVolumeClaim
+	PersistentVolumes      []*v1.PersistentVolume
+	StorageClasses         []*storagev1.StorageClass
+	Options                Options
 }
 
 // Node is an existing or in-flight node as the simulation sees it.
@@ -34,6 +44,9 @@ type Node struct {
 	Pods []*v1.Pod
 	// InFlight marks a node that is launching; existing nodes are filled before in-flight ones.
 	InFlight bool
+	// VolumeLimits is how many volumes each CSI driver may attach to the node (CSINode
+	// spec.drivers[].allocatable.count). A driver not listed is unlimited; nil means unknown.
+	VolumeLimits map[string]int32
 }
 
 // Provisioner is the simulation's view of a Provisioner with its AWSNodeTemplate resolved: what

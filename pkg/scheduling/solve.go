@@ -25,10 +25,11 @@ func Solve(snap Snapshot) Plan {
 
 // solver is the mutable state of one Solve.
 type solver struct {
-	opts  Options
-	dims  resourceDims
-	topo  *topology
-	provs []*provModel
+	opts    Options
+	dims    resourceDims
+	volumes volumeCatalog
+	topo    *topology
+	provs   []*provModel
 	// nodes holds existing nodes, then in-flight nodes, then planned ones in creation order.
 	nodes               []*simNode
 	pods                []*podModel
@@ -36,7 +37,7 @@ type solver struct {
 }
 
 func newSolver(snap Snapshot) *solver {
-	s := &solver{opts: snap.Options, topo: newTopology(snap.Namespaces)}
+	s := &solver{opts: snap.Options, topo: newTopology(snap.Namespaces), volumes: newVolumeCatalog(snap)}
 	if s.opts.MaxInstanceTypes <= 0 {
 		s.opts.MaxInstanceTypes = DefaultMaxInstanceTypes
 	}
@@ -200,6 +201,7 @@ func (s *solver) addNodes(in []Node) {
 			index: len(s.nodes), name: n.Name, existing: true, inFlight: n.InFlight,
 			labels: n.Labels, taints: n.Taints,
 			used: make(resVec, len(s.dims.names)), limit: s.dims.vec(n.Allocatable),
+			volumes: newNodeVolumes(n.VolumeLimits),
 		}
 		for _, pod := range n.Pods {
 			if podIsTerminal(pod) {
@@ -208,6 +210,9 @@ func (s *solver) addNodes(in []Node) {
 			sn.boundPods = append(sn.boundPods, pod)
 			sn.used.add(s.dims.vec(PodRequests(pod)))
 			sn.ports = append(sn.ports, podHostPorts(pod)...)
+			if sn.volumes != nil {
+				sn.volumes.add(s.volumes.boundAttachments(pod))
+			}
 		}
 		if hasPreferNoSchedule(n.Taints) {
 			s.anyPreferNoSchedule = true
