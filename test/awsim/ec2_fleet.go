@@ -9,6 +9,10 @@ import (
 	"strings"
 )
 
+// maxLaunchPerCall bounds one CreateFleet or RunInstances call, standing in for the account
+// limits that bound them on AWS.
+const maxLaunchPerCall = 10000
+
 // fleetRecord remembers an instant fleet's answer for its ClientToken.
 type fleetRecord struct {
 	signature uint64
@@ -156,7 +160,7 @@ func fleetTargets(tcs params) (od, spot float64, err *apiError) {
 	if !ok {
 		return 0, 0, missingParameter("TargetCapacitySpecification.TotalTargetCapacity")
 	}
-	if total < 1 {
+	if total < 1 || total > maxLaunchPerCall {
 		return 0, 0, invalidValue("TotalTargetCapacity", fmt.Sprint(total))
 	}
 	def := tcs.str("DefaultTargetCapacityType")

@@ -49,7 +49,7 @@ func (w *World) runInstances(_ context.Context, p params) (any, *apiError) {
 		return nil, missingParameter("MinCount")
 	case !okMax:
 		return nil, missingParameter("MaxCount")
-	case minCount < 1 || maxCount < 1 || minCount > maxCount:
+	case minCount < 1 || maxCount < 1 || minCount > maxCount || maxCount > maxLaunchPerCall:
 		return nil, sender(codeInvalidParameterValue, "Invalid value '%d' for minCount. Must be between 1 and maxCount (%d).", minCount, maxCount)
 	}
 	spec := launchSpec{CapacityType: "on-demand", ClientToken: token}
