@@ -3,10 +3,12 @@ package scheduling
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	v1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 )
 
@@ -26,6 +28,16 @@ func mixedSnapshot() Snapshot {
 	snap.DaemonSetPods = []*v1.Pod{makePod("ds-logs", "100m", "128Mi"), makePod("ds-gpu", "200m", "128Mi", withNodeSelector(LabelInstanceType, "fake-it-3"))}
 	snap.Pods = append(snap.Pods, makePod("tolerant", "2", "1Gi", withTolerations(v1.Toleration{Key: "dedicated", Operator: v1.TolerationOpExists})),
 		makePod("too-big", "900", "1Gi"))
+	// Volumes: one bound per zone, one WaitForFirstConsumer class, attach limits on existing nodes.
+	for i, z := range diverseZones {
+		name := fmt.Sprintf("data-%d", i)
+		snap.PersistentVolumes = append(snap.PersistentVolumes, zonalVolume("pv-"+name, LabelZone, z))
+		snap.PersistentVolumeClaims = append(snap.PersistentVolumeClaims, boundClaim(name, "pv-"+name), unboundClaim("scratch-"+name, ptrTo("gp3")))
+		snap.Pods = append(snap.Pods, makePod("db-"+name, "1", "1Gi", withClaim("data", name), withClaim("scratch", "scratch-"+name)))
+		snap.Nodes[i].VolumeLimits = map[string]int32{ebsCSIDriver: 1}
+	}
+	snap.StorageClasses = []*storagev1.StorageClass{storageClass("gp3", wffc, diverseZones[:2]...), storageClass("io2", wffc)}
+	snap.Pods = append(snap.Pods, makePod("db-lost", "1", "1Gi", withClaim("data", "lost")))
 	return snap
 }
 
@@ -39,6 +51,18 @@ func shuffled(snap Snapshot, rng *rand.Rand) Snapshot {
 	out.DaemonSetPods = append([]*v1.Pod(nil), snap.DaemonSetPods...)
 	shuffle(len(out.DaemonSetPods), func(i, j int) {
 		out.DaemonSetPods[i], out.DaemonSetPods[j] = out.DaemonSetPods[j], out.DaemonSetPods[i]
+	})
+	out.PersistentVolumeClaims = slices.Clone(snap.PersistentVolumeClaims)
+	shuffle(len(out.PersistentVolumeClaims), func(i, j int) {
+		out.PersistentVolumeClaims[i], out.PersistentVolumeClaims[j] = out.PersistentVolumeClaims[j], out.PersistentVolumeClaims[i]
+	})
+	out.PersistentVolumes = slices.Clone(snap.PersistentVolumes)
+	shuffle(len(out.PersistentVolumes), func(i, j int) {
+		out.PersistentVolumes[i], out.PersistentVolumes[j] = out.PersistentVolumes[j], out.PersistentVolumes[i]
+	})
+	out.StorageClasses = slices.Clone(snap.StorageClasses)
+	shuffle(len(out.StorageClasses), func(i, j int) {
+		out.StorageClasses[i], out.StorageClasses[j] = out.StorageClasses[j], out.StorageClasses[i]
 	})
 	out.Provisioners = append([]Provisioner(nil), snap.Provisioners...)
 	shuffle(len(out.Provisioners), func(i, j int) { out.Provisioners[i], out.Provisioners[j] = out.Provisioners[j], out.Provisioners[i] })

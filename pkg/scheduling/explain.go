@@ -24,7 +24,7 @@ func (s *solver) plan(unplaced []*podModel) Plan {
 	}
 	slices.SortFunc(plan.Placements, func(a, b Placement) int { return comparePodKeys(a.Pod, b.Pod) })
 	for _, pm := range unplaced {
-		plan.Unschedulable = append(plan.Unschedulable, Unschedulable{Pod: pm.key, Reasons: s.explain(pm)})
+		plan.Unschedulable = append(plan.Unschedulable, Unschedulable{Pod: pm.key, Reasons: s.explain(pm), Nodes: s.explainNodes(pm)})
 	}
 	slices.SortFunc(plan.Unschedulable, func(a, b Unschedulable) int { return comparePodKeys(a.Pod, b.Pod) })
 	return plan
@@ -216,6 +216,11 @@ func (s *solver) explainResources(pm *podModel, p *provModel, types []*typeModel
 func (s *solver) explainTopology(pm *podModel, a *attempt, p *provModel, reqs Requirements) (ReasonCode, string) {
 	n := &simNode{index: len(s.nodes), prov: p, reqs: reqs}
 	s.setDomains(n)
+	return s.topologyConflict(pm, a, n)
+}
+
+// topologyConflict finds the first topology rule the pod breaks on n, one rule at a time.
+func (s *solver) topologyConflict(pm *podModel, a *attempt, n *simNode) (ReasonCode, string) {
 	for _, c := range a.constraints {
 		one := attempt{reqs: a.reqs, constraints: []constraint{c}}
 		probe := &podModel{pod: pm.pod}

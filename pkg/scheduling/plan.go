@@ -65,10 +65,14 @@ type Placement struct {
 	InFlight bool
 }
 
-// Unschedulable is a pod that fits nowhere, with why.
+// Unschedulable is a pod that fits nowhere, with why: Reasons per Provisioner (why a new node
+// cannot take it) and Nodes per existing and in-flight node (why that node cannot), existing
+// nodes first, each group by name. Nodes is empty when the pod's spec or volumes rule it out
+// everywhere (Reasons then has a single entry saying why).
 type Unschedulable struct {
 	Pod     PodKey
 	Reasons []Reason
+	Nodes   []NodeReason
 }
 
 // Reason says why a pod cannot go on any node a Provisioner could launch. Code is for machines
