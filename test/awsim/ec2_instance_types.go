@@ -1,7 +1,9 @@
 package awsim
 
 import (
+	"bytes"
 	"context"
+	"encoding/xml"
 	"fmt"
 	"strconv"
 	"strings"
@@ -127,8 +129,27 @@ type xmlPlacementGroups struct {
 }
 
 type describeInstanceTypesResponse struct {
-	InstanceTypes []xmlInstanceTypeInfo `xml:"instanceTypeSet>item"`
-	NextToken     string                `xml:"nextToken,omitempty"`
+	InstanceTypes rawXML `xml:"instanceTypeSet"`
+	NextToken     string `xml:"nextToken,omitempty"`
+}
+
+// rawXML is pre-encoded element content, written verbatim.
+type rawXML struct {
+	Inner []byte `xml:",innerxml"`
+}
+
+// typeXMLLocked returns a type's <item> element, encoded once per world: the catalog never
+// changes, and encoding it on every page would dominate DescribeInstanceTypes.
+func (w *World) typeXMLLocked(t *instanceType) ([]byte, error) {
+	if b, ok := w.typeXML[t.Name]; ok {
+		return b, nil
+	}
+	var buf bytes.Buffer
+	if err := xml.NewEncoder(&buf).EncodeElement(t.info(), xml.StartElement{Name: xml.Name{Local: "item"}}); err != nil {
+		return nil, err
+	}
+	w.typeXML[t.Name] = buf.Bytes()
+	return buf.Bytes(), nil
 }
 
 // previousGeneration lists families EC2 reports with currentGeneration=false.
@@ -295,9 +316,13 @@ func (w *World) describeInstanceTypes(_ context.Context, p params) (any, *apiErr
 	if err != nil {
 		return nil, err
 	}
-	out := describeInstanceTypesResponse{InstanceTypes: make([]xmlInstanceTypeInfo, 0, pg.End-pg.Start), NextToken: pg.Next}
+	out := describeInstanceTypesResponse{NextToken: pg.Next}
 	for _, t := range hits[pg.Start:pg.End] {
-		out.InstanceTypes = append(out.InstanceTypes, t.info())
+		item, err := w.typeXMLLocked(t)
+		if err != nil {
+			return nil, server(codeInternalError, "encoding %s: %v", t.Name, err)
+		}
+		out.InstanceTypes.Inner = append(out.InstanceTypes.Inner, item...)
 	}
 	return out, nil
 }

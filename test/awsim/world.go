@@ -66,6 +66,7 @@ type World struct {
 	start  time.Time
 
 	catalog *catalog
+	typeXML map[string][]byte // encoded DescribeInstanceTypes items
 	zones   []zone
 	vpcID   string
 	subnets []*subnet
@@ -106,6 +107,7 @@ func NewWorld(opts Options) (*World, error) {
 		rng:          rand.New(rand.NewPCG(uint64(opts.Seed), 0x6177_7369_6d)),
 		start:        opts.Clock.Now().UTC(),
 		catalog:      cat,
+		typeXML:      map[string][]byte{},
 		images:       map[string]*image{},
 		ssmParams:    map[string]*ssmParameter{},
 		spotPrices:   map[pool]float64{},
