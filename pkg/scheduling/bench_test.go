@@ -53,3 +53,12 @@ func benchmarkSolve(b *testing.B, snap Snapshot, pods int) {
 	b.ReportMetric(float64(len(plan.NewNodes)), "nodes")
 	b.ReportMetric(plan.HourlyPrice(), "usd/hour")
 }
+
+// BenchmarkSolveCatalog runs the realistic mix of catalog_test.go over the real EC2 catalog
+// (1,345 types, two Provisioners, a DaemonSet).
+func BenchmarkSolveCatalog(b *testing.B) {
+	const n = 5000
+	b.Run(fmt.Sprintf("pods=%d", n), func(b *testing.B) {
+		benchmarkSolve(b, catalogSnapshot(b, n, 42), n)
+	})
+}
