@@ -1,0 +1,198 @@
+package state
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha5"
+	"github.com/kerf-autoscaler/kerf/pkg/cloudprovider"
+	"github.com/kerf-autoscaler/kerf/pkg/scheduling"
+)
+
+// Cluster builds Snapshots of the cluster.
+type Cluster struct {
+	kube     client.Reader
+	cloud    cloudprovider.CloudProvider
+	defaults DefaultRequirements
+}
+
+// NewCluster reads through kube (the manager's cache in production) and asks cloud for each
+// Provisioner's instance types; defaults are the cloud's meaning of open requirement keys.
+func NewCluster(kube client.Reader, cloud cloudprovider.CloudProvider, defaults DefaultRequirements) *Cluster {
+	return &Cluster{kube: kube, cloud: cloud, defaults: defaults}
+}
+
+// Snapshot returns everything one scheduling decision depends on, as of now.
+func (c *Cluster) Snapshot(ctx context.Context) (scheduling.Snapshot, error) {
+	var (
+		pods         corev1.PodList
+		nodes        corev1.NodeList
+		machines     v1alpha5.MachineList
+		provisioners v1alpha5.ProvisionerList
+		daemonSets   appsv1.DaemonSetList
+		namespaces   corev1.NamespaceList
+	)
+	for _, list := range []client.ObjectList{&pods, &nodes, &machines, &provisioners, &daemonSets, &namespaces} {
+		if err := c.kube.List(ctx, list); err != nil {
+			return scheduling.Snapshot{}, fmt.Errorf("listing %T, %w", list, err)
+		}
+	}
+	snap := scheduling.Snapshot{
+		Nodes:         clusterNodes(nodes.Items, machines.Items, pods.Items),
+		DaemonSetPods: daemonSetPods(daemonSets.Items),
+	}
+	for i := range pods.Items {
+		if IsProvisionable(&pods.Items[i]) {
+			snap.Pods = append(snap.Pods, &pods.Items[i])
+		}
+	}
+	for _, ns := range namespaces.Items {
+		snap.Namespaces = append(snap.Namespaces, scheduling.Namespace{Name: ns.Name, Labels: ns.Labels})
+	}
+	usage := provisionerUsage(nodes.Items, machines.Items)
+	for i := range provisioners.Items {
+		p := &provisioners.Items[i]
+		if p.DeletionTimestamp != nil {
+			continue
+		}
+		instanceTypes, err := c.cloud.GetInstanceTypes(ctx, p)
+		if err != nil {
+			return scheduling.Snapshot{}, fmt.Errorf("getting instance types for provisioner %s, %w", p.Name, err)
+		}
+		view, err := Provisioner(p, instanceTypes, usage[p.Name], c.defaults)
+		if err != nil {
+			return scheduling.Snapshot{}, err
+		}
+		snap.Provisioners = append(snap.Provisioners, view)
+	}
+	return snap, nil
+}
+
+// clusterNodes returns registered nodes with their bound pods, then Machines still launching as
+// in-flight nodes.
+func clusterNodes(nodes []corev1.Node, machines []v1alpha5.Machine, pods []corev1.Pod) []scheduling.Node {
+	bound := map[string][]*corev1.Pod{}
+	for i := range pods {
+		if p := &pods[i]; p.Spec.NodeName != "" && !IsTerminal(p) {
+			bound[p.Spec.NodeName] = append(bound[p.Spec.NodeName], p)
+		}
+	}
+	startupTaints := map[string][]corev1.Taint{} // by provider ID
+	registered := map[string]bool{}
+	for _, n := range nodes {
+		registered[n.Spec.ProviderID] = n.Spec.ProviderID != ""
+	}
+	var out []scheduling.Node
+	for i := range machines {
+		m := &machines[i]
+		startupTaints[m.Status.ProviderID] = m.Spec.StartupTaints
+		if m.DeletionTimestamp != nil || (m.Status.ProviderID != "" && registered[m.Status.ProviderID]) {
+			continue
+		}
+		out = append(out, inFlightNode(m))
+	}
+	for i := range nodes {
+		n := &nodes[i]
+		if n.DeletionTimestamp != nil || n.Spec.Unschedulable {
+			continue
+		}
+		out = append(out, scheduling.Node{
+			Name:        n.Name,
+			Labels:      n.Labels,
+			Taints:      schedulableTaints(n, startupTaints[n.Spec.ProviderID]),
+			Allocatable: n.Status.Allocatable,
+			Pods:        bound[n.Name],
+		})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// schedulableTaints leaves out the taints that are about to go away on a node Kerf is still
+// initializing: its startup taints and the kubelet's not-ready taint. Pods planned there need not
+// tolerate them.
+func schedulableTaints(n *corev1.Node, startup []corev1.Taint) []corev1.Taint {
+	if n.Labels[v1alpha5.LabelNodeInitialized] == "true" || n.Labels[v1alpha5.ProvisionerNameLabelKey] == "" {
+		return n.Spec.Taints
+	}
+	var out []corev1.Taint
+	for _, t := range n.Spec.Taints {
+		if t.Key == corev1.TaintNodeNotReady || containsTaint(startup, t) {
+			continue
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+func containsTaint(taints []corev1.Taint, t corev1.Taint) bool {
+	for _, s := range taints {
+		if s.MatchTaint(&t) {
+			return true
+		}
+	}
+	return false
+}
+
+// inFlightNode models a launching Machine: its labels, its requirements with a single value as
+// labels (zone, instance type, capacity type once known), and what it will offer. Before launch
+// the Machine's requests stand in for allocatable: the instance is chosen to hold at least that.
+func inFlightNode(m *v1alpha5.Machine) scheduling.Node {
+	labels := map[string]string{}
+	for _, r := range m.Spec.Requirements {
+		if r.Operator == corev1.NodeSelectorOpIn && len(r.Values) == 1 {
+			labels[r.Key] = r.Values[0]
+		}
+	}
+	for k, v := range m.Labels {
+		labels[k] = v
+	}
+	allocatable := m.Status.Allocatable
+	if len(allocatable) == 0 {
+		allocatable = m.Spec.Resources.Requests
+	}
+	return scheduling.Node{Name: m.Name, Labels: labels, Taints: m.Spec.Taints, Allocatable: allocatable, InFlight: true}
+}
+
+// provisionerUsage sums the capacity of each Provisioner's nodes and of its Machines not yet
+// registered, so limits count capacity that is on its way.
+func provisionerUsage(nodes []corev1.Node, machines []v1alpha5.Machine) map[string]corev1.ResourceList {
+	usage := map[string]corev1.ResourceList{}
+	add := func(provisioner string, capacity corev1.ResourceList) {
+		if provisioner != "" {
+			usage[provisioner] = scheduling.AddResources(usage[provisioner], capacity)
+		}
+	}
+	registered := map[string]bool{}
+	for _, n := range nodes {
+		registered[n.Spec.ProviderID] = n.Spec.ProviderID != ""
+		add(n.Labels[v1alpha5.ProvisionerNameLabelKey], n.Status.Capacity)
+	}
+	for _, m := range machines {
+		if m.Status.ProviderID != "" && registered[m.Status.ProviderID] {
+			continue
+		}
+		capacity := m.Status.Capacity
+		if len(capacity) == 0 {
+			capacity = m.Spec.Resources.Requests
+		}
+		add(m.Labels[v1alpha5.ProvisionerNameLabelKey], capacity)
+	}
+	return usage
+}
+
+// daemonSetPods returns one pod per DaemonSet, from its template.
+func daemonSetPods(daemonSets []appsv1.DaemonSet) []*corev1.Pod {
+	out := make([]*corev1.Pod, 0, len(daemonSets))
+	for _, ds := range daemonSets {
+		pod := &corev1.Pod{ObjectMeta: *ds.Spec.Template.ObjectMeta.DeepCopy(), Spec: *ds.Spec.Template.Spec.DeepCopy()}
+		pod.Namespace, pod.Name = ds.Namespace, ds.Name
+		out = append(out, pod)
+	}
+	return out
+}

@@ -1,0 +1,198 @@
+package state_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha5"
+	"github.com/kerf-autoscaler/kerf/pkg/cloudprovider/fake"
+	"github.com/kerf-autoscaler/kerf/pkg/scheduling"
+	"github.com/kerf-autoscaler/kerf/pkg/state"
+	"github.com/kerf-autoscaler/kerf/test/kubeenv"
+)
+
+var env *kubeenv.Env
+
+func TestMain(m *testing.M) {
+	var err error
+	if env, err = kubeenv.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	if err := env.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+	}
+	os.Exit(code)
+}
+
+func resources(cpu, memory string) corev1.ResourceList {
+	return corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse(memory)}
+}
+
+// create creates obj, then writes the status it was given.
+func create(t *testing.T, obj client.Object) {
+	t.Helper()
+	ctx := context.Background()
+	withStatus := obj.DeepCopyObject().(client.Object)
+	if err := env.Client.Create(ctx, obj); err != nil {
+		t.Fatalf("creating %T %s: %v", obj, obj.GetName(), err)
+	}
+	withStatus.SetResourceVersion(obj.GetResourceVersion())
+	withStatus.SetUID(obj.GetUID())
+	if err := env.Client.Status().Update(ctx, withStatus); err != nil {
+		t.Fatalf("writing status of %T %s: %v", obj, obj.GetName(), err)
+	}
+}
+
+func pod(name, node string, phase corev1.PodPhase, conditions ...corev1.PodCondition) *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
+		Spec:       corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{Name: "c", Image: "pause"}}},
+		Status:     corev1.PodStatus{Phase: phase, Conditions: conditions},
+	}
+}
+
+func TestSnapshot_ReadsPendingPodsNodesInFlightMachinesAndUsage(t *testing.T) {
+	ctx := context.Background()
+	provisioner := "default"
+	managed := map[string]string{v1alpha5.ProvisionerNameLabelKey: provisioner}
+	cniTaint := corev1.Taint{Key: "cni", Value: "not-ready", Effect: corev1.TaintEffectNoSchedule}
+	dedicated := corev1.Taint{Key: "dedicated", Value: "db", Effect: corev1.TaintEffectNoSchedule}
+	notReady := corev1.Taint{Key: corev1.TaintNodeNotReady, Effect: corev1.TaintEffectNoSchedule}
+	unschedulable := corev1.PodCondition{Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: corev1.PodReasonUnschedulable}
+
+	create(t, &v1alpha5.Provisioner{ObjectMeta: metav1.ObjectMeta{Name: provisioner}, Spec: v1alpha5.ProvisionerSpec{ProviderRef: &v1alpha5.MachineTemplateRef{Name: "default"}}})
+	ready := &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: "ready", Labels: map[string]string{v1alpha5.ProvisionerNameLabelKey: provisioner, v1alpha5.LabelNodeInitialized: "true"}},
+		Spec:       corev1.NodeSpec{ProviderID: "fake:///z/i-1", Taints: []corev1.Taint{dedicated}},
+		Status:     corev1.NodeStatus{Capacity: resources("4", "16Gi"), Allocatable: resources("3900m", "15Gi")},
+	}
+	create(t, ready)
+	// The API server taints every new node not-ready; the node lifecycle controller lifts it once
+	// the kubelet reports Ready. There is no such controller here, so lift it by hand.
+	ready.Spec.Taints = []corev1.Taint{dedicated}
+	if err := env.Client.Update(ctx, ready); err != nil {
+		t.Fatal(err)
+	}
+	create(t, &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: "starting", Labels: managed},
+		Spec:       corev1.NodeSpec{ProviderID: "fake:///z/i-2", Taints: []corev1.Taint{cniTaint, dedicated, notReady}},
+		Status:     corev1.NodeStatus{Capacity: resources("2", "8Gi"), Allocatable: resources("1900m", "7Gi")},
+	})
+	create(t, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "not-kerfs"}, Spec: corev1.NodeSpec{Taints: []corev1.Taint{notReady}},
+		Status: corev1.NodeStatus{Capacity: resources("8", "32Gi"), Allocatable: resources("8", "32Gi")}})
+	create(t, &v1alpha5.Machine{
+		ObjectMeta: metav1.ObjectMeta{Name: "registered", Labels: managed},
+		Spec:       v1alpha5.MachineSpec{StartupTaints: []corev1.Taint{cniTaint}},
+		Status:     v1alpha5.MachineStatus{ProviderID: "fake:///z/i-2", Capacity: resources("2", "8Gi")},
+	})
+	create(t, &v1alpha5.Machine{
+		ObjectMeta: metav1.ObjectMeta{Name: "launched", Labels: map[string]string{v1alpha5.ProvisionerNameLabelKey: provisioner, v1alpha5.LabelTopologyZone: "us-east-1a"}},
+		Status:     v1alpha5.MachineStatus{ProviderID: "fake:///z/i-3", Capacity: resources("8", "32Gi"), Allocatable: resources("7900m", "30Gi")},
+	})
+	create(t, &v1alpha5.Machine{
+		ObjectMeta: metav1.ObjectMeta{Name: "launching", Labels: managed},
+		Spec: v1alpha5.MachineSpec{
+			Requirements: []corev1.NodeSelectorRequirement{{Key: v1alpha5.LabelTopologyZone, Operator: corev1.NodeSelectorOpIn, Values: []string{"us-east-1b"}}},
+			Resources:    v1alpha5.ResourceRequirements{Requests: resources("1", "1Gi")},
+		},
+	})
+	create(t, pod("pending", "", corev1.PodPending, unschedulable))
+	create(t, pod("not-yet-tried", "", corev1.PodPending))
+	create(t, pod("running", "ready", corev1.PodRunning))
+	create(t, pod("done", "ready", corev1.PodSucceeded))
+	create(t, &appsv1.DaemonSet{
+		ObjectMeta: metav1.ObjectMeta{Name: "logging", Namespace: "default"},
+		Spec: appsv1.DaemonSetSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "logging"}},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "logging"}},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "fluent-bit", Resources: corev1.ResourceRequirements{Requests: resources("100m", "128Mi")}}}},
+			},
+		},
+	})
+
+	snap, err := state.NewCluster(env.Client, fake.New(), nil).Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if got := names(snap.Pods); !cmp.Equal(got, []string{"pending"}) {
+		t.Errorf("pending pods %v, want only the one the scheduler marked unschedulable", got)
+	}
+	type nodeView struct {
+		InFlight    bool
+		Taints      []string
+		Allocatable string
+		Pods        []string
+		Zone        string
+	}
+	got := map[string]nodeView{}
+	for _, n := range snap.Nodes {
+		var taints []string
+		for _, t := range n.Taints {
+			taints = append(taints, t.Key)
+		}
+		cpu := n.Allocatable[corev1.ResourceCPU]
+		got[n.Name] = nodeView{n.InFlight, taints, cpu.String(), names(n.Pods), n.Labels[v1alpha5.LabelTopologyZone]}
+	}
+	want := map[string]nodeView{
+		"ready":     {Taints: []string{"dedicated"}, Allocatable: "3900m", Pods: []string{"running"}},
+		"starting":  {Taints: []string{"dedicated"}, Allocatable: "1900m"},
+		"not-kerfs": {Taints: []string{corev1.TaintNodeNotReady}, Allocatable: "8"},
+		"launched":  {InFlight: true, Allocatable: "7900m", Zone: "us-east-1a"},
+		"launching": {InFlight: true, Allocatable: "1", Zone: "us-east-1b"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("nodes (-want +got):\n%s", diff)
+	}
+
+	if len(snap.Provisioners) != 1 {
+		t.Fatalf("%d provisioners, want 1", len(snap.Provisioners))
+	}
+	// ready 4 + starting 2 + launched 8 + launching's requested 1; the registered Machine is
+	// counted once, through its node.
+	usage := snap.Provisioners[0].Usage[corev1.ResourceCPU]
+	if usage.Cmp(resource.MustParse("15")) != 0 {
+		t.Errorf("provisioner uses %s cpu, want 15", usage.String())
+	}
+	if len(snap.DaemonSetPods) != 1 || !dsRequestsCPU(snap.DaemonSetPods[0], "100m") {
+		t.Errorf("daemonset pods %v, want the logging template requesting 100m", names(snap.DaemonSetPods))
+	}
+	if !hasNamespace(snap.Namespaces, "default") {
+		t.Error("namespaces lack default")
+	}
+}
+
+func names(pods []*corev1.Pod) []string {
+	var out []string
+	for _, p := range pods {
+		out = append(out, p.Name)
+	}
+	return out
+}
+
+func hasNamespace(namespaces []scheduling.Namespace, name string) bool {
+	for _, ns := range namespaces {
+		if ns.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+
+func dsRequestsCPU(pod *corev1.Pod, want string) bool {
+	cpu := scheduling.PodRequests(pod)[corev1.ResourceCPU]
+	return cpu.Cmp(resource.MustParse(want)) == 0
+}

@@ -1,0 +1,43 @@
+package state
+
+import (
+	corev1 "k8s.io/api/core/v1"
+)
+
+// mirrorPodAnnotation marks the API server's copy of a static pod; the kubelet owns those.
+const mirrorPodAnnotation = "kubernetes.io/config.mirror"
+
+// IsProvisionable reports whether Kerf should find room for the pod: the kube-scheduler tried and
+// could not place it, and nothing else will.
+func IsProvisionable(pod *corev1.Pod) bool {
+	return pod.Spec.NodeName == "" &&
+		pod.DeletionTimestamp == nil &&
+		!IsTerminal(pod) &&
+		markedUnschedulable(pod) &&
+		!ownedByDaemonSet(pod) &&
+		pod.Annotations[mirrorPodAnnotation] == ""
+}
+
+// IsTerminal reports whether the pod has finished and holds no resources.
+func IsTerminal(pod *corev1.Pod) bool {
+	return pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed
+}
+
+func markedUnschedulable(pod *corev1.Pod) bool {
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodScheduled {
+			return c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable
+		}
+	}
+	return false
+}
+
+// DaemonSet pods are planned as overhead on every new node; they never drive a launch themselves.
+func ownedByDaemonSet(pod *corev1.Pod) bool {
+	for _, ref := range pod.OwnerReferences {
+		if ref.Kind == "DaemonSet" && ref.Controller != nil && *ref.Controller {
+			return true
+		}
+	}
+	return false
+}
