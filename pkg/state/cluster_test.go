@@ -191,7 +191,6 @@ func hasNamespace(namespaces []scheduling.Namespace, name string) bool {
 	return false
 }
 
-
 func dsRequestsCPU(pod *corev1.Pod, want string) bool {
 	cpu := scheduling.PodRequests(pod)[corev1.ResourceCPU]
 	return cpu.Cmp(resource.MustParse(want)) == 0
