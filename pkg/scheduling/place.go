@@ -234,24 +234,31 @@ func (s *solver) tryNew(pm *podModel, a *attempt, p *provModel) (*simNode, Reaso
 	}
 	reqs, narrowed := p.base.intersect(a.reqs)
 	n := &simNode{index: len(s.nodes), prov: p, reqs: reqs, used: make(resVec, len(s.dims.names))}
+	// Trial nodes often fail (a preference no new node can meet); their candidate list lives in a
+	// scratch buffer, copied out only when the node joins the plan.
+	n.types = s.scratchTypes[:0]
 	for _, t := range p.types {
 		if _, ok := p.withinLimits(t.capacity); ok {
 			n.types = append(n.types, t)
 		}
 	}
 	if len(n.types) == 0 {
+		s.scratchTypes = n.types[:0]
 		return nil, ReasonLimitExceeded
 	}
 	// Every type already meets the Provisioner's base requirements; recheck only if the pod narrowed them.
 	n.types = keepFitting(n.types, n.reqs, narrowed, n.used)
 	if len(n.types) == 0 {
+		s.scratchTypes = n.types[:0]
 		return nil, ReasonNoCompatibleInstanceType
 	}
 	n.maxCap = make(resVec, len(s.dims.names))
 	s.setDomains(n)
 	s.refreshLimit(n)
 	s.nodes = append(s.nodes, n)
-	if code := s.tryPlanned(pm, a, n); code != "" {
+	code := s.tryPlanned(pm, a, n)
+	s.scratchTypes = n.types[:0]
+	if code != "" {
 		s.nodes = s.nodes[:len(s.nodes)-1]
 		for i, limited := range p.limited {
 			if limited {
@@ -260,6 +267,7 @@ func (s *solver) tryNew(pm *podModel, a *attempt, p *provModel) (*simNode, Reaso
 		}
 		return nil, code
 	}
+	n.types = slices.Clone(n.types)
 	return n, ""
 }
 

@@ -34,6 +34,8 @@ type solver struct {
 	nodes               []*simNode
 	pods                []*podModel
 	anyPreferNoSchedule bool
+	// scratchTypes is reused by tryNew for the candidate list of a node on trial.
+	scratchTypes []*typeModel
 }
 
 func newSolver(snap Snapshot) *solver {
