@@ -1,0 +1,195 @@
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha5"
+	"github.com/kerf-autoscaler/kerf/pkg/cloudprovider"
+)
+
+// Name is the controller's name in logs, metrics and Events.
+const Name = "machine.lifecycle"
+
+// DefaultRegistrationTTL is how long a launched Machine may wait for its Node before it is deleted.
+const DefaultRegistrationTTL = 15 * time.Minute
+
+// Controller carries a Machine through launch, registration and initialization, deletes it when
+// its Node never registers, and terminates its instance when it is deleted.
+//
+// +kubebuilder:rbac:groups=karpenter.sh,resources=machines,verbs=get;list;watch;patch;delete
+// +kubebuilder:rbac:groups=karpenter.sh,resources=machines/status,verbs=patch
+// +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+type Controller struct {
+	kubeClient      client.Client
+	cloudProvider   cloudprovider.CloudProvider
+	unavailable     UnavailableOfferings
+	recorder        events.EventRecorder
+	clock           clock.Clock
+	registrationTTL time.Duration
+}
+
+// NewController returns the Machine lifecycle controller. kubeClient should read from a cache
+// that has the indexes of AddIndexes (Register adds them to the manager's); registrationTTL is how
+// long a launched Machine may wait for its Node (DefaultRegistrationTTL unless configured).
+func NewController(kubeClient client.Client, cloudProvider cloudprovider.CloudProvider, unavailable UnavailableOfferings,
+	recorder events.EventRecorder, clk clock.Clock, registrationTTL time.Duration) *Controller {
+	return &Controller{
+		kubeClient:      kubeClient,
+		cloudProvider:   cloudProvider,
+		unavailable:     unavailable,
+		recorder:        recorder,
+		clock:           clk,
+		registrationTTL: registrationTTL,
+	}
+}
+
+// phase is one step of a Machine's life. It changes the Machine in memory (the caller persists
+// labels and status once, at the end) and says whether the later phases should run.
+type phase func(ctx context.Context, machine *v1alpha5.Machine) (phaseResult, error)
+
+// phaseResult is what a phase asks of the reconcile loop.
+type phaseResult struct {
+	// requeueAfter, when positive, asks to look again after this long.
+	requeueAfter time.Duration
+	// stop skips the later phases: the Machine was deleted or is not ready for them.
+	stop bool
+}
+
+// Reconcile implements reconcile.Reconciler.
+func (c *Controller) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	machine := &v1alpha5.Machine{}
+	if err := c.kubeClient.Get(ctx, req.NamespacedName, machine); err != nil {
+		return reconcile.Result{}, client.IgnoreNotFound(err)
+	}
+	ctx = log.IntoContext(ctx, log.FromContext(ctx).WithValues("Machine", klog.KObj(machine)))
+	if !machine.DeletionTimestamp.IsZero() {
+		return reconcile.Result{}, c.finalize(ctx, machine)
+	}
+	// The finalizer is persisted before anything is launched, so deleting the Machine always
+	// terminates its instance.
+	if err := c.ensureFinalizer(ctx, machine); err != nil {
+		return reconcile.Result{}, err
+	}
+
+	stored := machine.DeepCopy()
+	var result reconcile.Result
+	var errs []error
+	for _, run := range []phase{c.launch, c.register, c.initialize, c.liveness} {
+		res, err := run(ctx, machine)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		if res.requeueAfter > 0 && (result.RequeueAfter == 0 || res.requeueAfter < result.RequeueAfter) {
+			result.RequeueAfter = res.requeueAfter
+		}
+		if err != nil || res.stop {
+			break
+		}
+	}
+	setReady(machine, c.clock.Now())
+	errs = append(errs, c.patch(ctx, stored, machine))
+	if err := errors.Join(errs...); err != nil {
+		return reconcile.Result{}, err
+	}
+	return result, nil
+}
+
+// ensureFinalizer adds the termination finalizer to a Machine that lacks it.
+func (c *Controller) ensureFinalizer(ctx context.Context, machine *v1alpha5.Machine) error {
+	if controllerutil.ContainsFinalizer(machine, v1alpha5.TerminationFinalizer) {
+		return nil
+	}
+	stored := machine.DeepCopy()
+	controllerutil.AddFinalizer(machine, v1alpha5.TerminationFinalizer)
+	if err := c.kubeClient.Patch(ctx, machine, client.MergeFromWithOptions(stored, client.MergeFromWithOptimisticLock{})); err != nil {
+		return fmt.Errorf("adding finalizer to machine %s, %w", machine.Name, err)
+	}
+	return nil
+}
+
+// patch persists what the phases changed: labels with one patch, status with another. A Machine
+// deleted meanwhile is not an error.
+func (c *Controller) patch(ctx context.Context, stored, machine *v1alpha5.Machine) error {
+	var errs []error
+	if !equality.Semantic.DeepEqual(stored.Labels, machine.Labels) {
+		labelled := stored.DeepCopy()
+		labelled.Labels = machine.Labels
+		if err := c.kubeClient.Patch(ctx, labelled, client.MergeFrom(stored)); client.IgnoreNotFound(err) != nil {
+			errs = append(errs, fmt.Errorf("patching machine %s, %w", machine.Name, err))
+		}
+	}
+	if !equality.Semantic.DeepEqual(stored.Status, machine.Status) {
+		updated := stored.DeepCopy()
+		updated.Status = machine.Status
+		if err := c.kubeClient.Status().Patch(ctx, updated, client.MergeFrom(stored)); client.IgnoreNotFound(err) != nil {
+			errs = append(errs, fmt.Errorf("patching status of machine %s, %w", machine.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// delete deletes the Machine; its finalizer then terminates the instance.
+func (c *Controller) delete(ctx context.Context, machine *v1alpha5.Machine) error {
+	if err := c.kubeClient.Delete(ctx, machine); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("deleting machine %s, %w", machine.Name, err)
+	}
+	return nil
+}
+
+// Register adds the indexes the controller reads through and starts it with the manager. It
+// reconciles a Machine when it changes and when a Node with its provider ID does.
+func (c *Controller) Register(ctx context.Context, mgr manager.Manager) error {
+	if err := AddIndexes(ctx, mgr.GetFieldIndexer()); err != nil {
+		return err
+	}
+	err := ctrl.NewControllerManagedBy(mgr).
+		Named(Name).
+		For(&v1alpha5.Machine{}).
+		Watches(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(c.machinesForNode),
+			builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
+				node, ok := o.(*corev1.Node)
+				return ok && node.Spec.ProviderID != ""
+			}))).
+		Complete(c)
+	if err != nil {
+		return fmt.Errorf("building %s controller, %w", Name, err)
+	}
+	return nil
+}
+
+// machinesForNode maps a Node to the Machine with its provider ID.
+func (c *Controller) machinesForNode(ctx context.Context, o client.Object) []reconcile.Request {
+	node, ok := o.(*corev1.Node)
+	if !ok {
+		return nil
+	}
+	machines := &v1alpha5.MachineList{}
+	if err := c.kubeClient.List(ctx, machines, client.MatchingFields{MachineProviderIDIndex: node.Spec.ProviderID}); err != nil {
+		log.FromContext(ctx).Error(err, "listing machines for node", "Node", klog.KObj(node))
+		return nil
+	}
+	requests := make([]reconcile.Request, 0, len(machines.Items))
+	for i := range machines.Items {
+		requests = append(requests, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&machines.Items[i])})
+	}
+	return requests
+}

@@ -1,0 +1,62 @@
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha5"
+	"github.com/kerf-autoscaler/kerf/pkg/cloudprovider"
+)
+
+// launch creates the Machine's instance once. The cloud provider is idempotent on the Machine's
+// UID, so repeating Create after a lost status write finds the same instance instead of launching
+// another.
+func (c *Controller) launch(ctx context.Context, machine *v1alpha5.Machine) (phaseResult, error) {
+	if machine.Status.ProviderID != "" {
+		return phaseResult{}, nil
+	}
+	launched, err := c.cloudProvider.Create(ctx, machine)
+	if err != nil {
+		var ice *cloudprovider.InsufficientCapacityError
+		if errors.As(err, &ice) {
+			return phaseResult{stop: true}, c.insufficientCapacity(ctx, machine, ice)
+		}
+		setCondition(machine, c.clock.Now(), v1alpha5.MachineLaunched, metav1.ConditionFalse, ReasonLaunchFailed, err.Error())
+		c.recorder.Eventf(machine, nil, corev1.EventTypeWarning, ReasonLaunchFailed, "Launch", "Launching failed, retrying: %s", err)
+		return phaseResult{stop: true}, fmt.Errorf("launching machine %s, %w", machine.Name, err)
+	}
+	if machine.Labels == nil {
+		machine.Labels = map[string]string{}
+	}
+	for k, v := range launched.Labels {
+		machine.Labels[k] = v
+	}
+	machine.Status.ProviderID = launched.Status.ProviderID
+	machine.Status.Capacity = launched.Status.Capacity
+	machine.Status.Allocatable = launched.Status.Allocatable
+	setCondition(machine, c.clock.Now(), v1alpha5.MachineLaunched, metav1.ConditionTrue, ReasonLaunched, "")
+	log.FromContext(ctx).Info("launched machine",
+		"providerID", machine.Status.ProviderID,
+		"instanceType", machine.Labels[v1alpha5.LabelInstanceType],
+		"zone", machine.Labels[v1alpha5.LabelTopologyZone],
+		"capacityType", machine.Labels[v1alpha5.CapacityTypeLabelKey])
+	return phaseResult{}, nil
+}
+
+// insufficientCapacity records the offerings that had no capacity and deletes the Machine, so the
+// next batch plans its pods onto offerings that still have some.
+func (c *Controller) insufficientCapacity(ctx context.Context, machine *v1alpha5.Machine, ice *cloudprovider.InsufficientCapacityError) error {
+	for _, o := range ice.Offerings {
+		c.unavailable.MarkUnavailable(ctx, o.InstanceType, o.Zone, o.CapacityType)
+	}
+	setCondition(machine, c.clock.Now(), v1alpha5.MachineLaunched, metav1.ConditionFalse, ReasonInsufficientCapacity, ice.Error())
+	c.recorder.Eventf(machine, nil, corev1.EventTypeWarning, ReasonInsufficientCapacity, "Launch",
+		"Deleting machine, no capacity in %d offering(s): %s", len(ice.Offerings), ice)
+	log.FromContext(ctx).Info("deleting machine, insufficient capacity", "offerings", len(ice.Offerings), "error", ice.Error())
+	return c.delete(ctx, machine)
+}

@@ -1,0 +1,153 @@
+package lifecycle
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/klog/v2"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha5"
+)
+
+// register links the Node that registered with the Machine's provider ID: the first time, it gives
+// the Node the termination finalizer and the Machine's labels and taints the Node lacks. The
+// registered label marks that this was done, so a startup taint an agent has since removed is
+// never put back.
+func (c *Controller) register(ctx context.Context, machine *v1alpha5.Machine) (phaseResult, error) {
+	if machine.Status.ProviderID == "" {
+		return phaseResult{stop: true}, nil
+	}
+	node, err := nodeForProviderID(ctx, c.kubeClient, machine.Status.ProviderID)
+	if err != nil {
+		return phaseResult{}, fmt.Errorf("registering machine %s, %w", machine.Name, err)
+	}
+	if node == nil {
+		setCondition(machine, c.clock.Now(), v1alpha5.MachineRegistered, metav1.ConditionUnknown, ReasonNodeNotFound,
+			"no node with provider id "+machine.Status.ProviderID+" has registered")
+		return phaseResult{}, nil
+	}
+	if node.Labels[v1alpha5.LabelNodeRegistered] != "true" {
+		if err := c.syncNode(ctx, machine, node); err != nil {
+			return phaseResult{}, fmt.Errorf("registering machine %s, %w", machine.Name, err)
+		}
+		log.FromContext(ctx).Info("registered machine", "Node", klog.KObj(node), "providerID", machine.Status.ProviderID)
+	}
+	machine.Status.NodeName = node.Name
+	setCondition(machine, c.clock.Now(), v1alpha5.MachineRegistered, metav1.ConditionTrue, ReasonRegistered, "")
+	return phaseResult{}, nil
+}
+
+// syncNode adds the termination finalizer, the Machine's labels and taints the Node lacks, and
+// the registered label. It never overwrites what the kubelet or a user set.
+func (c *Controller) syncNode(ctx context.Context, machine *v1alpha5.Machine, node *corev1.Node) error {
+	stored := node.DeepCopy()
+	controllerutil.AddFinalizer(node, v1alpha5.TerminationFinalizer)
+	if node.Labels == nil {
+		node.Labels = map[string]string{}
+	}
+	for k, v := range machine.Labels {
+		if _, ok := node.Labels[k]; !ok {
+			node.Labels[k] = v
+		}
+	}
+	node.Labels[v1alpha5.LabelNodeRegistered] = "true"
+	for _, taint := range append(append([]corev1.Taint{}, machine.Spec.Taints...), machine.Spec.StartupTaints...) {
+		if !hasTaint(node.Spec.Taints, taint) {
+			node.Spec.Taints = append(node.Spec.Taints, taint)
+		}
+	}
+	// Finalizers and taints are lists a merge patch replaces whole: the optimistic lock keeps a
+	// concurrent writer's entries from being dropped.
+	if err := c.kubeClient.Patch(ctx, node, client.MergeFromWithOptions(stored, client.MergeFromWithOptimisticLock{})); err != nil {
+		return fmt.Errorf("patching node %s, %w", node.Name, err)
+	}
+	return nil
+}
+
+// initialize marks the Node initialized once it can take the pods planned for it: Ready, no startup
+// taint left, and every extended resource the instance has advertised by the device plugins.
+func (c *Controller) initialize(ctx context.Context, machine *v1alpha5.Machine) (phaseResult, error) {
+	if !isTrue(machine, v1alpha5.MachineRegistered) {
+		return phaseResult{stop: true}, nil
+	}
+	if isTrue(machine, v1alpha5.MachineInitialized) {
+		return phaseResult{}, nil
+	}
+	node, err := nodeForProviderID(ctx, c.kubeClient, machine.Status.ProviderID)
+	if err != nil {
+		return phaseResult{}, fmt.Errorf("initializing machine %s, %w", machine.Name, err)
+	}
+	if node == nil {
+		// The Node was deleted after it registered; termination owns what happens next.
+		return phaseResult{}, nil
+	}
+	if reason, message := notInitialized(machine, node); reason != "" {
+		setCondition(machine, c.clock.Now(), v1alpha5.MachineInitialized, metav1.ConditionUnknown, reason, message)
+		return phaseResult{}, nil
+	}
+	if node.Labels[v1alpha5.LabelNodeInitialized] != "true" {
+		stored := node.DeepCopy()
+		node.Labels[v1alpha5.LabelNodeInitialized] = "true"
+		if err := c.kubeClient.Patch(ctx, node, client.MergeFrom(stored)); err != nil {
+			return phaseResult{}, fmt.Errorf("initializing machine %s, patching node %s, %w", machine.Name, node.Name, err)
+		}
+		log.FromContext(ctx).Info("initialized machine", "Node", klog.KObj(node))
+	}
+	setCondition(machine, c.clock.Now(), v1alpha5.MachineInitialized, metav1.ConditionTrue, ReasonInitialized, "")
+	return phaseResult{}, nil
+}
+
+// notInitialized returns why the Node cannot take pods yet, or "" when it can.
+func notInitialized(machine *v1alpha5.Machine, node *corev1.Node) (reason, message string) {
+	ready := false
+	for _, condition := range node.Status.Conditions {
+		if condition.Type == corev1.NodeReady {
+			ready = condition.Status == corev1.ConditionTrue
+		}
+	}
+	if !ready {
+		return ReasonNodeNotReady, "node " + node.Name + " is not Ready"
+	}
+	for _, taint := range machine.Spec.StartupTaints {
+		if hasTaint(node.Spec.Taints, taint) {
+			return ReasonStartupTaintsExist, "startup taint " + taint.ToString() + " remains on node " + node.Name
+		}
+	}
+	for name := range machine.Status.Capacity {
+		if !isExtendedResource(name) {
+			continue
+		}
+		if quantity, ok := node.Status.Allocatable[name]; !ok || quantity.IsZero() {
+			return ReasonResourceNotReady, "resource " + string(name) + " is not yet allocatable on node " + node.Name
+		}
+	}
+	return "", ""
+}
+
+// hasTaint reports whether taints has one with taint's key and effect.
+func hasTaint(taints []corev1.Taint, taint corev1.Taint) bool {
+	for i := range taints {
+		if taints[i].MatchTaint(&taint) {
+			return true
+		}
+	}
+	return false
+}
+
+// isExtendedResource reports whether name is a resource a device plugin advertises (nvidia.com/gpu,
+// vpc.amazonaws.com/pod-eni), not one the kubelet always reports (cpu, memory, pods,
+// ephemeral-storage, hugepages-*).
+func isExtendedResource(name corev1.ResourceName) bool {
+	s := string(name)
+	domain, _, qualified := strings.Cut(s, "/")
+	if !qualified || strings.HasPrefix(s, corev1.DefaultResourceRequestsPrefix) {
+		return false
+	}
+	return domain != "kubernetes.io" && !strings.HasSuffix(domain, ".kubernetes.io")
+}
