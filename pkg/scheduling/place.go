@@ -411,6 +411,9 @@ func (s *solver) commit(pm *podModel, n *simNode) {
 	n.ports = append(n.ports, pm.ports...)
 	n.volumes.add(pm.attachments)
 	for _, g := range pm.matched {
+		if !g.countsOn(n) {
+			continue
+		}
 		g.counts = bump(g.counts, n.domains[g.key.index])
 		g.total++
 	}

@@ -266,10 +266,23 @@ func (s *solver) spreadConstraints(pm *podModel, when v1.UnsatisfiableConstraint
 		g := s.topo.group(kindSpread, tsc.TopologyKey, []string{pm.pod.Namespace}, false, sel, extra, func(g *topoGroup) {
 			g.maxSkew, g.minDomains = tsc.MaxSkew, minDomains
 			g.universe = s.spreadUniverse(g.key, pm, honourAffinity, honourTaints)
+			g.nodes = spreadFilter(pm, honourAffinity, honourTaints)
 		})
 		out = append(out, constraint{group: g, self: g.matches(pm.pod.Namespace, pm.pod.Labels)})
 	}
 	return out, nil
+}
+
+// spreadFilter returns which nodes' pods a spread counts, or nil when it counts them all.
+func spreadFilter(pm *podModel, honourAffinity, honourTaints bool) *spreadNodeFilter {
+	f := &spreadNodeFilter{taints: honourTaints, tolerations: pm.pod.Spec.Tolerations}
+	if honourAffinity && slices.ContainsFunc(pm.nodeReqs, func(r Requirements) bool { return r.Len() > 0 }) {
+		f.affinity = pm.nodeReqs
+	}
+	if f.affinity == nil && !f.taints {
+		return nil
+	}
+	return f
 }
 
 // spreadUniverse lists the domains a spread balances across: values of the key on existing nodes

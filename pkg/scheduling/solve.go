@@ -251,7 +251,7 @@ func (s *solver) countExistingPods() {
 	s.refreshDomains()
 	for i, b := range all {
 		for _, g := range s.topo.groupList {
-			if g.matches(b.pod.Namespace, b.pod.Labels) {
+			if g.matches(b.pod.Namespace, b.pod.Labels) && g.countsOn(b.node) {
 				d := b.node.domains[g.key.index]
 				g.counts = bump(g.counts, d)
 				g.total++

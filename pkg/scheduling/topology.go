@@ -58,6 +58,9 @@ type topoGroup struct {
 	minDomains    int32
 	// universe lists the domains a spread constraint balances over (not used for hostname).
 	universe []int32
+	// nodes, when set, limits which nodes' pods a spread counts (nodeAffinityPolicy and
+	// nodeTaintsPolicy Honor).
+	nodes *spreadNodeFilter
 	counts   []int32 // matching pods per domain
 	owners   []int32 // pods per domain that own this required anti-affinity term
 	total    int32
@@ -86,6 +89,36 @@ func bump(s []int32, d int32) []int32 {
 	}
 	s[d]++
 	return s
+}
+
+// spreadNodeFilter is the set of nodes a spread counts pods on, as the kube-scheduler's node
+// inclusion policies define it: nodes meeting the pod's node affinity (affinity set) and whose
+// taints the pod tolerates (taints set).
+type spreadNodeFilter struct {
+	affinity    []Requirements
+	tolerations []v1.Toleration
+	taints      bool
+}
+
+// countsOn reports whether pods on n count for the group. A planned node counts when it may
+// meet the affinity, since its labels are not all decided yet.
+func (g *topoGroup) countsOn(n *simNode) bool {
+	f := g.nodes
+	if f == nil {
+		return true
+	}
+	if n.existing {
+		if f.affinity != nil && !matchesAny(f.affinity, n.labels) {
+			return false
+		}
+		_, repelled := FirstUntolerated(f.tolerations, n.taints, false)
+		return !(f.taints && repelled)
+	}
+	if f.affinity != nil && !slices.ContainsFunc(f.affinity, func(r Requirements) bool { return n.reqs.Admits(r) == nil }) {
+		return false
+	}
+	_, repelled := FirstUntolerated(f.tolerations, n.prov.p.Taints, false)
+	return !(f.taints && repelled)
 }
 
 func (g *topoGroup) matches(namespace string, podLabels map[string]string) bool {

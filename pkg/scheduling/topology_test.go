@@ -175,3 +175,57 @@ func TestSolve_PreferredAntiAffinityRelaxedRatherThanPending(t *testing.T) {
 		t.Errorf("want all pods on one zone-a node once the preference is relaxed, got %+v", plan)
 	}
 }
+
+func TestSolve_SpreadCountsOnlyPodsOnNodesItsPoliciesInclude(t *testing.T) {
+	honor, ignore := v1.NodeInclusionPolicyHonor, v1.NodeInclusionPolicyIgnore
+	for _, tc := range []struct {
+		name string
+		// batchNode labels the full zone-a node pool=batch, which the pods' affinity excludes;
+		// taintNode taints it instead.
+		batchNode, taintNode bool
+		affinityPolicy       *v1.NodeInclusionPolicy
+		taintsPolicy         *v1.NodeInclusionPolicy
+		wantInZoneA          int
+	}{
+		{"pods on a node the affinity excludes do not count by default", true, false, nil, nil, 1},
+		{"nodeAffinityPolicy Ignore counts them", true, false, &ignore, nil, 0},
+		{"pods on a tainted node count by default", false, true, nil, nil, 0},
+		{"nodeTaintsPolicy Honor leaves them out", false, true, nil, &honor, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sel := map[string]string{"app": "web"}
+			var bound []*v1.Pod
+			for i := range 3 {
+				bound = append(bound, makePod(fmt.Sprintf("web-old-%d", i), "300m", "100Mi", withLabels("app", "web")))
+			}
+			full := makeNode("full", "zone-a", "1", "8Gi", bound...)
+			if tc.batchNode {
+				full.Labels["pool"] = "batch"
+			}
+			if tc.taintNode {
+				full.Taints = []v1.Taint{{Key: "batch", Effect: v1.TaintEffectNoSchedule}}
+			}
+			var pods []*v1.Pod
+			for i := range 3 {
+				pod := makePod(fmt.Sprintf("web-%d", i), "1", "1Gi", withLabels("app", "web"), withSpread(LabelZone, 1, v1.DoNotSchedule, sel),
+					withNodeAffinity([]v1.NodeSelectorRequirement{nsr("pool", v1.NodeSelectorOpNotIn, "batch")}))
+				pod.Spec.TopologySpreadConstraints[0].NodeAffinityPolicy = tc.affinityPolicy
+				pod.Spec.TopologySpreadConstraints[0].NodeTaintsPolicy = tc.taintsPolicy
+				pods = append(pods, pod)
+			}
+			plan := Solve(Snapshot{Pods: pods, Nodes: []Node{full}, Provisioners: []Provisioner{makeProvisioner("default", standardTypes())}})
+			if len(plan.Unschedulable) > 0 {
+				t.Fatalf("unschedulable: %+v", plan.Unschedulable)
+			}
+			inZoneA := 0
+			for _, n := range plan.NewNodes {
+				if zoneOf(n) == "zone-a" {
+					inZoneA += len(n.Pods)
+				}
+			}
+			if inZoneA != tc.wantInZoneA {
+				t.Errorf("%d new pods in zone-a, want %d (nodes %+v)", inZoneA, tc.wantInZoneA, plan.NewNodes)
+			}
+		})
+	}
+}
