@@ -231,7 +231,7 @@ func (s *solver) affinityGroup(pod *v1.Pod, kind groupKind, term v1.PodAffinityT
 	if err != nil {
 		return nil, err
 	}
-	sel, err := selectorFor(term.LabelSelector, term.MatchLabelKeys, pod.Labels)
+	sel, err := selectorFor(term.LabelSelector, term.MatchLabelKeys, term.MismatchLabelKeys, pod.Labels)
 	if err != nil {
 		return nil, err
 	}
@@ -244,7 +244,7 @@ func (s *solver) spreadConstraints(pm *podModel, when v1.UnsatisfiableConstraint
 		if tsc.WhenUnsatisfiable != when && !(when == v1.DoNotSchedule && tsc.WhenUnsatisfiable == "") {
 			continue
 		}
-		sel, err := selectorFor(tsc.LabelSelector, tsc.MatchLabelKeys, pm.pod.Labels)
+		sel, err := selectorFor(tsc.LabelSelector, tsc.MatchLabelKeys, nil, pm.pod.Labels)
 		if err != nil {
 			return nil, fmt.Errorf("topology spread on %s, %w", tsc.TopologyKey, err)
 		}

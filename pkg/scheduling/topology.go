@@ -9,6 +9,7 @@ import (
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
 )
 
 // Topology rules (spread, pod affinity, pod anti-affinity) all reduce to counting pods that match a
@@ -281,7 +282,9 @@ func (t *topology) termNamespaces(pod *v1.Pod, term v1.PodAffinityTerm) ([]strin
 	return sortedUnique(out), false, nil
 }
 
-func selectorFor(ls *metav1.LabelSelector, matchLabelKeys []string, podLabels map[string]string) (labels.Selector, error) {
+// selectorFor builds a rule's selector: labelSelector, plus for each matchLabelKeys key the pod
+// carries "key = its value", and for each mismatchLabelKeys key "key != its value".
+func selectorFor(ls *metav1.LabelSelector, matchLabelKeys, mismatchLabelKeys []string, podLabels map[string]string) (labels.Selector, error) {
 	if ls == nil {
 		// A nil selector matches nothing, as in the kube-scheduler.
 		return labels.Nothing(), nil
@@ -290,13 +293,18 @@ func selectorFor(ls *metav1.LabelSelector, matchLabelKeys []string, podLabels ma
 	if err != nil {
 		return nil, fmt.Errorf("labelSelector, %w", err)
 	}
-	for _, k := range matchLabelKeys {
-		if v, ok := podLabels[k]; ok {
-			r, err := labels.NewRequirement(k, "=", []string{v})
-			if err != nil {
-				return nil, fmt.Errorf("matchLabelKeys %s, %w", k, err)
+	for _, keys := range []struct {
+		names []string
+		op    selection.Operator
+	}{{matchLabelKeys, selection.Equals}, {mismatchLabelKeys, selection.NotEquals}} {
+		for _, k := range keys.names {
+			if v, ok := podLabels[k]; ok {
+				r, err := labels.NewRequirement(k, keys.op, []string{v})
+				if err != nil {
+					return nil, fmt.Errorf("label key %s, %w", k, err)
+				}
+				sel = sel.Add(*r)
 			}
-			sel = sel.Add(*r)
 		}
 	}
 	return sel, nil

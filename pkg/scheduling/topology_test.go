@@ -229,3 +229,42 @@ func TestSolve_SpreadCountsOnlyPodsOnNodesItsPoliciesInclude(t *testing.T) {
 		})
 	}
 }
+
+func TestSolve_MatchAndMismatchLabelKeysNarrowTheSelector(t *testing.T) {
+	web := map[string]string{"app": "web"}
+	spreadByRevision := func(p *v1.Pod) { p.Spec.TopologySpreadConstraints[0].MatchLabelKeys = []string{"pod-template-hash"} }
+	awayFromOtherTenants := func(p *v1.Pod) {
+		p.Spec.Affinity.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution[0].MismatchLabelKeys = []string{"tenant"}
+	}
+	for _, tc := range []struct {
+		name     string
+		running  *v1.Pod
+		pod      *v1.Pod
+		wantNode string
+	}{
+		{"without matchLabelKeys the old revision's pods count in the spread",
+			makePod("old", "100m", "100Mi", withLabels("app", "web", "pod-template-hash", "v1")),
+			makePod("new", "1", "1Gi", withLabels("app", "web", "pod-template-hash", "v2"), withSpread(LabelZone, 1, v1.DoNotSchedule, web)),
+			"new-0"},
+		{"matchLabelKeys spreads each revision on its own",
+			makePod("old", "100m", "100Mi", withLabels("app", "web", "pod-template-hash", "v1")),
+			makePod("new", "1", "1Gi", withLabels("app", "web", "pod-template-hash", "v2"), withSpread(LabelZone, 1, v1.DoNotSchedule, web), spreadByRevision),
+			"node"},
+		{"mismatchLabelKeys lets a tenant's pods share a node",
+			makePod("old", "100m", "100Mi", withLabels("app", "web", "tenant", "a")),
+			makePod("new", "1", "1Gi", withLabels("app", "web", "tenant", "a"), withAntiAffinity(LabelHostname, web), awayFromOtherTenants),
+			"node"},
+		{"mismatchLabelKeys keeps other tenants' pods apart",
+			makePod("old", "100m", "100Mi", withLabels("app", "web", "tenant", "b")),
+			makePod("new", "1", "1Gi", withLabels("app", "web", "tenant", "a"), withAntiAffinity(LabelHostname, web), awayFromOtherTenants),
+			"new-0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			plan := Solve(Snapshot{Pods: []*v1.Pod{tc.pod}, Nodes: []Node{makeNode("node", "zone-a", "4", "8Gi", tc.running)},
+				Provisioners: []Provisioner{makeProvisioner("default", standardTypes())}})
+			if got := nodeOfPod(plan)["new"]; got != tc.wantNode {
+				t.Errorf("pod went to %q, want %q (plan %+v)", got, tc.wantNode, plan)
+			}
+		})
+	}
+}
