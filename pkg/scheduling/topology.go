@@ -61,10 +61,10 @@ type topoGroup struct {
 	universe []int32
 	// nodes, when set, limits which nodes' pods a spread counts (nodeAffinityPolicy and
 	// nodeTaintsPolicy Honor).
-	nodes *spreadNodeFilter
-	counts   []int32 // matching pods per domain
-	owners   []int32 // pods per domain that own this required anti-affinity term
-	total    int32
+	nodes  *spreadNodeFilter
+	counts []int32 // matching pods per domain
+	owners []int32 // pods per domain that own this required anti-affinity term
+	total  int32
 }
 
 func (g *topoGroup) count(d int32) int32 {
