@@ -5,6 +5,19 @@
 // Solve is deterministic: the same Snapshot, with its slices in any order, yields the same Plan. It
 // reads no clock, draws no random numbers and never depends on map iteration order.
 //
+// Where the simulation deliberately differs from the kube-scheduler, it is because Solve can add
+// nodes and the kube-scheduler cannot:
+//   - A hostname topology spread treats the smallest domain as empty: a fresh node is always
+//     possible, so a pod may never join a node that already holds maxSkew more matching pods than
+//     some node could. The kube-scheduler takes the minimum over existing nodes only, so where no
+//     Provisioner can launch a node for the pod, Solve is stricter than it (never looser).
+//   - Required pod affinity is enforced for the pending pod only. A running pod's required
+//     affinity does not pull or keep new pods (the kube-scheduler only scores it), whereas a
+//     running pod's required anti-affinity does repel them, as it does in the kube-scheduler.
+//   - Volume attach limits are enforced on existing and in-flight nodes that report them
+//     (Node.VolumeLimits); a planned node's limits are unknown until its CSI driver registers, so
+//     a plan may put more volumes on one new node than it can attach.
+//
 // This package must not import a Kubernetes client, controller-runtime, the AWS SDK or Kerf's API
 // types (pkg/apis): pkg/state converts Provisioners and cluster objects into the plain values defined
 // here, so that controllers, consolidation, kerfctl, tests and benchmarks all share one simulation.
