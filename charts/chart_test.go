@@ -305,13 +305,19 @@ func TestChart_DefaultValues(t *testing.T) {
 		if !leases {
 			t.Error("no rule lets the controller hold its leader-election lease")
 		}
-		bindings := find[*rbacv1.RoleBinding](r)
-		if len(bindings) == 0 {
-			t.Fatal("no RoleBinding")
+		var subjects [][]rbacv1.Subject
+		for _, b := range find[*rbacv1.RoleBinding](r) {
+			subjects = append(subjects, b.Subjects)
 		}
-		for _, b := range bindings {
-			if len(b.Subjects) != 1 || b.Subjects[0].Name != sa.Name || b.Subjects[0].Namespace != "kerf-system" {
-				t.Errorf("binding %s subjects %+v, want the chart's service account", b.Name, b.Subjects)
+		for _, b := range find[*rbacv1.ClusterRoleBinding](r) {
+			subjects = append(subjects, b.Subjects)
+		}
+		if want := len(find[*rbacv1.Role](r)) + len(find[*rbacv1.ClusterRole](r)); len(subjects) != want {
+			t.Fatalf("%d bindings for %d roles", len(subjects), want)
+		}
+		for _, s := range subjects {
+			if len(s) != 1 || s[0].Name != sa.Name || s[0].Namespace != "kerf-system" {
+				t.Errorf("binding subjects %+v, want the chart's service account", s)
 			}
 		}
 	})

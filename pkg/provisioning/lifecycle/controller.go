@@ -64,13 +64,21 @@ func NewController(kubeClient client.Client, cloudProvider cloudprovider.CloudPr
 
 // phase is one step of a Machine's life. It changes the Machine in memory (the caller persists
 // labels and status once, at the end) and says whether the later phases should run.
-type phase func(ctx context.Context, machine *v1alpha5.Machine) (phaseResult, error)
+type phase func(ctx context.Context, s *scope) (phaseResult, error)
+
+// scope is what one Reconcile knows, handed from phase to phase.
+type scope struct {
+	machine *v1alpha5.Machine
+	// node is the Machine's Node as registration left it, nil before one registered. Later phases
+	// read it here rather than from the cache, which may not have seen registration's patch yet.
+	node *corev1.Node
+}
 
 // phaseResult is what a phase asks of the reconcile loop.
 type phaseResult struct {
 	// requeueAfter, when positive, asks to look again after this long.
 	requeueAfter time.Duration
-	// stop skips the later phases: the Machine was deleted or is not ready for them.
+	// stop skips the later phases: the Machine was deleted.
 	stop bool
 }
 
@@ -91,17 +99,20 @@ func (c *Controller) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	}
 
 	stored := machine.DeepCopy()
+	s := &scope{machine: machine}
 	var result reconcile.Result
 	var errs []error
+	// Every phase runs even after one failed: liveness must see a Machine whose launch keeps
+	// failing. Each phase checks for itself whether it has anything to do.
 	for _, run := range []phase{c.launch, c.register, c.initialize, c.liveness} {
-		res, err := run(ctx, machine)
+		res, err := run(ctx, s)
 		if err != nil {
 			errs = append(errs, err)
 		}
 		if res.requeueAfter > 0 && (result.RequeueAfter == 0 || res.requeueAfter < result.RequeueAfter) {
 			result.RequeueAfter = res.requeueAfter
 		}
-		if err != nil || res.stop {
+		if res.stop {
 			break
 		}
 	}

@@ -16,7 +16,8 @@ import (
 // launch creates the Machine's instance once. The cloud provider is idempotent on the Machine's
 // UID, so repeating Create after a lost status write finds the same instance instead of launching
 // another.
-func (c *Controller) launch(ctx context.Context, machine *v1alpha5.Machine) (phaseResult, error) {
+func (c *Controller) launch(ctx context.Context, s *scope) (phaseResult, error) {
+	machine := s.machine
 	if machine.Status.ProviderID != "" {
 		return phaseResult{}, nil
 	}
@@ -28,7 +29,7 @@ func (c *Controller) launch(ctx context.Context, machine *v1alpha5.Machine) (pha
 		}
 		setCondition(machine, c.clock.Now(), v1alpha5.MachineLaunched, metav1.ConditionFalse, ReasonLaunchFailed, err.Error())
 		c.recorder.Eventf(machine, nil, corev1.EventTypeWarning, ReasonLaunchFailed, "Launch", "Launching failed, retrying: %s", err)
-		return phaseResult{stop: true}, fmt.Errorf("launching machine %s, %w", machine.Name, err)
+		return phaseResult{}, fmt.Errorf("launching machine %s, %w", machine.Name, err)
 	}
 	if machine.Labels == nil {
 		machine.Labels = map[string]string{}

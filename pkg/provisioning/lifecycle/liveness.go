@@ -14,7 +14,8 @@ import (
 // pods planned onto it are planned again and the instance is terminated. The TTL runs from the
 // MachineLaunched condition's last transition: from the launch, or for a Machine whose launch keeps
 // failing with retryable errors, from its first failure.
-func (c *Controller) liveness(ctx context.Context, machine *v1alpha5.Machine) (phaseResult, error) {
+func (c *Controller) liveness(ctx context.Context, s *scope) (phaseResult, error) {
+	machine := s.machine
 	if isTrue(machine, v1alpha5.MachineRegistered) {
 		return phaseResult{}, nil
 	}

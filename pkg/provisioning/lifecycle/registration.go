@@ -19,13 +19,19 @@ import (
 // the Node the termination finalizer and the Machine's labels and taints the Node lacks. The
 // registered label marks that this was done, so a startup taint an agent has since removed is
 // never put back.
-func (c *Controller) register(ctx context.Context, machine *v1alpha5.Machine) (phaseResult, error) {
+func (c *Controller) register(ctx context.Context, s *scope) (phaseResult, error) {
+	machine := s.machine
 	if machine.Status.ProviderID == "" {
-		return phaseResult{stop: true}, nil
+		return phaseResult{}, nil
 	}
 	node, err := nodeForProviderID(ctx, c.kubeClient, machine.Status.ProviderID)
 	if err != nil {
 		return phaseResult{}, fmt.Errorf("registering machine %s, %w", machine.Name, err)
+	}
+	if node == nil && isTrue(machine, v1alpha5.MachineRegistered) {
+		// The Node was deleted after it registered: termination and garbage collection own what
+		// happens next, and liveness must not count this as a Node that never came.
+		return phaseResult{}, nil
 	}
 	if node == nil {
 		setCondition(machine, c.clock.Now(), v1alpha5.MachineRegistered, metav1.ConditionUnknown, ReasonNodeNotFound,
@@ -38,6 +44,7 @@ func (c *Controller) register(ctx context.Context, machine *v1alpha5.Machine) (p
 		}
 		log.FromContext(ctx).Info("registered machine", "Node", klog.KObj(node), "providerID", machine.Status.ProviderID)
 	}
+	s.node = node
 	machine.Status.NodeName = node.Name
 	setCondition(machine, c.clock.Now(), v1alpha5.MachineRegistered, metav1.ConditionTrue, ReasonRegistered, "")
 	return phaseResult{}, nil
@@ -72,19 +79,9 @@ func (c *Controller) syncNode(ctx context.Context, machine *v1alpha5.Machine, no
 
 // initialize marks the Node initialized once it can take the pods planned for it: Ready, no startup
 // taint left, and every extended resource the instance has advertised by the device plugins.
-func (c *Controller) initialize(ctx context.Context, machine *v1alpha5.Machine) (phaseResult, error) {
-	if !isTrue(machine, v1alpha5.MachineRegistered) {
-		return phaseResult{stop: true}, nil
-	}
-	if isTrue(machine, v1alpha5.MachineInitialized) {
-		return phaseResult{}, nil
-	}
-	node, err := nodeForProviderID(ctx, c.kubeClient, machine.Status.ProviderID)
-	if err != nil {
-		return phaseResult{}, fmt.Errorf("initializing machine %s, %w", machine.Name, err)
-	}
-	if node == nil {
-		// The Node was deleted after it registered; termination owns what happens next.
+func (c *Controller) initialize(ctx context.Context, s *scope) (phaseResult, error) {
+	machine, node := s.machine, s.node
+	if node == nil || isTrue(machine, v1alpha5.MachineInitialized) {
 		return phaseResult{}, nil
 	}
 	if reason, message := notInitialized(machine, node); reason != "" {
