@@ -247,35 +247,56 @@ func TestReconcile_InitializationWaitsUntilTheNodeCanTakePods(t *testing.T) {
 }
 
 func TestReconcile_LivenessDeletesMachineWhoseNodeNeverRegistered(t *testing.T) {
+	ttl := lifecycle.DefaultRegistrationTTL
 	for _, tc := range []struct {
 		name        string
-		register    bool
+		launchFails bool // every launch fails with a retryable error
+		register    bool // a Node registers right after the launch
+		deleteNode  bool // and is deleted again
 		wait        time.Duration
 		wantDeleted bool
 	}{
-		{name: "no node, within the TTL", wait: lifecycle.DefaultRegistrationTTL - time.Second},
-		{name: "no node, TTL passed", wait: lifecycle.DefaultRegistrationTTL, wantDeleted: true},
+		{name: "no node, within the TTL", wait: ttl - time.Second},
+		{name: "no node, TTL passed", wait: ttl, wantDeleted: true},
 		{name: "node registered, TTL passed", register: true, wait: time.Hour},
+		{name: "node registered then deleted, TTL passed", register: true, deleteNode: true, wait: time.Hour},
+		{name: "launch failing since the TTL", launchFails: true, wait: ttl, wantDeleted: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t)
 			h.createMachine("liveness", withInstanceType("m5.large"))
-			h.mustReconcile("liveness")
+			if tc.launchFails {
+				h.cloud.CreateErrors = []error{errors.New("InvalidLaunchTemplate"), errors.New("InvalidLaunchTemplate")}
+			}
+			_, err := h.reconcile("liveness")
+			if (err != nil) != tc.launchFails {
+				t.Fatalf("first reconcile: %v", err)
+			}
 			if tc.register {
-				h.registerNode(h.machine("liveness"), nodeReady(true))
+				node := h.registerNode(h.machine("liveness"), nodeReady(true))
 				h.mustReconcile("liveness")
+				if tc.deleteNode {
+					h.updateNode(node.Name, func(n *corev1.Node) { n.Finalizers = nil }, false)
+					if err := env.Client.Delete(h.ctx, node); err != nil {
+						t.Fatal(err)
+					}
+					h.sync()
+				}
 			}
 			h.clock.Step(tc.wait)
 
-			result := h.mustReconcile("liveness")
+			result, err := h.reconcile("liveness")
+			if (err != nil) != tc.launchFails {
+				t.Fatalf("reconcile after %s: %v", tc.wait, err)
+			}
 
 			m := h.machine("liveness")
 			if deleted := m == nil || !m.DeletionTimestamp.IsZero(); deleted != tc.wantDeleted {
 				t.Fatalf("machine deleted: %v, want %v", deleted, tc.wantDeleted)
 			}
 			if !tc.wantDeleted {
-				if !tc.register && result.RequeueAfter != lifecycle.DefaultRegistrationTTL-tc.wait {
-					t.Errorf("requeue after %s, want %s: when the TTL runs out", result.RequeueAfter, lifecycle.DefaultRegistrationTTL-tc.wait)
+				if !tc.register && result.RequeueAfter != ttl-tc.wait {
+					t.Errorf("requeue after %s, want %s: when the TTL runs out", result.RequeueAfter, ttl-tc.wait)
 				}
 				return
 			}
