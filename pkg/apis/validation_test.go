@@ -2,7 +2,6 @@ package apis_test
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -24,18 +23,7 @@ import (
 
 var env *kubeenv.Env
 
-func TestMain(m *testing.M) {
-	var err error
-	if env, err = kubeenv.Start(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	if err := env.Stop(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(kubeenv.Run(m, &env)) }
 
 // apply creates a manifest the way `kubectl apply` does, with the given field validation.
 func apply(t *testing.T, manifest string, validation string, opts ...client.CreateOption) error {

@@ -26,18 +26,7 @@ import (
 
 var env *kubeenv.Env
 
-func TestMain(m *testing.M) {
-	var err error
-	if env, err = kubeenv.Start(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	if err := env.Stop(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(kubeenv.Run(m, &env)) }
 
 // recorder keeps every Event as "<object> <reason> <note>".
 type recorder struct {

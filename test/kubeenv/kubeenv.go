@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"testing"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -95,4 +96,21 @@ func (e *Env) WriteKubeconfig(path string) error {
 		return fmt.Errorf("writing kubeconfig, %w", err)
 	}
 	return nil
+}
+
+// Run starts an Env for a package's tests, runs them and stops it. From TestMain:
+//
+//	func TestMain(m *testing.M) { os.Exit(kubeenv.Run(m, &env)) }
+func Run(m *testing.M, env **Env) int {
+	started, err := Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	*env = started
+	code := m.Run()
+	if err := started.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+	}
+	return code
 }
