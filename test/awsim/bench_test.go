@@ -19,6 +19,8 @@ import (
 const (
 	budgetDescribeCatalog = 100 * time.Millisecond
 	budgetFleet100        = 50 * time.Millisecond
+	// budgetInstancePage is awsim's own: a page of 1,000 instances from a world of 10,000.
+	budgetInstancePage = 250 * time.Millisecond
 )
 
 // benchEnv runs awsim on the real clock (benchmarks measure it) with an EC2 client.
@@ -128,5 +130,35 @@ func BenchmarkCreateFleet_100Instances(b *testing.B) {
 	b.ReportMetric(float64(len(e.srv.World.Instances())), "instances-in-world")
 	if mean > budgetFleet100 {
 		b.Errorf("CreateFleet of 100 took %v on average, budget %v", mean, budgetFleet100)
+	}
+}
+
+// BenchmarkDescribeInstances_TenThousandInWorld lists one filtered page of 1,000 instances out of
+// 10,000, the size the issue says must stay fast.
+func BenchmarkDescribeInstances_TenThousandInWorld(b *testing.B) {
+	e := benchEnv(b)
+	ami, _ := e.srv.World.Parameter("/aws/service/eks/optimized-ami/1.30/amazon-linux-2/recommended/image_id")
+	for i := 0; i < 10; i++ {
+		_, err := e.ec2.RunInstances(e.ctx, &ec2.RunInstancesInput{ImageId: aws.String(ami), InstanceType: "m5.large",
+			MinCount: aws.Int32(1000), MaxCount: aws.Int32(1000), Placement: &ec2types.Placement{AvailabilityZone: aws.String(e.srv.World.Zones()[i%3])},
+			TagSpecifications: []ec2types.TagSpecification{{
+				ResourceType: ec2types.ResourceTypeInstance, Tags: []ec2types.Tag{{Key: aws.String("karpenter.sh/managed-by"), Value: aws.String("kerf")}}}}})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	start := time.Now()
+	for b.Loop() {
+		out, err := e.ec2.DescribeInstances(e.ctx, &ec2.DescribeInstancesInput{MaxResults: aws.Int32(1000), Filters: []ec2types.Filter{
+			{Name: aws.String("tag:karpenter.sh/managed-by"), Values: []string{"kerf"}},
+			{Name: aws.String("instance-state-name"), Values: []string{"pending", "running"}}}})
+		if err != nil || out.NextToken == nil {
+			b.Fatalf("describe: %v", err)
+		}
+	}
+	mean := time.Since(start) / time.Duration(b.N)
+	b.ReportMetric(float64(mean.Microseconds())/1000, "ms/page")
+	if mean > budgetInstancePage {
+		b.Errorf("a page of 1,000 of 10,000 instances took %v on average, budget %v", mean, budgetInstancePage)
 	}
 }

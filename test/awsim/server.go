@@ -159,6 +159,7 @@ func Start(addr string, opts Options) (*Running, error) {
 
 // Close stops serving and waits for in-flight requests (long polls end with the listener).
 func (r *Running) Close() error {
+	r.World.Stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := r.srv.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -241,15 +241,25 @@ func (w *World) receive(ctx context.Context, in receiveRequest) ([]receivedMessa
 		case <-changed:
 		case <-timer.C():
 		case <-ctx.Done():
+		case <-w.stopped:
 		}
 		timer.Stop()
 		w.mu.Lock()
-		if ctx.Err() != nil {
-			return nil, nil
+		if ctx.Err() != nil || w.isStopped() {
+			return []receivedMessage{}, nil
 		}
 		if _, err := w.queueByURL(in.QueueURL); err != nil {
 			return nil, err
 		}
+	}
+}
+
+func (w *World) isStopped() bool {
+	select {
+	case <-w.stopped:
+		return true
+	default:
+		return false
 	}
 }
 

@@ -2,6 +2,7 @@ package awsim
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -241,5 +242,25 @@ func drain(t *testing.T, e *env, q string) []map[string]any {
 				t.Fatal(err)
 			}
 		}
+	}
+}
+
+func TestSQS_CloseEndsWaitingLongPolls(t *testing.T) {
+	e := start(t, Options{})
+	q := e.queue(t, "events")
+	done := make(chan error, 1)
+	go func() {
+		out, err := e.sqs.ReceiveMessage(e.ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(q), WaitTimeSeconds: 20})
+		if err == nil && len(out.Messages) != 0 {
+			err = errors.New("messages from an empty queue")
+		}
+		done <- err
+	}()
+	waitForWaiter(t, e)
+	if err := e.srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("long poll at shutdown: %v, want an empty answer", err)
 	}
 }

@@ -92,7 +92,13 @@ type World struct {
 	timerSeq     uint64
 	queues       map[string]*queue
 	queueChanged chan struct{} // closed and replaced whenever a message becomes available
+	stopped      chan struct{} // closed by Stop: long polls return at once
+	stopOnce     sync.Once
 }
+
+// Stop ends waiting long polls (they answer with no messages), so a server can shut down
+// without waiting out their wait time.
+func (w *World) Stop() { w.stopOnce.Do(func() { close(w.stopped) }) }
 
 // NewWorld builds the deterministic starting world.
 func NewWorld(opts Options) (*World, error) {
@@ -121,6 +127,7 @@ func NewWorld(opts Options) (*World, error) {
 		runTokens:    map[string]*runRecord{},
 		queues:       map[string]*queue{},
 		queueChanged: make(chan struct{}),
+		stopped:      make(chan struct{}),
 	}
 	w.priceAt = w.start
 	w.buildNetwork()
