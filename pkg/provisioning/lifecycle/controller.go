@@ -31,13 +31,17 @@ const Name = "machine.lifecycle"
 // DefaultRegistrationTTL is how long a launched Machine may wait for its Node before it is deleted.
 const DefaultRegistrationTTL = 15 * time.Minute
 
-// Controller carries a Machine through launch, registration and initialization, deletes it when
-// its Node never registers, and terminates its instance when it is deleted.
+// What the controller does through the API server, and nothing else. controller-gen turns these
+// into the chart's ClusterRole (make generate). Events about Machines, which are cluster-scoped,
+// land in the default namespace.
 //
 // +kubebuilder:rbac:groups=karpenter.sh,resources=machines,verbs=get;list;watch;patch;delete
 // +kubebuilder:rbac:groups=karpenter.sh,resources=machines/status,verbs=patch
 // +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Controller carries a Machine through launch, registration and initialization, deletes it when
+// its Node never registers, and terminates its instance when it is deleted.
 type Controller struct {
 	kubeClient      client.Client
 	cloudProvider   cloudprovider.CloudProvider
