@@ -238,7 +238,7 @@ func (w *World) State() State {
 	for id, lt := range w.templates {
 		st.Templates[id] = lt.Name
 	}
-	for _, inst := range w.order {
+	for _, inst := range w.liveOrderLocked() {
 		st.Instances = append(st.Instances, w.instanceState(inst))
 	}
 	return st

@@ -171,19 +171,20 @@ func fleetTargets(tcs params) (od, spot float64, err *apiError) {
 	default:
 		return 0, 0, invalidValue("DefaultTargetCapacityType", def)
 	}
-	odN, odSet, err := tcs.integer("OnDemandTargetCapacity")
+	odN, _, err := tcs.integer("OnDemandTargetCapacity")
 	if err != nil {
 		return 0, 0, err
 	}
-	spotN, spotSet, err := tcs.integer("SpotTargetCapacity")
+	spotN, _, err := tcs.integer("SpotTargetCapacity")
 	if err != nil {
 		return 0, 0, err
 	}
 	if odN+spotN > total || odN < 0 || spotN < 0 {
 		return 0, 0, sender(codeInvalidParameterValue, "The sum of OnDemandTargetCapacity and SpotTargetCapacity must not exceed TotalTargetCapacity.")
 	}
+	// Capacity not claimed by either explicit target goes to the default capacity type.
 	rest := total - odN - spotN
-	if def == "spot" || (!odSet && spotSet && def != "on-demand") {
+	if def == "spot" {
 		return float64(odN), float64(spotN + rest), nil
 	}
 	return float64(odN + rest), float64(spotN), nil

@@ -300,3 +300,43 @@ func splitPool(p string) (string, string) {
 	}
 	return p, ""
 }
+
+func TestCreateFleet_OnDemandPrioritizedFollowsPriorityOverPrice(t *testing.T) {
+	e := start(t, Options{})
+	lt := e.launchTemplate(t, "kerf-default")
+	in := e.fleetInput(t, lt, ec2types.DefaultTargetCapacityTypeOnDemand, 2, "c5.large", "m5.2xlarge")
+	for i := range in.LaunchTemplateConfigs[0].Overrides {
+		o := &in.LaunchTemplateConfigs[0].Overrides[i]
+		if o.InstanceType == "m5.2xlarge" {
+			o.Priority = aws.Float64(0)
+		} else {
+			o.Priority = aws.Float64(1)
+		}
+	}
+	in.OnDemandOptions.AllocationStrategy = ec2types.FleetOnDemandAllocationStrategyPrioritized
+	out, err := e.ec2.CreateFleet(e.ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Instances) != 1 || out.Instances[0].InstanceType != "m5.2xlarge" {
+		t.Errorf("prioritized picked %v, want the priority-0 m5.2xlarge over the cheaper c5.large", pools(out))
+	}
+}
+
+func TestCreateFleet_MixedTargetsSplitOnDemandAndSpot(t *testing.T) {
+	e := start(t, Options{})
+	lt := e.launchTemplate(t, "kerf-default")
+	in := e.fleetInput(t, lt, ec2types.DefaultTargetCapacityTypeSpot, 5, "m5.large")
+	in.TargetCapacitySpecification.OnDemandTargetCapacity = aws.Int32(2)
+	out, err := e.ec2.CreateFleet(e.ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := map[ec2types.InstanceLifecycle]int{}
+	for _, fi := range out.Instances {
+		n[fi.Lifecycle] += len(fi.InstanceIds)
+	}
+	if n[ec2types.InstanceLifecycleOnDemand] != 2 || n[ec2types.InstanceLifecycleSpot] != 3 {
+		t.Errorf("lifecycles %v, want 2 on-demand and 3 spot", n)
+	}
+}

@@ -136,15 +136,36 @@ func (w *World) terminateLocked(inst *instance, reasonCode, reasonMsg string) {
 	})
 }
 
-// forgetLocked drops a long-terminated instance, as DescribeInstances eventually does.
+// forgetLocked drops a long-terminated instance, as DescribeInstances eventually does. The
+// launch-order list is compacted in one pass once half of it is gone, so mass terminations
+// stay linear.
 func (w *World) forgetLocked(inst *instance) {
 	delete(w.instances, inst.ID)
-	for i, x := range w.order {
-		if x == inst {
-			w.order = append(w.order[:i], w.order[i+1:]...)
-			break
+	if len(w.instances) > len(w.order)/2 {
+		return
+	}
+	kept := w.order[:0]
+	for _, x := range w.order {
+		if w.instances[x.ID] == x {
+			kept = append(kept, x)
 		}
 	}
+	clear(w.order[len(kept):])
+	w.order = kept
+}
+
+// liveOrderLocked is the launch-order list without forgotten instances.
+func (w *World) liveOrderLocked() []*instance {
+	if len(w.order) == len(w.instances) {
+		return w.order
+	}
+	out := make([]*instance, 0, len(w.instances))
+	for _, x := range w.order {
+		if w.instances[x.ID] == x {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 type xmlState struct {
@@ -300,7 +321,7 @@ func (w *World) describeInstances(_ context.Context, p params) (any, *apiError) 
 	if len(ids) > 0 && p.has("MaxResults") {
 		return nil, sender(codeInvalidParameterCombo, "The parameter instancesSet cannot be used with the parameter maxResults")
 	}
-	candidates := w.order
+	candidates := w.liveOrderLocked()
 	if len(ids) > 0 {
 		if candidates, err = w.findInstancesLocked(ids); err != nil {
 			return nil, err

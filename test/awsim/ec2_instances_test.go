@@ -278,3 +278,16 @@ func TestWorld_TenThousandInstancesAllListed(t *testing.T) {
 	}
 	// Speed at this size is BenchmarkDescribeInstances_TenThousandInWorld's to judge.
 }
+
+func TestTerminatedInstancesDisappearAndOthersRemainInOrder(t *testing.T) {
+	e := start(t, Options{})
+	ids := e.run(t, "m5.large", 12)
+	if _, err := e.ec2.TerminateInstances(e.ctx, &ec2.TerminateInstancesInput{InstanceIds: ids[:9]}); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Step(shutdownDuration + terminatedVisibility)
+	got := describeIDs(t, e, &ec2.DescribeInstancesInput{})
+	if len(got) != 3 || got[0] != ids[9] || got[2] != ids[11] {
+		t.Errorf("after the terminated expire: %v, want %v", got, ids[9:])
+	}
+}

@@ -50,6 +50,7 @@ const (
 	codeSQSQueueNameExists      = "QueueNameExists"
 	codeSQSReceiptHandleInvalid = "ReceiptHandleIsInvalid"
 	codeSQSInvalidAttributeName = "InvalidAttributeName"
+	codeSQSMessageNotInflight   = "MessageNotInflight"
 
 	// SSM.
 	codeSSMParameterNotFound = "ParameterNotFound"
@@ -69,6 +70,8 @@ func sqsQueryCode(code string) string {
 		return "AWS.SimpleQueueService.NonExistentQueue"
 	case codeSQSQueueNameExists:
 		return "QueueAlreadyExists"
+	case codeSQSMessageNotInflight:
+		return "AWS.SimpleQueueService.MessageNotInflight"
 	}
 	return code
 }

@@ -86,7 +86,7 @@ func (w *World) InterruptSpotFraction(fraction float64) []string {
 	defer w.mu.Unlock()
 	w.advanceLocked()
 	var spot []*instance
-	for _, inst := range w.order {
+	for _, inst := range w.liveOrderLocked() {
 		if inst.CapacityType == "spot" && (inst.State == stateRunning || inst.State == statePending) && inst.InterruptAt.IsZero() {
 			spot = append(spot, inst)
 		}

@@ -336,6 +336,38 @@ func (w *World) deleteMessageLocked(q *queue, handle string) *apiError {
 	return nil
 }
 
+// changeVisibilityLocked makes an in-flight message visible again after timeout seconds.
+func (w *World) changeVisibilityLocked(q *queue, handle string, timeout int) *apiError {
+	if handle == "" {
+		return missingParameter("ReceiptHandle")
+	}
+	if timeout < 0 || timeout > 43200 {
+		return invalidValue("VisibilityTimeout", strconv.Itoa(timeout))
+	}
+	m, ok := q.handles[handle]
+	if !ok {
+		return sender(codeSQSReceiptHandleInvalid, "The input receipt handle \"%s\" is not a valid receipt handle.", handle)
+	}
+	if !m.VisibleAt.After(w.now()) {
+		return sender(codeSQSMessageNotInflight, "Value %s for parameter ReceiptHandle is invalid. Reason: Message does not exist or is not available for visibility timeout change.", handle)
+	}
+	m.VisibleAt = w.now().Add(time.Duration(timeout) * time.Second)
+	w.notifyQueuesLocked()
+	return nil
+}
+
+// listQueuesLocked lists queue URLs with a name prefix, sorted.
+func (w *World) listQueuesLocked(prefix string) []string {
+	out := []string{}
+	for name, q := range w.queues {
+		if strings.HasPrefix(name, prefix) {
+			out = append(out, q.URL)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 // QueueMessages returns the bodies of every message in a queue (visible or not), oldest first,
 // for tests that check what was sent.
 func (w *World) QueueMessages(name string) []string {

@@ -23,6 +23,7 @@ func (w *World) sqsJSON(ctx context.Context, op string, body []byte) (any, *apiE
 		VisibilityTimeout           *int
 		WaitTimeSeconds             *int
 		ReceiptHandle               string
+		QueueNamePrefix             string
 	}
 	if err := decodeJSON(body, &in); err != nil {
 		return nil, err
@@ -84,6 +85,36 @@ func (w *World) sqsJSON(ctx context.Context, op string, body []byte) (any, *apiE
 			return nil, err
 		}
 		return struct{}{}, nil
+	case "ChangeMessageVisibility":
+		q, err := w.queueByURL(in.QueueUrl)
+		if err != nil {
+			return nil, err
+		}
+		vis := 0
+		if in.VisibilityTimeout != nil {
+			vis = *in.VisibilityTimeout
+		}
+		if err := w.changeVisibilityLocked(q, in.ReceiptHandle, vis); err != nil {
+			return nil, err
+		}
+		return struct{}{}, nil
+	case "PurgeQueue":
+		q, err := w.queueByURL(in.QueueUrl)
+		if err != nil {
+			return nil, err
+		}
+		q.messages, q.handles = nil, map[string]*message{}
+		return struct{}{}, nil
+	case "DeleteQueue":
+		q, err := w.queueByURL(in.QueueUrl)
+		if err != nil {
+			return nil, err
+		}
+		delete(w.queues, q.Name)
+		w.notifyQueuesLocked() // long polls on it answer QueueDoesNotExist
+		return struct{}{}, nil
+	case "ListQueues":
+		return map[string][]string{"QueueUrls": w.listQueuesLocked(in.QueueNamePrefix)}, nil
 	}
 	return nil, unknownOperation(op)
 }
@@ -106,6 +137,10 @@ type sqsAttr struct {
 
 type urlResult struct {
 	QueueURL string `xml:"QueueUrl"`
+}
+
+type sqsListResult struct {
+	QueueURLs []string `xml:"QueueUrl"`
 }
 
 type sqsSendResult struct {
@@ -243,6 +278,18 @@ func (w *World) sqsQueryLocked(action string, p params, queueURL, endpoint strin
 			return nil, err
 		}
 		return nil, w.deleteMessageLocked(q, p.str("ReceiptHandle"))
+	case "ChangeMessageVisibility":
+		q, err := w.queueByURL(queueURL)
+		if err != nil {
+			return nil, err
+		}
+		vis, _, err := p.integer("VisibilityTimeout")
+		if err != nil {
+			return nil, err
+		}
+		return nil, w.changeVisibilityLocked(q, p.str("ReceiptHandle"), vis)
+	case "ListQueues":
+		return sqsListResult{QueueURLs: w.listQueuesLocked(p.str("QueueNamePrefix"))}, nil
 	}
 	return nil, sender(codeInvalidAction, "The action %s is not valid for this web service.", action)
 }

@@ -264,3 +264,38 @@ func TestSQS_CloseEndsWaitingLongPolls(t *testing.T) {
 		t.Errorf("long poll at shutdown: %v, want an empty answer", err)
 	}
 }
+
+func TestSQS_ChangeVisibilityPurgeListDelete(t *testing.T) {
+	e := start(t, Options{})
+	q := e.queue(t, "work")
+	e.queue(t, "other")
+	if _, err := e.sqs.SendMessage(e.ctx, &sqs.SendMessageInput{QueueUrl: aws.String(q), MessageBody: aws.String("a")}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := e.sqs.ReceiveMessage(e.ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(q), VisibilityTimeout: 600})
+	if _, err := e.sqs.ChangeMessageVisibility(e.ctx, &sqs.ChangeMessageVisibilityInput{QueueUrl: aws.String(q),
+		ReceiptHandle: got.Messages[0].ReceiptHandle, VisibilityTimeout: 0}); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := e.sqs.ReceiveMessage(e.ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(q)}); len(again.Messages) != 1 {
+		t.Errorf("visibility 0 makes the message receivable at once")
+	}
+	if _, err := e.sqs.PurgeQueue(e.ctx, &sqs.PurgeQueueInput{QueueUrl: aws.String(q)}); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Step(time.Hour)
+	if after, _ := e.sqs.ReceiveMessage(e.ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(q)}); len(after.Messages) != 0 {
+		t.Errorf("purged queue still delivers")
+	}
+	list, err := e.sqs.ListQueues(e.ctx, &sqs.ListQueuesInput{QueueNamePrefix: aws.String("wo")})
+	if err != nil || len(list.QueueUrls) != 1 || list.QueueUrls[0] != q {
+		t.Errorf("ListQueues: %v %v", err, list)
+	}
+	if _, err := e.sqs.DeleteQueue(e.ctx, &sqs.DeleteQueueInput{QueueUrl: aws.String(q)}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.sqs.SendMessage(e.ctx, &sqs.SendMessageInput{QueueUrl: aws.String(q), MessageBody: aws.String("a")})
+	if code := errorCode(t, err); code != "AWS.SimpleQueueService.NonExistentQueue" && code != "QueueDoesNotExist" {
+		t.Errorf("send to a deleted queue: %q", code)
+	}
+}

@@ -88,7 +88,11 @@ func (w *World) parameterJSON(name string) (ssmParameterJSON, bool) {
 	if !ok || (hasSel && selector != fmt.Sprint(p.Version)) {
 		return ssmParameterJSON{}, false
 	}
-	return ssmParameterJSON{Name: base, Type: "String", Value: p.Value, Version: p.Version, DataType: "text",
+	dataType := "text"
+	if strings.HasSuffix(base, "/image_id") {
+		dataType = "aws:ec2:image" // how AWS publishes the AMI pointers
+	}
+	return ssmParameterJSON{Name: base, Type: "String", Value: p.Value, Version: p.Version, DataType: dataType,
 		LastModifiedDate: float64(p.Modified.UnixMilli()) / 1000,
 		ARN:              fmt.Sprintf("arn:aws:ssm:%s::parameter%s", w.opts.Region, base)}, true
 }
