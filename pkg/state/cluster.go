@@ -7,6 +7,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha5"
@@ -36,15 +37,22 @@ func (c *Cluster) Snapshot(ctx context.Context) (scheduling.Snapshot, error) {
 		provisioners v1alpha5.ProvisionerList
 		daemonSets   appsv1.DaemonSetList
 		namespaces   corev1.NamespaceList
+		claims       corev1.PersistentVolumeClaimList
+		volumes      corev1.PersistentVolumeList
+		classes      storagev1.StorageClassList
+		csiNodes     storagev1.CSINodeList
 	)
-	for _, list := range []client.ObjectList{&pods, &nodes, &machines, &provisioners, &daemonSets, &namespaces} {
+	for _, list := range []client.ObjectList{&pods, &nodes, &machines, &provisioners, &daemonSets, &namespaces, &claims, &volumes, &classes, &csiNodes} {
 		if err := c.kube.List(ctx, list); err != nil {
 			return scheduling.Snapshot{}, fmt.Errorf("listing %T, %w", list, err)
 		}
 	}
 	snap := scheduling.Snapshot{
-		Nodes:         clusterNodes(nodes.Items, machines.Items, pods.Items),
-		DaemonSetPods: daemonSetPods(daemonSets.Items),
+		Nodes:                  clusterNodes(nodes.Items, machines.Items, pods.Items, volumeLimits(csiNodes.Items)),
+		DaemonSetPods:          daemonSetPods(daemonSets.Items),
+		PersistentVolumeClaims: pointers(claims.Items),
+		PersistentVolumes:      pointers(volumes.Items),
+		StorageClasses:         pointers(classes.Items),
 	}
 	for i := range pods.Items {
 		if IsProvisionable(&pods.Items[i]) {
@@ -75,7 +83,7 @@ func (c *Cluster) Snapshot(ctx context.Context) (scheduling.Snapshot, error) {
 
 // clusterNodes returns registered nodes with their bound pods, then Machines still launching as
 // in-flight nodes.
-func clusterNodes(nodes []corev1.Node, machines []v1alpha5.Machine, pods []corev1.Pod) []scheduling.Node {
+func clusterNodes(nodes []corev1.Node, machines []v1alpha5.Machine, pods []corev1.Pod, limits map[string]map[string]int32) []scheduling.Node {
 	bound := map[string][]*corev1.Pod{}
 	for i := range pods {
 		if p := &pods[i]; p.Spec.NodeName != "" && !IsTerminal(p) {
@@ -102,11 +110,12 @@ func clusterNodes(nodes []corev1.Node, machines []v1alpha5.Machine, pods []corev
 			continue
 		}
 		out = append(out, scheduling.Node{
-			Name:        n.Name,
-			Labels:      n.Labels,
-			Taints:      schedulableTaints(n, startupTaints[n.Spec.ProviderID]),
-			Allocatable: n.Status.Allocatable,
-			Pods:        bound[n.Name],
+			Name:         n.Name,
+			Labels:       n.Labels,
+			Taints:       schedulableTaints(n, startupTaints[n.Spec.ProviderID]),
+			Allocatable:  n.Status.Allocatable,
+			Pods:         bound[n.Name],
+			VolumeLimits: limits[n.Name],
 		})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
@@ -193,6 +202,32 @@ func daemonSetPods(daemonSets []appsv1.DaemonSet) []*corev1.Pod {
 		pod := &corev1.Pod{ObjectMeta: *ds.Spec.Template.ObjectMeta.DeepCopy(), Spec: *ds.Spec.Template.Spec.DeepCopy()}
 		pod.Namespace, pod.Name = ds.Namespace, ds.Name
 		out = append(out, pod)
+	}
+	return out
+}
+
+// volumeLimits reads how many volumes each CSI driver may attach, per node, from CSINode objects
+// (named after their node). Drivers that publish no count are left unknown: unknown is unlimited.
+func volumeLimits(csiNodes []storagev1.CSINode) map[string]map[string]int32 {
+	out := map[string]map[string]int32{}
+	for _, n := range csiNodes {
+		for _, d := range n.Spec.Drivers {
+			if d.Allocatable == nil || d.Allocatable.Count == nil {
+				continue
+			}
+			if out[n.Name] == nil {
+				out[n.Name] = map[string]int32{}
+			}
+			out[n.Name][d.Name] = *d.Allocatable.Count
+		}
+	}
+	return out
+}
+
+func pointers[T any](items []T) []*T {
+	out := make([]*T, len(items))
+	for i := range items {
+		out[i] = &items[i]
 	}
 	return out
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -39,6 +40,14 @@ func create(t *testing.T, obj client.Object) {
 	withStatus.SetUID(obj.GetUID())
 	if err := env.Client.Status().Update(ctx, withStatus); err != nil {
 		t.Fatalf("writing status of %T %s: %v", obj, obj.GetName(), err)
+	}
+}
+
+// createWithoutStatus creates kinds that have no status subresource.
+func createWithoutStatus(t *testing.T, obj client.Object) {
+	t.Helper()
+	if err := env.Client.Create(context.Background(), obj); err != nil {
+		t.Fatalf("creating %T %s: %v", obj, obj.GetName(), err)
 	}
 }
 
@@ -182,4 +191,43 @@ func hasNamespace(namespaces []scheduling.Namespace, name string) bool {
 func dsRequestsCPU(pod *corev1.Pod, want string) bool {
 	cpu := scheduling.PodRequests(pod)[corev1.ResourceCPU]
 	return cpu.Cmp(resource.MustParse(want)) == 0
+}
+
+func TestSnapshot_CarriesVolumesAndAttachLimits(t *testing.T) {
+	ctx := context.Background()
+	class := "gp3"
+	createWithoutStatus(t, &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: class}, Provisioner: "ebs.csi.aws.com"})
+	create(t, &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Name: "data", Namespace: "default"},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			StorageClassName: &class, AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
+		},
+	})
+	create(t, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "with-ebs"}})
+	count := int32(25)
+	createWithoutStatus(t, &storagev1.CSINode{
+		ObjectMeta: metav1.ObjectMeta{Name: "with-ebs"},
+		Spec: storagev1.CSINodeSpec{Drivers: []storagev1.CSINodeDriver{
+			{Name: "ebs.csi.aws.com", NodeID: "i-1", Allocatable: &storagev1.VolumeNodeResources{Count: &count}},
+			{Name: "efs.csi.aws.com", NodeID: "i-1"},
+		}},
+	})
+
+	snap, err := state.NewCluster(env.Client, fake.New(), nil).Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.PersistentVolumeClaims) == 0 || len(snap.StorageClasses) == 0 {
+		t.Errorf("snapshot has %d claims and %d storage classes, want the ones created", len(snap.PersistentVolumeClaims), len(snap.StorageClasses))
+	}
+	for _, n := range snap.Nodes {
+		if n.Name == "with-ebs" {
+			if diff := cmp.Diff(map[string]int32{"ebs.csi.aws.com": 25}, n.VolumeLimits); diff != "" {
+				t.Errorf("attach limits (-want +got), a driver without a count stays unknown:\n%s", diff)
+			}
+			return
+		}
+	}
+	t.Error("node with-ebs missing from the snapshot")
 }
