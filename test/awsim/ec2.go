@@ -38,7 +38,7 @@ func (s *Server) serveEC2(rw http.ResponseWriter, ctx context.Context, reqID, ac
 	}
 	if dry, _ := p.boolean("DryRun"); dry {
 		// EC2 answers a permitted dry run with this error, never by acting.
-		writeError(rw, protoEC2, reqID, "", &apiError{Code: "DryRunOperation",
+		writeError(rw, protoEC2, reqID, "", &apiError{Code: codeDryRunOperation,
 			Message: "Request would have succeeded, but DryRun flag is set.", Status: http.StatusPreconditionFailed})
 		return
 	}

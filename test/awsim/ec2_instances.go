@@ -439,7 +439,7 @@ func (w *World) createTags(_ context.Context, p params) (any, *apiError) {
 			}
 			targets = append(targets, &img.Tags)
 		default:
-			return nil, sender(codeInvalidIDNotFound, "The ID '%s' is not valid", id)
+			return nil, sender(codeInvalidID, "The ID '%s' is not valid", id)
 		}
 	}
 	for _, t := range targets {

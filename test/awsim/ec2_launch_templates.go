@@ -64,7 +64,7 @@ func (w *World) createLaunchTemplate(_ context.Context, p params) (any, *apiErro
 		return nil, missingParameter("LaunchTemplateName")
 	}
 	if !validTemplateName(name) {
-		return nil, sender("InvalidLaunchTemplateName.MalformedException", "A launch template name must be between 3 and 128 characters, and may contain letters, numbers, and the following characters: - ( ) . / _.'")
+		return nil, sender(codeInvalidLaunchTemplateNameMalf, "A launch template name must be between 3 and 128 characters, and may contain letters, numbers, and the following characters: - ( ) . / _.'")
 	}
 	if !p.has("LaunchTemplateData") {
 		return nil, missingParameter("LaunchTemplateData")

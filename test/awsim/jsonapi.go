@@ -28,7 +28,7 @@ func (s *Server) serveJSON(rw http.ResponseWriter, r *http.Request, reqID, servi
 	case "AWSPriceListService":
 		out, err = s.world.pricing(op, body)
 	default:
-		err = sender("UnknownOperationException", "Unknown service %s", service)
+		err = sender(codeUnknownOperation, "Unknown service %s", service)
 	}
 	if err != nil {
 		writeError(rw, protoJSON, reqID, service, err)
@@ -43,11 +43,11 @@ func decodeJSON(body []byte, v any) *apiError {
 		return nil
 	}
 	if err := json.Unmarshal(body, v); err != nil {
-		return sender("SerializationException", "Start of structure or map found where not expected, or the body is not JSON: %v", err)
+		return sender(codeSerialization, "Start of structure or map found where not expected, or the body is not JSON: %v", err)
 	}
 	return nil
 }
 
 func unknownOperation(op string) *apiError {
-	return sender("UnknownOperationException", "Unknown operation %s", op)
+	return sender(codeUnknownOperation, "Unknown operation %s", op)
 }

@@ -17,9 +17,6 @@ const (
 	xmlHeader    = `<?xml version="1.0" encoding="UTF-8"?>` + "\n"
 )
 
-// codeMissingAction is what query services answer when a request names no action.
-const codeMissingAction = "MissingAction"
-
 // writeEC2 writes an EC2 Query response: <ActionResponse xmlns=...><requestId>…</requestId>…
 // with the fields of body (a struct with xml tags) after the request ID.
 func writeEC2(rw http.ResponseWriter, action, reqID string, body any) {
@@ -72,8 +69,9 @@ func writeError(rw http.ResponseWriter, proto protocol, reqID, service string, e
 	rw.Header().Set("X-Amzn-RequestId", reqID)
 	switch proto {
 	case protoJSON:
-		typ := err.Code
+		typ, ct := err.Code, contentTypeJSON11
 		if service == "AmazonSQS" {
+			ct = contentTypeJSON10
 			typ = "com.amazonaws.sqs#" + err.Code
 			fault := "Sender"
 			if err.Status >= 500 {
@@ -82,7 +80,7 @@ func writeError(rw http.ResponseWriter, proto protocol, reqID, service string, e
 			rw.Header().Set("X-Amzn-Query-Error", sqsQueryCode(err.Code)+";"+fault)
 		}
 		data, _ := json.Marshal(map[string]string{"__type": typ, "message": err.Message})
-		rw.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		rw.Header().Set("Content-Type", ct)
 		rw.Header().Set("X-Amzn-ErrorType", err.Code)
 		writeBody(rw, err.Status, data)
 	case protoSQSQuery:
