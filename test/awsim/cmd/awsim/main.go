@@ -6,6 +6,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -22,18 +23,20 @@ func main() {
 	eventsQueue := flag.String("events-queue", envOr("AWSIM_EVENTS_QUEUE", ""), "SQS queue (created at start) that receives EventBridge events (env AWSIM_EVENTS_QUEUE)")
 	kubeconfig := flag.String("kubeconfig", "", "kubeconfig for the simulated kubelet (not implemented yet)")
 	flag.Parse()
-	if err := run(*addr, *kubeconfig, *eventsQueue, awsim.Options{Region: *region, ClusterName: *cluster, BootDelay: *bootDelay, Seed: *seed}); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	opts := awsim.Options{Region: *region, ClusterName: *cluster, BootDelay: *bootDelay, Seed: *seed}
+	if err := run(ctx, os.Stdout, *addr, *kubeconfig, *eventsQueue, opts); err != nil {
 		fmt.Fprintln(os.Stderr, "awsim:", err)
 		os.Exit(1)
 	}
 }
 
-func run(addr, kubeconfig, eventsQueue string, opts awsim.Options) error {
+// run serves until ctx ends, after writing one ready line to out.
+func run(ctx context.Context, out io.Writer, addr, kubeconfig, eventsQueue string, opts awsim.Options) error {
 	if kubeconfig != "" {
 		return fmt.Errorf("--kubeconfig: the simulated kubelet is not implemented yet")
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
 	srv, err := awsim.Start(addr, opts)
 	if err != nil {
 		return err
@@ -44,7 +47,7 @@ func run(addr, kubeconfig, eventsQueue string, opts awsim.Options) error {
 		}
 		srv.World.SetEventsQueue(eventsQueue)
 	}
-	fmt.Printf("awsim ready endpoint=%s region=%s cluster=%s\n", srv.URL, srv.World.Region(), srv.World.ClusterName())
+	fmt.Fprintf(out, "awsim ready endpoint=%s region=%s cluster=%s\n", srv.URL, srv.World.Region(), srv.World.ClusterName())
 	<-ctx.Done()
 	return srv.Close()
 }
