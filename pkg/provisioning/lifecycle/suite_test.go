@@ -242,12 +242,14 @@ func (h *harness) registerNode(machine *v1alpha5.Machine, opts ...nodeOption) *c
 	if err := env.Client.Create(h.ctx, node); err != nil {
 		h.t.Fatalf("creating node %s: %v", name, err)
 	}
-	node.Status = status
-	if err := env.Client.Status().Update(h.ctx, node); err != nil {
+	// A patch, as the kubelet sends: a controller may already have labelled the Node.
+	reported := node.DeepCopy()
+	reported.Status = status
+	if err := env.Client.Status().Patch(h.ctx, reported, client.MergeFrom(node)); err != nil {
 		h.t.Fatalf("reporting status of node %s: %v", name, err)
 	}
-	h.track(node)
-	return node
+	h.track(reported)
+	return reported
 }
 
 // updateNode changes a Node as a kubelet or an agent would, retrying on conflict.
