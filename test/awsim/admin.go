@@ -196,9 +196,17 @@ type InstanceState struct {
 	ImageID      string            `json:"imageId"`
 	SubnetID     string            `json:"subnetId"`
 	PrivateDNS   string            `json:"privateDnsName"`
+	PrivateIP    string            `json:"privateIpAddress"`
+	Region       string            `json:"region"`
+	Arch         string            `json:"arch"` // Kubernetes name: amd64, arm64
+	VCPU         int64             `json:"vcpu"`
+	MemoryMiB    int64             `json:"memoryMiB"`
+	ENIs         int64             `json:"enis"`
+	IPv4PerENI   int64             `json:"ipv4PerEni"`
 	LaunchTime   time.Time         `json:"launchTime"`
 	Tags         map[string]string `json:"tags,omitempty"`
-	UserData     string            `json:"userData,omitempty"`
+	// UserData is base64, as it was sent to EC2.
+	UserData string `json:"userData,omitempty"`
 }
 
 // State is a summary of the world for the admin API.
@@ -249,8 +257,14 @@ func (w *World) instanceState(inst *instance) InstanceState {
 	for _, t := range inst.Tags {
 		tags[t.Key] = t.Value
 	}
-	return InstanceState{ID: inst.ID, InstanceType: inst.Type.Name, Zone: inst.Zone, CapacityType: inst.CapacityType, State: inst.State,
-		ImageID: inst.ImageID, SubnetID: inst.SubnetID, PrivateDNS: inst.PrivateDNS, LaunchTime: inst.LaunchTime, Tags: tags, UserData: inst.UserData}
+	st := InstanceState{ID: inst.ID, InstanceType: inst.Type.Name, Zone: inst.Zone, CapacityType: inst.CapacityType, State: inst.State,
+		ImageID: inst.ImageID, SubnetID: inst.SubnetID, PrivateDNS: inst.PrivateDNS, PrivateIP: inst.PrivateIP, Region: w.opts.Region,
+		Arch: inst.Type.Arch, VCPU: int64(inst.Type.VCPU), MemoryMiB: inst.Type.MemoryMiB, LaunchTime: inst.LaunchTime, Tags: tags,
+		UserData: inst.UserData}
+	if v := inst.Type.VPC; v != nil {
+		st.ENIs, st.IPv4PerENI = int64(v.Interfaces), int64(v.IPv4PerInterface)
+	}
+	return st
 }
 
 // Instances lists every instance the world still shows, in launch order.

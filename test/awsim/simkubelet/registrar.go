@@ -1,0 +1,134 @@
+package simkubelet
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/clock"
+
+	"github.com/kerf-autoscaler/kerf/test/awsim"
+)
+
+// Registrar keeps the API server's Nodes in step with awsim's instances: a running instance
+// gets its Node (as its kubelet would register it), and an instance that is shutting down,
+// terminated or gone loses it (as the cloud controller manager deletes it; finalizers still
+// hold it).
+type Registrar struct {
+	client kubernetes.Interface
+	world  *awsim.World
+	clock  clock.WithTicker
+}
+
+// NewRegistrar builds a Registrar for a world and a cluster.
+func NewRegistrar(client kubernetes.Interface, world *awsim.World, clk clock.WithTicker) *Registrar {
+	return &Registrar{client: client, world: world, clock: clk}
+}
+
+// Run syncs every interval on the clock until ctx ends. A failed pass goes to onError and is
+// retried on the next tick, as a kubelet retries registration.
+func (r *Registrar) Run(ctx context.Context, interval time.Duration, onError func(error)) {
+	ticker := r.clock.NewTicker(interval)
+	defer ticker.Stop()
+	for {
+		if err := r.Sync(ctx); err != nil && ctx.Err() == nil && onError != nil {
+			onError(err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C():
+		}
+	}
+}
+
+// Sync makes one pass: register Nodes for running instances, delete Nodes of instances that
+// are no longer running. It returns every error it met, after trying every instance.
+func (r *Registrar) Sync(ctx context.Context) error {
+	nodes, err := r.client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("listing nodes, %w", err)
+	}
+	byProvider := map[string]*corev1.Node{}
+	for i := range nodes.Items {
+		byProvider[nodes.Items[i].Spec.ProviderID] = &nodes.Items[i]
+	}
+	running := map[string]bool{}
+	var errs []error
+	for _, inst := range r.world.Instances() {
+		if inst.State != "running" {
+			continue
+		}
+		pid := fmt.Sprintf("aws:///%s/%s", inst.Zone, inst.ID)
+		running[pid] = true
+		if byProvider[pid] != nil {
+			continue
+		}
+		if err := r.register(ctx, inst); err != nil {
+			errs = append(errs, fmt.Errorf("registering node for %s, %w", inst.ID, err))
+		}
+	}
+	for pid, n := range byProvider {
+		if !strings.HasPrefix(pid, "aws:///") || running[pid] || n.DeletionTimestamp != nil {
+			continue
+		}
+		if err := r.client.CoreV1().Nodes().Delete(ctx, n.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("deleting node %s, %w", n.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// register creates the Node and then its status (the API server drops status on create).
+// User data a kubelet could not start with registers no Node, as on EC2.
+func (r *Registrar) register(ctx context.Context, inst awsim.InstanceState) error {
+	raw, err := base64.StdEncoding.DecodeString(inst.UserData)
+	if err != nil {
+		return fmt.Errorf("decoding user data, %w", err)
+	}
+	settings, err := ParseUserData(raw)
+	if err != nil {
+		return fmt.Errorf("parsing user data, %w", err)
+	}
+	node := Node(Instance{ID: inst.ID, Zone: inst.Zone, Region: inst.Region, InstanceType: inst.InstanceType,
+		PrivateDNS: inst.PrivateDNS, PrivateIP: inst.PrivateIP, Arch: inst.Arch, VCPU: inst.VCPU, MemoryMiB: inst.MemoryMiB,
+		ENIs: inst.ENIs, IPv4PerENI: inst.IPv4PerENI}, settings, r.clock.Now())
+	status := node.Status
+	created, err := r.client.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{})
+	if err != nil {
+		return fmt.Errorf("creating node, %w", err)
+	}
+	created.Status = status
+	ready, err := r.client.CoreV1().Nodes().UpdateStatus(ctx, created, metav1.UpdateOptions{})
+	if err != nil {
+		return fmt.Errorf("updating node status, %w", err)
+	}
+	return r.clearNotReadyTaint(ctx, ready)
+}
+
+// clearNotReadyTaint removes the node.kubernetes.io/not-ready taint the API server's
+// TaintNodesByCondition admission adds at creation. The node lifecycle controller lifts it once
+// the node reports Ready; the local stack runs no controller manager, so awsim does it.
+func (r *Registrar) clearNotReadyTaint(ctx context.Context, node *corev1.Node) error {
+	kept := node.Spec.Taints[:0]
+	for _, t := range node.Spec.Taints {
+		if t.Key != corev1.TaintNodeNotReady {
+			kept = append(kept, t)
+		}
+	}
+	if len(kept) == len(node.Spec.Taints) {
+		return nil
+	}
+	node.Spec.Taints = kept
+	if _, err := r.client.CoreV1().Nodes().Update(ctx, node, metav1.UpdateOptions{}); err != nil {
+		return fmt.Errorf("removing not-ready taint, %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,105 @@
+package simkubelet
+
+import (
+	"context"
+	"encoding/base64"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	clocktesting "k8s.io/utils/clock/testing"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/kerf-autoscaler/kerf/test/awsim"
+)
+
+// controlPlaneAssets finds kube-apiserver and etcd: KUBEBUILDER_ASSETS, else the cache
+// hack/control-plane.sh fills.
+func controlPlaneAssets() string {
+	if a := os.Getenv("KUBEBUILDER_ASSETS"); a != "" {
+		return a
+	}
+	home, _ := os.UserHomeDir()
+	matches, _ := filepath.Glob(filepath.Join(home, ".cache", "kerf", "control-plane", "*", "kube-apiserver"))
+	if len(matches) == 0 {
+		return ""
+	}
+	return filepath.Dir(matches[len(matches)-1])
+}
+
+func TestRegistrar_RegistersRunningInstancesAndDeletesTerminated(t *testing.T) {
+	assets := controlPlaneAssets()
+	if assets == "" {
+		t.Skip("no control-plane binaries: export KUBEBUILDER_ASSETS=\"$(hack/control-plane.sh)\"")
+	}
+	cp := &envtest.Environment{BinaryAssetsDirectory: assets}
+	cfg, err := cp.Start()
+	if err != nil {
+		t.Fatalf("starting control plane: %v", err)
+	}
+	t.Cleanup(func() { _ = cp.Stop() })
+	kube := kubernetes.NewForConfigOrDie(cfg)
+	ctx := context.Background()
+
+	clk := clocktesting.NewFakeClock(time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC))
+	srv, err := awsim.Start("127.0.0.1:0", awsim.Options{Clock: clk, BootDelay: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	ec2c := ec2.NewFromConfig(srv.AWSConfig())
+	ami, _ := srv.World.Parameter("/aws/service/eks/optimized-ami/1.30/amazon-linux-2/recommended/image_id")
+	out, err := ec2c.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: aws.String(ami), InstanceType: "m5.large",
+		MinCount: aws.Int32(2), MaxCount: aws.Int32(2), UserData: aws.String(base64.StdEncoding.EncodeToString([]byte(al2)))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := NewRegistrar(kube, srv.World, clk)
+	nodes := func() []corev1.Node {
+		t.Helper()
+		if err := reg.Sync(ctx); err != nil {
+			t.Fatalf("sync: %v", err)
+		}
+		list, err := kube.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return list.Items
+	}
+	if n := nodes(); len(n) != 0 {
+		t.Fatalf("pending instances registered %d nodes", len(n))
+	}
+	clk.Step(30 * time.Second)
+	got := nodes()
+	if len(got) != 2 {
+		t.Fatalf("running instances: %d nodes, want 2", len(got))
+	}
+	n := got[0]
+	pods := n.Status.Allocatable[corev1.ResourcePods]
+	if n.Labels["karpenter.sh/capacity-type"] != "spot" || len(n.Spec.Taints) != 2 || pods.Value() != 58 ||
+		n.Status.Conditions[0].Type != corev1.NodeReady || n.Labels["node.kubernetes.io/instance-type"] != "m5.large" {
+		t.Errorf("node does not follow its user data (or kept the not-ready taint): labels %v taints %v allocatable %v", n.Labels, n.Spec.Taints, n.Status.Allocatable)
+	}
+	if len(nodes()) != 2 {
+		t.Errorf("a second sync changed the node count")
+	}
+	victim := aws.ToString(out.Instances[0].InstanceId)
+	if _, err := ec2c.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{victim}}); err != nil {
+		t.Fatal(err)
+	}
+	left := nodes()
+	if len(left) != 1 || left[0].Spec.ProviderID == "aws:///us-east-1a/"+victim {
+		t.Errorf("after terminating %s: nodes %v", victim, left)
+	}
+	_, err = kube.CoreV1().Nodes().Get(ctx, aws.ToString(out.Instances[0].PrivateDnsName), metav1.GetOptions{})
+	if !apierrors.IsNotFound(err) {
+		t.Errorf("terminated instance's node: %v, want NotFound", err)
+	}
+}
