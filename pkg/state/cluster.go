@@ -17,15 +17,23 @@ import (
 
 // Cluster builds Snapshots of the cluster.
 type Cluster struct {
-	kube     client.Reader
-	cloud    cloudprovider.CloudProvider
-	defaults DefaultRequirements
+	kube        client.Reader
+	cloud       cloudprovider.CloudProvider
+	defaults    DefaultRequirements
+	unavailable OfferingAvailability
+}
+
+// OfferingAvailability says which capacity pools recently ran out (an insufficient-capacity error
+// on launch), so the next Solve plans around them.
+type OfferingAvailability interface {
+	IsUnavailable(instanceType, zone, capacityType string) bool
 }
 
 // NewCluster reads through kube (the manager's cache in production) and asks cloud for each
-// Provisioner's instance types; defaults are the cloud's meaning of open requirement keys.
-func NewCluster(kube client.Reader, cloud cloudprovider.CloudProvider, defaults DefaultRequirements) *Cluster {
-	return &Cluster{kube: kube, cloud: cloud, defaults: defaults}
+// Provisioner's instance types; defaults are the cloud's meaning of open requirement keys;
+// unavailable, when not nil, marks offerings that recently failed for lack of capacity.
+func NewCluster(kube client.Reader, cloud cloudprovider.CloudProvider, defaults DefaultRequirements, unavailable OfferingAvailability) *Cluster {
+	return &Cluster{kube: kube, cloud: cloud, defaults: defaults, unavailable: unavailable}
 }
 
 // Snapshot returns everything one scheduling decision depends on, as of now.
@@ -72,7 +80,7 @@ func (c *Cluster) Snapshot(ctx context.Context) (scheduling.Snapshot, error) {
 		if err != nil {
 			return scheduling.Snapshot{}, fmt.Errorf("getting instance types for provisioner %s, %w", p.Name, err)
 		}
-		view, err := Provisioner(p, instanceTypes, usage[p.Name], c.defaults)
+		view, err := Provisioner(p, c.withAvailability(instanceTypes), usage[p.Name], c.defaults)
 		if err != nil {
 			return scheduling.Snapshot{}, err
 		}
@@ -228,6 +236,30 @@ func pointers[T any](items []T) []*T {
 	out := make([]*T, len(items))
 	for i := range items {
 		out[i] = &items[i]
+	}
+	return out
+}
+
+// withAvailability returns the instance types with recently exhausted offerings marked
+// unavailable. The cloud provider's values are shared, so changed ones are copied.
+func (c *Cluster) withAvailability(instanceTypes []*scheduling.InstanceType) []*scheduling.InstanceType {
+	if c.unavailable == nil {
+		return instanceTypes
+	}
+	out := make([]*scheduling.InstanceType, len(instanceTypes))
+	for i, it := range instanceTypes {
+		out[i] = it
+		for j, o := range it.Offerings {
+			if !o.Available || !c.unavailable.IsUnavailable(it.Name, o.Zone, o.CapacityType) {
+				continue
+			}
+			if out[i] == it {
+				copied := *it
+				copied.Offerings = append(scheduling.Offerings(nil), it.Offerings...)
+				out[i] = &copied
+			}
+			out[i].Offerings[j].Available = false
+		}
 	}
 	return out
 }

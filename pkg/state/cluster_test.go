@@ -119,7 +119,7 @@ func TestSnapshot_ReadsPendingPodsNodesInFlightMachinesAndUsage(t *testing.T) {
 		},
 	})
 
-	snap, err := state.NewCluster(env.Client, fake.New(), nil).Snapshot(ctx)
+	snap, err := state.NewCluster(env.Client, fake.New(), nil, nil).Snapshot(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +214,7 @@ func TestSnapshot_CarriesVolumesAndAttachLimits(t *testing.T) {
 		}},
 	})
 
-	snap, err := state.NewCluster(env.Client, fake.New(), nil).Snapshot(ctx)
+	snap, err := state.NewCluster(env.Client, fake.New(), nil, nil).Snapshot(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,4 +230,42 @@ func TestSnapshot_CarriesVolumesAndAttachLimits(t *testing.T) {
 		}
 	}
 	t.Error("node with-ebs missing from the snapshot")
+}
+
+// availability marks one pool as recently out of capacity.
+type availability struct{ instanceType, zone, capacityType string }
+
+func (a availability) IsUnavailable(instanceType, zone, capacityType string) bool {
+	return a == availability{instanceType, zone, capacityType}
+}
+
+func TestSnapshot_PlansAroundOfferingsThatRecentlyRanOut(t *testing.T) {
+	ctx := context.Background()
+	create(t, &v1alpha5.Provisioner{ObjectMeta: metav1.ObjectMeta{Name: "ice"}, Spec: v1alpha5.ProvisionerSpec{ProviderRef: &v1alpha5.MachineTemplateRef{Name: "default"}}})
+	it := &scheduling.InstanceType{Name: "m5.large", Offerings: scheduling.Offerings{
+		{Zone: "us-east-1a", CapacityType: "spot", Price: 0.04, Available: true},
+		{Zone: "us-east-1b", CapacityType: "spot", Price: 0.05, Available: true},
+	}}
+	cluster := state.NewCluster(env.Client, fake.New(it), nil, availability{"m5.large", "us-east-1a", "spot"})
+	snap, err := cluster.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range snap.Provisioners {
+		if p.Name != "ice" {
+			continue
+		}
+		got := map[string]bool{}
+		for _, o := range p.InstanceTypes[0].Offerings {
+			got[o.Zone] = o.Available
+		}
+		if diff := cmp.Diff(map[string]bool{"us-east-1a": false, "us-east-1b": true}, got); diff != "" {
+			t.Errorf("offering availability (-want +got):\n%s", diff)
+		}
+		if !it.Offerings[0].Available {
+			t.Error("the cloud provider's shared instance type was modified")
+		}
+		return
+	}
+	t.Error("provisioner ice missing from the snapshot")
 }
