@@ -17,5 +17,7 @@
 // from an injected clock.Clock; nothing in the world moves unless that clock does, so tests step a
 // fake clock instead of sleeping.
 //
+// The simkubelet sub-package turns running instances into Nodes, reading their user data.
+//
 // awsim must not import other Kerf packages: it stands in for AWS, not for Kerf.
 package awsim

@@ -4,7 +4,7 @@
 // data that launched it (AL2 bootstrap.sh arguments, AL2023 nodeadm NodeConfig, Bottlerocket
 // TOML), so the user data Kerf writes is what decides the node.
 //
-// It is pure: no client, no clock. Registering these Nodes against an API server (and deleting
-// them when instances terminate) is the job of a loop not built yet. It must not import Kerf's
-// other packages.
+// ParseUserData and Node are pure; Registrar applies them to a cluster through client-go,
+// creating Nodes for running instances and deleting them when instances stop. It must not
+// import Kerf's packages other than awsim.
 package simkubelet

@@ -1,17 +1,25 @@
 // Command awsim serves the simulated AWS endpoints (EC2, SQS, SSM, Pricing) and the admin API on
-// one address until SIGTERM or SIGINT.
+// one address until SIGTERM or SIGINT; with --kubeconfig it also registers a Node for each
+// running instance, as its kubelet would.
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/clock"
 
 	"github.com/kerf-autoscaler/kerf/test/awsim"
+	"github.com/kerf-autoscaler/kerf/test/awsim/simkubelet"
 )
 
 func main() {
@@ -21,7 +29,7 @@ func main() {
 	bootDelay := flag.Duration("boot-delay", 0, "how long instances stay pending")
 	seed := flag.Int64("seed", 42, "seed for prices, offerings, IDs and fault draws")
 	eventsQueue := flag.String("events-queue", envOr("AWSIM_EVENTS_QUEUE", ""), "SQS queue (created at start) that receives EventBridge events (env AWSIM_EVENTS_QUEUE)")
-	kubeconfig := flag.String("kubeconfig", "", "kubeconfig for the simulated kubelet (not implemented yet)")
+	kubeconfig := flag.String("kubeconfig", envOr("AWSIM_KUBECONFIG", ""), "kubeconfig of the cluster the simulated kubelet registers Nodes in (env AWSIM_KUBECONFIG); none: no Nodes")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
@@ -34,8 +42,15 @@ func main() {
 
 // run serves until ctx ends, after writing one ready line to out.
 func run(ctx context.Context, out io.Writer, addr, kubeconfig, eventsQueue string, opts awsim.Options) error {
+	var kube kubernetes.Interface
 	if kubeconfig != "" {
-		return fmt.Errorf("--kubeconfig: the simulated kubelet is not implemented yet")
+		cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+		if err != nil {
+			return fmt.Errorf("reading --kubeconfig, %w", err)
+		}
+		if kube, err = kubernetes.NewForConfig(cfg); err != nil {
+			return fmt.Errorf("building Kubernetes client, %w", err)
+		}
 	}
 	srv, err := awsim.Start(addr, opts)
 	if err != nil {
@@ -43,14 +58,21 @@ func run(ctx context.Context, out io.Writer, addr, kubeconfig, eventsQueue strin
 	}
 	if eventsQueue != "" {
 		if _, err := srv.World.CreateQueue(eventsQueue, srv.URL); err != nil {
-			return fmt.Errorf("creating events queue, %w", err)
+			return errors.Join(fmt.Errorf("creating events queue, %w", err), srv.Close())
 		}
 		srv.World.SetEventsQueue(eventsQueue)
+	}
+	if kube != nil {
+		reg := simkubelet.NewRegistrar(kube, srv.World, clock.RealClock{})
+		go reg.Run(ctx, registrarInterval, func(err error) { fmt.Fprintln(os.Stderr, "awsim: simulated kubelet:", err) })
 	}
 	fmt.Fprintf(out, "awsim ready endpoint=%s region=%s cluster=%s\n", srv.URL, srv.World.Region(), srv.World.ClusterName())
 	<-ctx.Done()
 	return srv.Close()
 }
+
+// registrarInterval is how often the simulated kubelet compares instances and Nodes.
+const registrarInterval = time.Second
 
 func envOr(key, def string) string {
 	if v := os.Getenv(key); v != "" {

@@ -39,8 +39,8 @@ func TestRun_PrintsReadyLineServesAndStopsWithContext(t *testing.T) {
 	}
 }
 
-func TestRun_RefusesKubeconfigUntilTheKubeletExists(t *testing.T) {
-	if err := run(context.Background(), io.Discard, "127.0.0.1:0", "/tmp/kubeconfig", "", awsim.Options{}); err == nil {
-		t.Error("want an error for --kubeconfig")
+func TestRun_RefusesAnUnreadableKubeconfig(t *testing.T) {
+	if err := run(context.Background(), io.Discard, "127.0.0.1:0", "/nonexistent/kubeconfig", "", awsim.Options{}); err == nil {
+		t.Error("want an error for a kubeconfig that does not exist")
 	}
 }
