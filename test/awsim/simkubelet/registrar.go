@@ -18,9 +18,8 @@ import (
 )
 
 // Registrar keeps the API server's Nodes in step with awsim's instances: a running instance
-// gets its Node (as its kubelet would register it), and an instance that is shutting down,
-// terminated or gone loses it (as the cloud controller manager deletes it; finalizers still
-// hold it).
+// gets its Node (as its kubelet would register it), and a terminated or vanished instance loses
+// it (as the cloud controller manager deletes it; finalizers still hold it).
 type Registrar struct {
 	client kubernetes.Interface
 	world  *awsim.World
@@ -50,7 +49,7 @@ func (r *Registrar) Run(ctx context.Context, interval time.Duration, onError fun
 }
 
 // Sync makes one pass: register Nodes for running instances, delete Nodes of instances that
-// are no longer running. It returns every error it met, after trying every instance.
+// are terminated or gone. It returns every error it met, after trying every instance.
 func (r *Registrar) Sync(ctx context.Context) error {
 	nodes, err := r.client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 	if err != nil {
@@ -60,15 +59,14 @@ func (r *Registrar) Sync(ctx context.Context) error {
 	for i := range nodes.Items {
 		byProvider[nodes.Items[i].Spec.ProviderID] = &nodes.Items[i]
 	}
-	running := map[string]bool{}
+	exists := map[string]bool{}
 	var errs []error
 	for _, inst := range r.world.Instances() {
-		if inst.State != "running" {
-			continue
-		}
 		pid := fmt.Sprintf("aws:///%s/%s", inst.Zone, inst.ID)
-		running[pid] = true
-		if byProvider[pid] != nil {
+		// As the cloud controller manager sees it, an instance still shutting down exists; only
+		// a terminated (or vanished) one takes its Node with it.
+		exists[pid] = inst.State == "running" || inst.State == "shutting-down"
+		if inst.State != "running" || byProvider[pid] != nil {
 			continue
 		}
 		if err := r.register(ctx, inst); err != nil {
@@ -76,7 +74,7 @@ func (r *Registrar) Sync(ctx context.Context) error {
 		}
 	}
 	for pid, n := range byProvider {
-		if !strings.HasPrefix(pid, "aws:///") || running[pid] || n.DeletionTimestamp != nil {
+		if !strings.HasPrefix(pid, "aws:///") || exists[pid] || n.DeletionTimestamp != nil {
 			continue
 		}
 		if err := r.client.CoreV1().Nodes().Delete(ctx, n.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {

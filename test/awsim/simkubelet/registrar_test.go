@@ -94,6 +94,10 @@ func TestRegistrar_RegistersRunningInstancesAndDeletesTerminated(t *testing.T) {
 	if _, err := ec2c.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{victim}}); err != nil {
 		t.Fatal(err)
 	}
+	if n := nodes(); len(n) != 2 {
+		t.Errorf("while shutting down the instance still exists; nodes %d, want 2", len(n))
+	}
+	clk.Step(time.Minute)
 	left := nodes()
 	if len(left) != 1 || left[0].Spec.ProviderID == "aws:///us-east-1a/"+victim {
 		t.Errorf("after terminating %s: nodes %v", victim, left)
