@@ -3,8 +3,6 @@ package simkubelet
 import (
 	"context"
 	"encoding/base64"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -15,37 +13,18 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	clocktesting "k8s.io/utils/clock/testing"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/kerf-autoscaler/kerf/test/awsim"
+	"github.com/kerf-autoscaler/kerf/test/kubeenv"
 )
 
-// controlPlaneAssets finds kube-apiserver and etcd: KUBEBUILDER_ASSETS, else the cache
-// hack/control-plane.sh fills.
-func controlPlaneAssets() string {
-	if a := os.Getenv("KUBEBUILDER_ASSETS"); a != "" {
-		return a
-	}
-	home, _ := os.UserHomeDir()
-	matches, _ := filepath.Glob(filepath.Join(home, ".cache", "kerf", "control-plane", "*", "kube-apiserver"))
-	if len(matches) == 0 {
-		return ""
-	}
-	return filepath.Dir(matches[len(matches)-1])
-}
-
 func TestRegistrar_RegistersRunningInstancesAndDeletesTerminated(t *testing.T) {
-	assets := controlPlaneAssets()
-	if assets == "" {
-		t.Skip("no control-plane binaries: export KUBEBUILDER_ASSETS=\"$(hack/control-plane.sh)\"")
-	}
-	cp := &envtest.Environment{BinaryAssetsDirectory: assets}
-	cfg, err := cp.Start()
+	env, err := kubeenv.Start()
 	if err != nil {
-		t.Fatalf("starting control plane: %v", err)
+		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = cp.Stop() })
-	kube := kubernetes.NewForConfigOrDie(cfg)
+	t.Cleanup(func() { _ = env.Stop() })
+	kube := kubernetes.NewForConfigOrDie(env.Config)
 	ctx := context.Background()
 
 	clk := clocktesting.NewFakeClock(time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC))
