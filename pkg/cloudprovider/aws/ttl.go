@@ -17,6 +17,7 @@ const (
 	AMIsTTL = 5 * time.Minute
 	// LaunchTemplatesTTL covers launch templates Kerf created or found.
 	LaunchTemplatesTTL = 10 * time.Minute
-	// UnavailableOfferingsTTL is how long an offering that failed for lack of capacity is left out.
-	UnavailableOfferingsTTL = 3 * time.Minute
 )
+
+// Offerings that failed for lack of capacity are remembered by pkg/provisioning/lifecycle
+// (UnavailableOfferingsTTL there), where the launch result is seen.
