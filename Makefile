@@ -5,13 +5,16 @@ GO ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/kerf-autoscaler/kerf/pkg/operator.Version=$(VERSION)
 
-.PHONY: all build test test-unit generate verify lint bench control-plane tools
+.PHONY: all build run test generate verify lint bench control-plane tools
 
 all: build
 
 build: ## Build the controller and kerfctl into bin/.
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/kerf-controller ./cmd/controller
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/kerfctl ./cmd/kerfctl
+
+run: ## Run Kerf on a local control plane with the examples applied; Ctrl-C stops everything.
+	assets="$$(hack/control-plane.sh)"; KUBEBUILDER_ASSETS="$$assets" $(GO) run ./hack/sandbox
 
 test: ## Build the test control plane and tools if needed, then run every test.
 	assets="$$(hack/control-plane.sh)"; tools="$$(hack/tools.sh)"; \

@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/go-logr/logr"
+	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/kerf-autoscaler/kerf/pkg/operator"
@@ -25,6 +26,7 @@ func main() {
 	}
 	log := operator.NewLogger(opts.LogLevel, os.Stderr)
 	ctrl.SetLogger(log)
+	klog.SetLogger(log) // client-go (leader election among others) logs through klog
 	ctx := ctrl.SetupSignalHandler()
 
 	config, err := operator.RESTConfig(opts)
