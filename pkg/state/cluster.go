@@ -70,7 +70,7 @@ func (c *Cluster) Snapshot(ctx context.Context) (scheduling.Snapshot, error) {
 	for _, ns := range namespaces.Items {
 		snap.Namespaces = append(snap.Namespaces, scheduling.Namespace{Name: ns.Name, Labels: ns.Labels})
 	}
-	usage := provisionerUsage(nodes.Items, machines.Items)
+	usage := ProvisionerUsage(nodes.Items, machines.Items)
 	for i := range provisioners.Items {
 		p := &provisioners.Items[i]
 		if p.DeletionTimestamp != nil {
@@ -176,9 +176,9 @@ func inFlightNode(m *v1alpha5.Machine) scheduling.Node {
 	return scheduling.Node{Name: m.Name, Labels: labels, Taints: m.Spec.Taints, Allocatable: allocatable, InFlight: true}
 }
 
-// provisionerUsage sums the capacity of each Provisioner's nodes and of its Machines not yet
+// ProvisionerUsage sums the capacity of each Provisioner's nodes and of its Machines not yet
 // registered, so limits count capacity that is on its way.
-func provisionerUsage(nodes []corev1.Node, machines []v1alpha5.Machine) map[string]corev1.ResourceList {
+func ProvisionerUsage(nodes []corev1.Node, machines []v1alpha5.Machine) map[string]corev1.ResourceList {
 	usage := map[string]corev1.ResourceList{}
 	add := func(provisioner string, capacity corev1.ResourceList) {
 		if provisioner != "" {
