@@ -62,22 +62,6 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// eventually polls check every 100ms until it returns nil or the timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 func get(url string) (string, error) {
 	resp, err := http.Get(url)
 	if err != nil {
@@ -116,7 +100,7 @@ func TestController_TakesTheLeaseServesProbesAndReleasesTheLeaseOnSIGTERM(t *tes
 
 	lease := &coordinationv1.Lease{}
 	key := client.ObjectKey{Namespace: "default", Name: operator.LeaderElectionID}
-	eventually(t, 30*time.Second, "taking the lease", func() error {
+	kubeenv.Eventually(t, 30*time.Second, "taking the lease", func() error {
 		if err := env.Client.Get(ctx, key, lease); err != nil {
 			return err
 		}
@@ -126,12 +110,12 @@ func TestController_TakesTheLeaseServesProbesAndReleasesTheLeaseOnSIGTERM(t *tes
 		return nil
 	})
 	for _, path := range []string{"/healthz", "/readyz"} {
-		eventually(t, 10*time.Second, "serving "+path, func() error {
+		kubeenv.Eventually(t, 10*time.Second, "serving "+path, func() error {
 			_, err := get(fmt.Sprintf("http://127.0.0.1:%d%s", healthPort, path))
 			return err
 		})
 	}
-	eventually(t, 10*time.Second, "serving metrics", func() error {
+	kubeenv.Eventually(t, 10*time.Second, "serving metrics", func() error {
 		body, err := get(fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort))
 		if err == nil && !strings.Contains(body, `kerf_build_info{version="dev"} 1`) {
 			err = fmt.Errorf("no kerf_build_info in /metrics")

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -113,4 +114,22 @@ func Run(m *testing.M, env **Env) int {
 		fmt.Fprintln(os.Stderr, err)
 	}
 	return code
+}
+
+// Eventually polls check until it returns nil, failing the test with check's last error once
+// timeout passes. It is for waiting on other processes (a controller binary, a manager's
+// informers); time inside the code under test is stepped with a fake clock instead.
+func Eventually(t testing.TB, timeout time.Duration, what string, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %v", what, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

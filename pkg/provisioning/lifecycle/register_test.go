@@ -12,6 +12,7 @@ import (
 
 	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha5"
 	"github.com/kerf-autoscaler/kerf/pkg/provisioning/lifecycle"
+	"github.com/kerf-autoscaler/kerf/test/kubeenv"
 )
 
 // Through a manager, the watches do the work the other tests do by hand: a new Machine is
@@ -42,11 +43,11 @@ func TestRegister_NewMachineBecomesReadyWhenItsNodeRegisters(t *testing.T) {
 	})
 
 	h.createMachine("managed", withInstanceType("m5.large"))
-	eventually(t, "machine launched", func() error {
+	kubeenv.Eventually(t, 10*time.Second, "machine launched", func() error {
 		return expectStatus(h.machine("managed"), v1alpha5.MachineLaunched, metav1.ConditionTrue)
 	})
 	h.registerNode(h.machine("managed"), nodeReady(true))
-	eventually(t, "machine ready", func() error {
+	kubeenv.Eventually(t, 10*time.Second, "machine ready", func() error {
 		return expectStatus(h.machine("managed"), v1alpha5.MachineReady, metav1.ConditionTrue)
 	})
 	if nodeName := h.machine("managed").Status.NodeName; nodeName != "node-managed" {
@@ -62,21 +63,4 @@ func expectStatus(m *v1alpha5.Machine, conditionType string, status metav1.Condi
 		return fmt.Errorf("condition %s is %q (%s: %s), want %s", conditionType, c.Status, c.Reason, c.Message, status)
 	}
 	return nil
-}
-
-// eventually polls check until it returns nil, for the manager's controller to act; the
-// controller's own clock is the fake one and does not move.
-func eventually(t *testing.T, what string, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
