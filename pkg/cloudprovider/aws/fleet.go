@@ -1,0 +1,202 @@
+package aws
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha5"
+	"github.com/kerf-autoscaler/kerf/pkg/cloudprovider"
+)
+
+// MaxInstanceTypes caps the instance types one launch offers EC2 Fleet: enough choice to ride
+// out capacity shortages, few enough that the request stays small and the price bounded.
+const MaxInstanceTypes = 60
+
+// LaunchRequest is one instance to launch with EC2 Fleet.
+type LaunchRequest struct {
+	// MachineName names the Machine, for tags, errors and finding the instance again.
+	MachineName string
+	// ClientToken makes the launch idempotent; the Machine's UID.
+	ClientToken string
+	// CapacityType is spot or on-demand.
+	CapacityType string
+	// Overrides are the pools EC2 may pick from.
+	Overrides []FleetOverride
+	// Tags for the instance.
+	Tags map[string]string
+}
+
+// FleetOverride is one pool: an instance type in a subnet, launched from a template.
+type FleetOverride struct {
+	LaunchTemplate LaunchTemplate
+	// ImageID is the template's image, reported back on the launched instance.
+	ImageID      string
+	InstanceType string
+	SubnetID     string
+	Zone         string
+}
+
+// Launch implements InstanceProvider: one instant fleet for exactly one instance. EC2 tries the
+// pools in the order of the allocation strategy and reports every pool that failed; when none
+// launched and every failure was for capacity, the error is an InsufficientCapacityError naming
+// the offerings, so provisioning plans around them.
+func (p *DefaultInstanceProvider) Launch(ctx context.Context, req LaunchRequest) (*Instance, error) {
+	if len(req.Overrides) == 0 {
+		return nil, fmt.Errorf("creating fleet, no instance type and subnet to launch")
+	}
+	input := fleetInput(req)
+	out, err := call(ctx, p.retry, func() (*ec2.CreateFleetOutput, error) { return p.ec2.CreateFleet(ctx, input) })
+	if errorCode(err) == codeIdempotentParameterMismatch {
+		// The token was used by an earlier attempt whose request differed (prices or
+		// availability moved between retries); that attempt's instance is the answer.
+		inst, findErr := p.findByMachine(ctx, req.MachineName)
+		if findErr != nil {
+			return nil, errors.Join(fmt.Errorf("creating fleet, %w", err), findErr)
+		}
+		if inst != nil {
+			return inst, nil
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("creating fleet, %w", err)
+	}
+	for _, fi := range out.Instances {
+		if len(fi.InstanceIds) == 0 {
+			continue
+		}
+		return launchedInstance(req, fi), nil
+	}
+	return nil, fleetError(req, out.Errors)
+}
+
+func fleetInput(req LaunchRequest) *ec2.CreateFleetInput {
+	var configs []ec2types.FleetLaunchTemplateConfigRequest
+	index := map[string]int{}
+	for _, o := range req.Overrides {
+		i, ok := index[o.LaunchTemplate.ID]
+		if !ok {
+			i = len(configs)
+			index[o.LaunchTemplate.ID] = i
+			configs = append(configs, ec2types.FleetLaunchTemplateConfigRequest{
+				LaunchTemplateSpecification: &ec2types.FleetLaunchTemplateSpecificationRequest{
+					LaunchTemplateId: aws.String(o.LaunchTemplate.ID), Version: aws.String("$Latest")}})
+		}
+		configs[i].Overrides = append(configs[i].Overrides, ec2types.FleetLaunchTemplateOverridesRequest{
+			InstanceType: ec2types.InstanceType(o.InstanceType), SubnetId: aws.String(o.SubnetID)})
+	}
+	capacityType := ec2types.DefaultTargetCapacityTypeOnDemand
+	if req.CapacityType == v1alpha5.CapacityTypeSpot {
+		capacityType = ec2types.DefaultTargetCapacityTypeSpot
+	}
+	return &ec2.CreateFleetInput{
+		Type:                  ec2types.FleetTypeInstant,
+		ClientToken:           aws.String(req.ClientToken),
+		LaunchTemplateConfigs: configs,
+		TargetCapacitySpecification: &ec2types.TargetCapacitySpecificationRequest{
+			TotalTargetCapacity: aws.Int32(1), DefaultTargetCapacityType: capacityType},
+		// Spot: the cheapest among the pools least likely to be interrupted. On-demand: the
+		// cheapest, since on-demand is not interrupted.
+		SpotOptions:       &ec2types.SpotOptionsRequest{AllocationStrategy: ec2types.SpotAllocationStrategyPriceCapacityOptimized},
+		OnDemandOptions:   &ec2types.OnDemandOptionsRequest{AllocationStrategy: ec2types.FleetOnDemandAllocationStrategyLowestPrice},
+		TagSpecifications: []ec2types.TagSpecification{{ResourceType: ec2types.ResourceTypeInstance, Tags: ec2Tags(req.Tags)}},
+	}
+}
+
+func launchedInstance(req LaunchRequest, fi ec2types.CreateFleetInstance) *Instance {
+	inst := &Instance{ID: fi.InstanceIds[0], Type: string(fi.InstanceType), CapacityType: v1alpha5.CapacityTypeOnDemand,
+		State: string(ec2types.InstanceStateNamePending), Tags: req.Tags}
+	if fi.Lifecycle == ec2types.InstanceLifecycleSpot {
+		inst.CapacityType = v1alpha5.CapacityTypeSpot
+	}
+	if lto := fi.LaunchTemplateAndOverrides; lto != nil && lto.Overrides != nil {
+		inst.SubnetID = aws.ToString(lto.Overrides.SubnetId)
+		inst.Zone = aws.ToString(lto.Overrides.AvailabilityZone)
+	}
+	// Fill what the answer left out from the override we sent.
+	for _, o := range req.Overrides {
+		if o.InstanceType == inst.Type && (inst.SubnetID == "" || o.SubnetID == inst.SubnetID) {
+			inst.SubnetID, inst.ImageID = o.SubnetID, o.ImageID
+			if inst.Zone == "" {
+				inst.Zone = o.Zone
+			}
+			break
+		}
+	}
+	return inst
+}
+
+// fleetError explains a fleet that launched nothing.
+func fleetError(req LaunchRequest, fleetErrors []ec2types.CreateFleetError) error {
+	if len(fleetErrors) == 0 {
+		return fmt.Errorf("creating fleet, no instance launched and no error reported")
+	}
+	zoneOf := map[string]string{}
+	for _, o := range req.Overrides {
+		zoneOf[o.SubnetID] = o.Zone
+	}
+	var offerings []cloudprovider.UnavailableOffering
+	seen := map[cloudprovider.UnavailableOffering]bool{}
+	codes := map[string]int{}
+	allCapacity := true
+	var other error
+	for _, e := range fleetErrors {
+		code := aws.ToString(e.ErrorCode)
+		codes[code]++
+		if ClassifyCode(code) != ErrorClassCapacity {
+			allCapacity = false
+			if other == nil {
+				other = fmt.Errorf("%s: %s", code, aws.ToString(e.ErrorMessage))
+			}
+			continue
+		}
+		o := cloudprovider.UnavailableOffering{CapacityType: string(e.Lifecycle)}
+		if o.CapacityType == "" {
+			o.CapacityType = req.CapacityType
+		}
+		if lto := e.LaunchTemplateAndOverrides; lto != nil && lto.Overrides != nil {
+			o.InstanceType = string(lto.Overrides.InstanceType)
+			o.Zone = aws.ToString(lto.Overrides.AvailabilityZone)
+			if o.Zone == "" {
+				o.Zone = zoneOf[aws.ToString(lto.Overrides.SubnetId)]
+			}
+		}
+		if o.CapacityType != req.CapacityType || o.InstanceType == "" || seen[o] {
+			continue // EC2 reports a bad override once per lifecycle; only ours was tried
+		}
+		seen[o] = true
+		offerings = append(offerings, o)
+	}
+	summary := codeSummary(codes)
+	if !allCapacity {
+		return fmt.Errorf("creating fleet, %s, %w", summary, other)
+	}
+	sort.Slice(offerings, func(i, j int) bool {
+		a, b := offerings[i], offerings[j]
+		if a.InstanceType != b.InstanceType {
+			return a.InstanceType < b.InstanceType
+		}
+		return a.Zone < b.Zone
+	})
+	return cloudprovider.NewInsufficientCapacityError(fmt.Errorf("creating fleet, %s", summary), offerings...)
+}
+
+// codeSummary renders error codes with counts, e.g. "InsufficientInstanceCapacity (3)".
+func codeSummary(codes map[string]int) string {
+	var parts []string
+	for code, n := range codes {
+		if n > 1 {
+			parts = append(parts, fmt.Sprintf("%s (%d)", code, n))
+		} else {
+			parts = append(parts, code)
+		}
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ", ")
+}
