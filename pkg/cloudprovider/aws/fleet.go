@@ -56,12 +56,12 @@ func (p *DefaultInstanceProvider) Launch(ctx context.Context, req LaunchRequest)
 	if errorCode(err) == codeIdempotentParameterMismatch {
 		// The token was used by an earlier attempt whose request differed (prices or
 		// availability moved between retries); that attempt's instance is the answer.
-		inst, findErr := p.findByMachine(ctx, req.MachineName)
-		if findErr != nil {
-			return nil, errors.Join(fmt.Errorf("creating fleet, %w", err), findErr)
-		}
-		if inst != nil {
+		inst, findErr := p.GetByMachine(ctx, req.MachineName)
+		if findErr == nil {
 			return inst, nil
+		}
+		if !cloudprovider.IsMachineNotFoundError(findErr) {
+			return nil, errors.Join(fmt.Errorf("creating fleet, %w", err), findErr)
 		}
 	}
 	if err != nil {
@@ -80,13 +80,19 @@ func fleetInput(req LaunchRequest) *ec2.CreateFleetInput {
 	var configs []ec2types.FleetLaunchTemplateConfigRequest
 	index := map[string]int{}
 	for _, o := range req.Overrides {
-		i, ok := index[o.LaunchTemplate.ID]
+		key := o.LaunchTemplate.ID + "/" + o.LaunchTemplate.Name
+		i, ok := index[key]
 		if !ok {
 			i = len(configs)
-			index[o.LaunchTemplate.ID] = i
-			configs = append(configs, ec2types.FleetLaunchTemplateConfigRequest{
-				LaunchTemplateSpecification: &ec2types.FleetLaunchTemplateSpecificationRequest{
-					LaunchTemplateId: aws.String(o.LaunchTemplate.ID), Version: aws.String("$Latest")}})
+			index[key] = i
+			spec := &ec2types.FleetLaunchTemplateSpecificationRequest{Version: aws.String("$Latest")}
+			if o.LaunchTemplate.ID != "" {
+				spec.LaunchTemplateId = aws.String(o.LaunchTemplate.ID)
+			} else {
+				// A template the user named in the node template; Kerf never learned its ID.
+				spec.LaunchTemplateName = aws.String(o.LaunchTemplate.Name)
+			}
+			configs = append(configs, ec2types.FleetLaunchTemplateConfigRequest{LaunchTemplateSpecification: spec})
 		}
 		configs[i].Overrides = append(configs[i].Overrides, ec2types.FleetLaunchTemplateOverridesRequest{
 			InstanceType: ec2types.InstanceType(o.InstanceType), SubnetId: aws.String(o.SubnetID)})

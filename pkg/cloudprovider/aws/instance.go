@@ -60,6 +60,9 @@ type InstanceProvider interface {
 	Get(ctx context.Context, id string) (*Instance, error)
 	// List returns the cluster's instances that are not terminated.
 	List(ctx context.Context) ([]*Instance, error)
+	// GetByMachine returns the live instance launched for the named Machine, or a
+	// cloudprovider.MachineNotFoundError.
+	GetByMachine(ctx context.Context, machineName string) (*Instance, error)
 	// Terminate terminates an instance; one already gone or going is a MachineNotFoundError.
 	Terminate(ctx context.Context, id string) error
 }
@@ -80,7 +83,9 @@ func NewInstanceProvider(ec2api EC2API, clusterName string, clk clock.Clock, thr
 }
 
 // liveStates are the states of an instance that still exists for Kerf.
-func liveStates() []string { return []string{"pending", "running", "stopping", "stopped", "shutting-down"} }
+func liveStates() []string {
+	return []string{"pending", "running", "stopping", "stopped", "shutting-down"}
+}
 
 // Get implements InstanceProvider.
 func (p *DefaultInstanceProvider) Get(ctx context.Context, id string) (*Instance, error) {
@@ -153,8 +158,8 @@ func (p *DefaultInstanceProvider) Terminate(ctx context.Context, id string) erro
 	return nil
 }
 
-// findByMachine returns the live instance tagged for the Machine, if any.
-func (p *DefaultInstanceProvider) findByMachine(ctx context.Context, machineName string) (*Instance, error) {
+// GetByMachine implements InstanceProvider, by the Machine tag.
+func (p *DefaultInstanceProvider) GetByMachine(ctx context.Context, machineName string) (*Instance, error) {
 	out, err := call(ctx, p.retry, func() (*ec2.DescribeInstancesOutput, error) {
 		return p.ec2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: []ec2types.Filter{
 			{Name: aws.String("tag:" + TagManagedBy), Values: []string{p.clusterName}},
@@ -170,7 +175,7 @@ func (p *DefaultInstanceProvider) findByMachine(ctx context.Context, machineName
 			return instanceFrom(inst), nil
 		}
 	}
-	return nil, nil
+	return nil, cloudprovider.NewMachineNotFoundError(fmt.Errorf("no live instance is tagged for machine %s", machineName))
 }
 
 func instanceFrom(inst ec2types.Instance) *Instance {

@@ -27,7 +27,7 @@ const TagLaunchTemplateCluster = "karpenter.k8s.aws/cluster"
 type LaunchTemplateSpec struct {
 	ImageID string `json:"imageID"`
 	// UserData in clear text; the template stores it base64-encoded.
-	UserData            string                        `json:"userData"`
+	UserData            string                         `json:"userData"`
 	BlockDeviceMappings []*v1alpha1.BlockDeviceMapping `json:"blockDeviceMappings,omitempty"`
 	// MetadataOptions; unset fields take v1alpha1.DefaultMetadataOptions.
 	MetadataOptions    *v1alpha1.MetadataOptions `json:"metadataOptions,omitempty"`

@@ -1,0 +1,491 @@
+package aws
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha1"
+	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha5"
+	"github.com/kerf-autoscaler/kerf/pkg/cloudprovider"
+	"github.com/kerf-autoscaler/kerf/pkg/scheduling"
+)
+
+// InstanceTypeProvider lists the instance types a node template can launch, with capacity,
+// overhead and priced offerings, for a kubelet configuration (which changes pods and reserved
+// resources).
+type InstanceTypeProvider interface {
+	List(ctx context.Context, nodeTemplate *v1alpha1.AWSNodeTemplate, kubelet *v1alpha5.KubeletConfiguration) ([]*scheduling.InstanceType, error)
+}
+
+// CloudProviderOptions wires a CloudProvider. The cluster fields, KubeClient, EC2, SSM,
+// InstanceTypes and KubernetesVersion are required; each provider left nil gets its default
+// implementation over EC2 and SSM.
+type CloudProviderOptions struct {
+	ClusterName     string
+	ClusterEndpoint string
+	// CABundle is the cluster CA, base64-encoded.
+	CABundle string
+	// ClusterCIDR is the service CIDR, passed to nodeadm on AL2023.
+	ClusterCIDR string
+
+	// KubeClient reads AWSNodeTemplates.
+	KubeClient client.Reader
+	EC2        EC2API
+	SSM        SSMAPI
+	// InstanceTypes resolves the instance types of a node template.
+	InstanceTypes InstanceTypeProvider
+	// KubernetesVersion returns the cluster's minor version, e.g. "1.30", for the AMI lookup.
+	KubernetesVersion func(context.Context) (string, error)
+	Clock             clock.Clock
+
+	// ThrottleAttempts and ThrottleBackoff shape the retries of throttled launch calls (0: 5
+	// attempts from 200ms).
+	ThrottleAttempts int
+	ThrottleBackoff  time.Duration
+
+	Subnets         SubnetProvider
+	SecurityGroups  SecurityGroupProvider
+	AMIs            AMIProvider
+	LaunchTemplates LaunchTemplateProvider
+	Instances       InstanceProvider
+}
+
+func (o CloudProviderOptions) validate() error {
+	var errs []error
+	for name, missing := range map[string]bool{
+		"ClusterName": o.ClusterName == "", "ClusterEndpoint": o.ClusterEndpoint == "", "KubeClient": o.KubeClient == nil,
+		"EC2": o.EC2 == nil, "InstanceTypes": o.InstanceTypes == nil,
+		"SSM or AMIs": o.SSM == nil && o.AMIs == nil, "KubernetesVersion or AMIs": o.KubernetesVersion == nil && o.AMIs == nil,
+	} {
+		if missing {
+			errs = append(errs, fmt.Errorf("%s is required", name))
+		}
+	}
+	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
+	return errors.Join(errs...)
+}
+
+// CloudProvider launches and removes EC2 instances for Machines.
+type CloudProvider struct {
+	opts            CloudProviderOptions
+	kube            client.Reader
+	instanceTypes   InstanceTypeProvider
+	subnets         SubnetProvider
+	securityGroups  SecurityGroupProvider
+	amis            AMIProvider
+	launchTemplates LaunchTemplateProvider
+	instances       InstanceProvider
+}
+
+var _ cloudprovider.CloudProvider = (*CloudProvider)(nil)
+
+// NewCloudProvider checks opts and fills in the default providers.
+func NewCloudProvider(opts CloudProviderOptions) (*CloudProvider, error) {
+	if err := opts.validate(); err != nil {
+		return nil, fmt.Errorf("building the AWS cloud provider, %w", err)
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
+	c := &CloudProvider{opts: opts, kube: opts.KubeClient, instanceTypes: opts.InstanceTypes, subnets: opts.Subnets,
+		securityGroups: opts.SecurityGroups, amis: opts.AMIs, launchTemplates: opts.LaunchTemplates, instances: opts.Instances}
+	if c.subnets == nil {
+		c.subnets = NewSubnetProvider(opts.EC2, opts.Clock)
+	}
+	if c.securityGroups == nil {
+		c.securityGroups = NewSecurityGroupProvider(opts.EC2, opts.Clock)
+	}
+	if c.amis == nil {
+		c.amis = NewAMIProvider(opts.EC2, opts.SSM, opts.KubernetesVersion, opts.Clock)
+	}
+	if c.launchTemplates == nil {
+		c.launchTemplates = NewLaunchTemplateProvider(opts.EC2, opts.ClusterName, opts.Clock)
+	}
+	if c.instances == nil {
+		c.instances = NewInstanceProvider(opts.EC2, opts.ClusterName, opts.Clock, opts.ThrottleAttempts, opts.ThrottleBackoff)
+	}
+	return c, nil
+}
+
+// Name implements cloudprovider.CloudProvider.
+func (c *CloudProvider) Name() string { return "aws" }
+
+// GetInstanceTypes implements cloudprovider.CloudProvider.
+func (c *CloudProvider) GetInstanceTypes(ctx context.Context, provisioner *v1alpha5.Provisioner) ([]*scheduling.InstanceType, error) {
+	nodeTemplate, err := c.nodeTemplate(ctx, provisioner.Spec.ProviderRef)
+	if err != nil {
+		return nil, fmt.Errorf("listing instance types of provisioner %s, %w", provisioner.Name, err)
+	}
+	its, err := c.instanceTypes.List(ctx, nodeTemplate, provisioner.Spec.KubeletConfiguration)
+	if err != nil {
+		return nil, fmt.Errorf("listing instance types of provisioner %s, %w", provisioner.Name, err)
+	}
+	return its, nil
+}
+
+func (c *CloudProvider) nodeTemplate(ctx context.Context, ref *v1alpha5.MachineTemplateRef) (*v1alpha1.AWSNodeTemplate, error) {
+	if ref == nil || ref.Name == "" {
+		return nil, fmt.Errorf("no providerRef names an AWSNodeTemplate")
+	}
+	nodeTemplate := &v1alpha1.AWSNodeTemplate{}
+	if err := c.kube.Get(ctx, types.NamespacedName{Name: ref.Name}, nodeTemplate); err != nil {
+		return nil, fmt.Errorf("getting AWSNodeTemplate %s, %w", ref.Name, err)
+	}
+	return nodeTemplate, nil
+}
+
+// Create implements cloudprovider.CloudProvider. The caller wraps errors with the Machine's name.
+func (c *CloudProvider) Create(ctx context.Context, machine *v1alpha5.Machine) (*v1alpha5.Machine, error) {
+	nodeTemplate, err := c.nodeTemplate(ctx, machine.Spec.MachineTemplateRef)
+	if err != nil {
+		return nil, err
+	}
+	its, err := c.instanceTypes.List(ctx, nodeTemplate, machine.Spec.Kubelet)
+	if err != nil {
+		return nil, fmt.Errorf("listing instance types, %w", err)
+	}
+	reqs, err := scheduling.RequirementsFromNodeSelector(machine.Spec.Requirements)
+	if err != nil {
+		return nil, fmt.Errorf("reading machine requirements, %w", err)
+	}
+	candidates, capacityType := launchCandidates(its, reqs, machine.Spec.Resources.Requests)
+	if len(candidates) == 0 {
+		return nil, cloudprovider.NewInsufficientCapacityError(fmt.Errorf("no available offering of %d instance types satisfies the machine's requirements and requests", len(its)))
+	}
+	req, err := c.launchRequest(ctx, machine, nodeTemplate, candidates, reqs, capacityType)
+	if err != nil {
+		return nil, err
+	}
+	inst, err := c.instances.Launch(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	c.subnets.MarkLaunched(inst.SubnetID)
+	var it *scheduling.InstanceType
+	for _, cand := range candidates {
+		if cand.Name == inst.Type {
+			it = cand
+		}
+	}
+	if it == nil {
+		return nil, fmt.Errorf("EC2 launched %s (%s), which was not requested", inst.ID, inst.Type)
+	}
+	return launchedMachine(machine, inst, it), nil
+}
+
+// launchCandidates keeps the instance types that satisfy reqs, fit requests and have an
+// available offering reqs allow, picks the capacity type (spot when the Machine allows it and
+// some candidate offers it) and returns the MaxInstanceTypes cheapest in that capacity type.
+func launchCandidates(its []*scheduling.InstanceType, reqs scheduling.Requirements, requests corev1.ResourceList) ([]*scheduling.InstanceType, string) {
+	var fit []*scheduling.InstanceType
+	for _, it := range its {
+		if reqs.Intersects(it.Requirements) != nil {
+			continue
+		}
+		if _, ok := scheduling.Fits(requests, it.Allocatable()); !ok {
+			continue
+		}
+		if len(it.Offerings.Available().Compatible(reqs)) > 0 {
+			fit = append(fit, it)
+		}
+	}
+	capacityType := v1alpha5.CapacityTypeOnDemand
+	if r, ok := reqs.Get(v1alpha5.CapacityTypeLabelKey); ok && r.Has(v1alpha5.CapacityTypeSpot) {
+		for _, it := range fit {
+			if !math.IsInf(cheapestPrice(it, reqs, v1alpha5.CapacityTypeSpot), 1) {
+				capacityType = v1alpha5.CapacityTypeSpot
+				break
+			}
+		}
+	}
+	var out []*scheduling.InstanceType
+	for _, it := range fit {
+		if !math.IsInf(cheapestPrice(it, reqs, capacityType), 1) {
+			out = append(out, it)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		pi, pj := cheapestPrice(out[i], reqs, capacityType), cheapestPrice(out[j], reqs, capacityType)
+		return pi < pj || (pi == pj && out[i].Name < out[j].Name)
+	})
+	if len(out) > MaxInstanceTypes {
+		out = out[:MaxInstanceTypes]
+	}
+	return out, capacityType
+}
+
+// cheapestPrice is the lowest price of the type's available offerings of capacityType that reqs
+// allow, +Inf when there is none.
+func cheapestPrice(it *scheduling.InstanceType, reqs scheduling.Requirements, capacityType string) float64 {
+	price := math.Inf(1)
+	for _, o := range it.Offerings.Available().Compatible(reqs) {
+		if o.CapacityType == capacityType && o.Price < price {
+			price = o.Price
+		}
+	}
+	return price
+}
+
+// launchRequest resolves the network, images and launch templates of a launch.
+func (c *CloudProvider) launchRequest(ctx context.Context, machine *v1alpha5.Machine, nodeTemplate *v1alpha1.AWSNodeTemplate,
+	candidates []*scheduling.InstanceType, reqs scheduling.Requirements, capacityType string) (LaunchRequest, error) {
+	subnets, err := c.subnets.ZonalSubnets(ctx, nodeTemplate)
+	if err != nil {
+		return LaunchRequest{}, err
+	}
+	templates, err := c.templatesByType(ctx, machine, nodeTemplate, candidates)
+	if err != nil {
+		return LaunchRequest{}, err
+	}
+	req := LaunchRequest{MachineName: machine.Name, ClientToken: string(machine.UID), CapacityType: capacityType,
+		Tags: c.instanceTags(machine, nodeTemplate)}
+	if req.ClientToken == "" {
+		req.ClientToken = machine.Name
+	}
+	for _, it := range candidates {
+		lt, ok := templates[it.Name]
+		if !ok {
+			continue
+		}
+		for _, o := range it.Offerings.Available().Compatible(reqs) {
+			subnet, ok := subnets[o.Zone]
+			if o.CapacityType != capacityType || !ok {
+				continue
+			}
+			req.Overrides = append(req.Overrides, FleetOverride{LaunchTemplate: lt.LaunchTemplate, ImageID: lt.imageID,
+				InstanceType: it.Name, SubnetID: subnet.ID, Zone: o.Zone})
+		}
+	}
+	if len(req.Overrides) == 0 {
+		return LaunchRequest{}, cloudprovider.NewInsufficientCapacityError(fmt.Errorf(
+			"no %s offering of %d instance types is in a zone with a selected subnet and has a suitable image", capacityType, len(candidates)))
+	}
+	return req, nil
+}
+
+type resolvedTemplate struct {
+	LaunchTemplate
+	imageID string
+}
+
+// templatesByType returns the launch template of every candidate an image suits: one per image,
+// since the user data, disks and groups are the same for the whole Machine.
+func (c *CloudProvider) templatesByType(ctx context.Context, machine *v1alpha5.Machine, nodeTemplate *v1alpha1.AWSNodeTemplate,
+	candidates []*scheduling.InstanceType) (map[string]resolvedTemplate, error) {
+	out := map[string]resolvedTemplate{}
+	if name := nodeTemplate.Spec.LaunchTemplate; name != nil {
+		for _, it := range candidates {
+			out[it.Name] = resolvedTemplate{LaunchTemplate: LaunchTemplate{Name: *name}}
+		}
+		return out, nil
+	}
+	amis, err := c.amis.List(ctx, nodeTemplate)
+	if err != nil {
+		return nil, err
+	}
+	groups, err := c.securityGroups.List(ctx, nodeTemplate)
+	if err != nil {
+		return nil, err
+	}
+	spec, err := c.templateSpec(machine, nodeTemplate, groups)
+	if err != nil {
+		return nil, err
+	}
+	byImage := map[string]resolvedTemplate{}
+	for _, it := range candidates {
+		for _, ami := range amis {
+			if !ami.Suits(it) {
+				continue
+			}
+			lt, ok := byImage[ami.ID]
+			if !ok {
+				spec.ImageID = ami.ID
+				ensured, err := c.launchTemplates.Ensure(ctx, spec)
+				if err != nil {
+					return nil, err
+				}
+				lt = resolvedTemplate{LaunchTemplate: ensured, imageID: ami.ID}
+				byImage[ami.ID] = lt
+			}
+			out[it.Name] = lt
+			break
+		}
+	}
+	return out, nil
+}
+
+// templateSpec is the launch template of the Machine, without its image.
+func (c *CloudProvider) templateSpec(machine *v1alpha5.Machine, nodeTemplate *v1alpha1.AWSNodeTemplate, groups []SecurityGroup) (LaunchTemplateSpec, error) {
+	family := amiFamily(nodeTemplate)
+	labels := map[string]string{}
+	for k, v := range machine.Labels {
+		labels[k] = v
+	}
+	bootstrapper, err := NewBootstrapper(family, BootstrapOptions{ClusterName: c.opts.ClusterName, ClusterEndpoint: c.opts.ClusterEndpoint,
+		CABundle: c.opts.CABundle, ClusterCIDR: c.opts.ClusterCIDR, Labels: labels,
+		Taints:  append(append([]corev1.Taint(nil), machine.Spec.Taints...), machine.Spec.StartupTaints...),
+		Kubelet: machine.Spec.Kubelet, CustomUserData: nodeTemplate.Spec.UserData})
+	if err != nil {
+		return LaunchTemplateSpec{}, err
+	}
+	userData, err := bootstrapper.UserData()
+	if err != nil {
+		return LaunchTemplateSpec{}, fmt.Errorf("rendering %s user data, %w", family, err)
+	}
+	spec := LaunchTemplateSpec{UserData: userData, BlockDeviceMappings: nodeTemplate.Spec.BlockDeviceMappings,
+		MetadataOptions: nodeTemplate.Spec.MetadataOptions, Tags: nodeTemplate.Spec.Tags,
+		DetailedMonitoring: nodeTemplate.Spec.DetailedMonitoring != nil && *nodeTemplate.Spec.DetailedMonitoring}
+	if len(spec.BlockDeviceMappings) == 0 {
+		spec.BlockDeviceMappings = DefaultBlockDeviceMappings(family)
+	}
+	if nodeTemplate.Spec.InstanceProfile != nil {
+		spec.InstanceProfile = *nodeTemplate.Spec.InstanceProfile
+	}
+	for _, g := range groups {
+		spec.SecurityGroupIDs = append(spec.SecurityGroupIDs, g.ID)
+	}
+	return spec, nil
+}
+
+// instanceTags are the node template's tags and Kerf's own, which win.
+func (c *CloudProvider) instanceTags(machine *v1alpha5.Machine, nodeTemplate *v1alpha1.AWSNodeTemplate) map[string]string {
+	tags := map[string]string{}
+	for k, v := range nodeTemplate.Spec.Tags {
+		tags[k] = v
+	}
+	tags[ClusterTagKey(c.opts.ClusterName)] = "owned"
+	tags[TagManagedBy] = c.opts.ClusterName
+	tags[TagMachineName] = machine.Name
+	tags[TagName] = machine.Name
+	if p := machine.Labels[v1alpha5.ProvisionerNameLabelKey]; p != "" {
+		tags[v1alpha5.ProvisionerNameLabelKey] = p
+	}
+	return tags
+}
+
+// launchedMachine is the Machine with what the launch decided: the instance's labels, provider
+// ID, capacity and allocatable.
+func launchedMachine(machine *v1alpha5.Machine, inst *Instance, it *scheduling.InstanceType) *v1alpha5.Machine {
+	launched := machine.DeepCopy()
+	if launched.Labels == nil {
+		launched.Labels = map[string]string{}
+	}
+	for k, v := range it.Requirements.Labels() {
+		launched.Labels[k] = v
+	}
+	launched.Labels[v1alpha5.LabelInstanceType] = inst.Type
+	launched.Labels[v1alpha5.LabelTopologyZone] = inst.Zone
+	launched.Labels[v1alpha5.CapacityTypeLabelKey] = inst.CapacityType
+	launched.Status.ProviderID = inst.ProviderID()
+	launched.Status.Capacity = it.Capacity.DeepCopy()
+	launched.Status.Allocatable = it.Allocatable()
+	return launched
+}
+
+// machineFromInstance is the Machine view of an instance found in EC2: enough to match it to a
+// Machine or Node (name, labels, provider ID, launch time).
+func machineFromInstance(inst *Instance) *v1alpha5.Machine {
+	m := &v1alpha5.Machine{ObjectMeta: metav1.ObjectMeta{Name: inst.Tags[TagMachineName],
+		CreationTimestamp: metav1.NewTime(inst.LaunchTime), Labels: map[string]string{
+			v1alpha5.LabelInstanceType:    inst.Type,
+			v1alpha5.LabelTopologyZone:    inst.Zone,
+			v1alpha5.CapacityTypeLabelKey: inst.CapacityType,
+		}}}
+	if p := inst.Tags[v1alpha5.ProvisionerNameLabelKey]; p != "" {
+		m.Labels[v1alpha5.ProvisionerNameLabelKey] = p
+	}
+	m.Status.ProviderID = inst.ProviderID()
+	return m
+}
+
+// Delete implements cloudprovider.CloudProvider. A Machine without a provider ID may still have
+// an instance (the launch succeeded, the status write did not), so it is looked up by tag.
+func (c *CloudProvider) Delete(ctx context.Context, machine *v1alpha5.Machine) error {
+	id, err := c.instanceID(ctx, machine)
+	if err != nil {
+		return fmt.Errorf("deleting machine %s, %w", machine.Name, err)
+	}
+	if err := c.instances.Terminate(ctx, id); err != nil {
+		return fmt.Errorf("deleting machine %s, %w", machine.Name, err)
+	}
+	return nil
+}
+
+func (c *CloudProvider) instanceID(ctx context.Context, machine *v1alpha5.Machine) (string, error) {
+	if machine.Status.ProviderID != "" {
+		return ParseProviderID(machine.Status.ProviderID)
+	}
+	inst, err := c.instances.GetByMachine(ctx, machine.Name)
+	if err != nil {
+		return "", err
+	}
+	return inst.ID, nil
+}
+
+// Get implements cloudprovider.CloudProvider.
+func (c *CloudProvider) Get(ctx context.Context, providerID string) (*v1alpha5.Machine, error) {
+	id, err := ParseProviderID(providerID)
+	if err != nil {
+		return nil, err
+	}
+	inst, err := c.instances.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return machineFromInstance(inst), nil
+}
+
+// List implements cloudprovider.CloudProvider, sorted by provider ID.
+func (c *CloudProvider) List(ctx context.Context) ([]*v1alpha5.Machine, error) {
+	insts, err := c.instances.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*v1alpha5.Machine, 0, len(insts))
+	for _, inst := range insts {
+		out = append(out, machineFromInstance(inst))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Status.ProviderID < out[j].Status.ProviderID })
+	return out, nil
+}
+
+// IsDrifted implements cloudprovider.CloudProvider: an instance is drifted when its image is no
+// longer one the node template resolves to (a new EKS-optimized release, a changed amiSelector).
+// Instances from a user-named launch template are never drifted: Kerf does not own that image.
+func (c *CloudProvider) IsDrifted(ctx context.Context, machine *v1alpha5.Machine) (bool, error) {
+	nodeTemplate, err := c.nodeTemplate(ctx, machine.Spec.MachineTemplateRef)
+	if err != nil {
+		return false, fmt.Errorf("checking drift of machine %s, %w", machine.Name, err)
+	}
+	if nodeTemplate.Spec.LaunchTemplate != nil {
+		return false, nil
+	}
+	id, err := c.instanceID(ctx, machine)
+	if err != nil {
+		return false, fmt.Errorf("checking drift of machine %s, %w", machine.Name, err)
+	}
+	inst, err := c.instances.Get(ctx, id)
+	if err != nil {
+		return false, fmt.Errorf("checking drift of machine %s, %w", machine.Name, err)
+	}
+	amis, err := c.amis.List(ctx, nodeTemplate)
+	if err != nil {
+		return false, fmt.Errorf("checking drift of machine %s, %w", machine.Name, err)
+	}
+	for _, ami := range amis {
+		if ami.ID == inst.ImageID {
+			return false, nil
+		}
+	}
+	return true, nil
+}
