@@ -80,7 +80,9 @@ func (b bottlerocketBootstrap) UserData() (string, error) {
 		}
 	}
 	var buf bytes.Buffer
-	if err := toml.NewEncoder(&buf).Encode(doc); err != nil {
+	enc := toml.NewEncoder(&buf)
+	enc.Indent = "" // flat, as Bottlerocket's documentation writes settings
+	if err := enc.Encode(doc); err != nil {
 		return "", fmt.Errorf("rendering Bottlerocket user data, %w", err)
 	}
 	return buf.String(), nil
