@@ -1,0 +1,170 @@
+package aws_test
+
+import (
+	"strings"
+	"sync"
+	"testing"
+
+	awssdk "github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha1"
+	"github.com/kerf-autoscaler/kerf/pkg/cloudprovider/aws"
+)
+
+// templates lists awsim's launch templates by name.
+func (e *launchEnv) templates() []string {
+	var names []string
+	for _, name := range e.srv.World.State().Templates {
+		names = append(names, name)
+	}
+	return names
+}
+
+func TestLaunchTemplates_MachinesWithTheSameConfigShareOneTemplate(t *testing.T) {
+	e := newLaunchEnv(t, defaultNodeTemplate(v1alpha1.AMIFamilyAL2023), map[string]float64{"c5.large": 0.085, "m5.large": 0.096})
+	e.create(newMachine("default-a", onDemand()))
+	e.create(newMachine("default-b", onDemand()))
+	names := e.templates()
+	if len(names) != 1 || !strings.HasPrefix(names[0], "kerf/"+testCluster+"/") {
+		t.Fatalf("templates %v, want one named kerf/%s/<hash>", names, testCluster)
+	}
+	labelled := newMachine("default-c", onDemand())
+	labelled.Labels["team"] = "ml" // different user data
+	e.create(labelled)
+	if n := len(e.templates()); n != 2 {
+		t.Errorf("a Machine with other labels: %d templates, want 2", n)
+	}
+}
+
+func TestLaunchTemplates_FoundAgainByNameAfterARestart(t *testing.T) {
+	e := newLaunchEnv(t, defaultNodeTemplate(v1alpha1.AMIFamilyAL2023), map[string]float64{"c5.large": 0.085})
+	e.create(newMachine("default-a", onDemand()))
+	e.cp = e.newCloudProvider() // empty caches
+	e.create(newMachine("default-b", onDemand()))
+	if names := e.templates(); len(names) != 1 {
+		t.Errorf("templates after a restart %v, want the first one reused", names)
+	}
+}
+
+func TestLaunchTemplates_OnePerImage(t *testing.T) {
+	e := newLaunchEnv(t, defaultNodeTemplate(v1alpha1.AMIFamilyAL2023), map[string]float64{"c5.large": 0.085, "m6g.large": 0.077})
+	e.create(newMachine("default-any-arch", onDemand(), in("kubernetes.io/arch", "amd64", "arm64")))
+	if names := e.templates(); len(names) != 2 {
+		t.Errorf("templates %v, want one for the amd64 image and one for the arm64 image", names)
+	}
+}
+
+func TestLaunchTemplates_NameHashesTheNormalizedSpec(t *testing.T) {
+	e := newLaunchEnv(t, defaultNodeTemplate(v1alpha1.AMIFamilyAL2023), nil)
+	p := aws.NewLaunchTemplateProvider(e.ec2, testCluster, e.clock)
+	base := aws.LaunchTemplateSpec{ImageID: "ami-1", UserData: "#!/bin/bash", SecurityGroupIDs: []string{"sg-1", "sg-2"}}
+	defaults := v1alpha1.DefaultMetadataOptions()
+	tests := []struct {
+		name string
+		edit func(*aws.LaunchTemplateSpec)
+		same bool
+	}{
+		{"security groups in another order", func(s *aws.LaunchTemplateSpec) { s.SecurityGroupIDs = []string{"sg-2", "sg-1"} }, true},
+		{"metadata options spelled out as the defaults", func(s *aws.LaunchTemplateSpec) { s.MetadataOptions = &defaults }, true},
+		{"IMDSv1 allowed", func(s *aws.LaunchTemplateSpec) { s.MetadataOptions = &v1alpha1.MetadataOptions{HTTPTokens: awssdk.String("optional")} }, false},
+		{"another image", func(s *aws.LaunchTemplateSpec) { s.ImageID = "ami-2" }, false},
+		{"other user data", func(s *aws.LaunchTemplateSpec) { s.UserData += "\necho" }, false},
+		{"an instance profile", func(s *aws.LaunchTemplateSpec) { s.InstanceProfile = "nodes" }, false},
+		{"tags", func(s *aws.LaunchTemplateSpec) { s.Tags = map[string]string{"team": "ml"} }, false},
+		{"block devices", func(s *aws.LaunchTemplateSpec) { s.BlockDeviceMappings = aws.DefaultBlockDeviceMappings(v1alpha1.AMIFamilyAL2) }, false},
+	}
+	baseName, err := p.Name(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := base
+			spec.SecurityGroupIDs = append([]string(nil), base.SecurityGroupIDs...)
+			tc.edit(&spec)
+			name, err := p.Name(spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (name == baseName) != tc.same {
+				t.Errorf("name %s vs base %s: same=%v, want %v", name, baseName, name == baseName, tc.same)
+			}
+		})
+	}
+}
+
+func TestLaunchTemplates_ConcurrentEnsureCreatesOne(t *testing.T) {
+	e := newLaunchEnv(t, defaultNodeTemplate(v1alpha1.AMIFamilyAL2023), nil)
+	p := aws.NewLaunchTemplateProvider(e.ec2, testCluster, e.clock)
+	spec := aws.LaunchTemplateSpec{ImageID: e.param("/aws/service/eks/optimized-ami/1.30/amazon-linux-2023/x86_64/standard/recommended/image_id"), UserData: "x"}
+	var wg sync.WaitGroup
+	ids := make([]string, 8)
+	errs := make([]error, 8)
+	for i := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			lt, err := p.Ensure(e.ctx, spec)
+			ids[i], errs[i] = lt.ID, err
+		}()
+	}
+	wg.Wait()
+	for i := range ids {
+		if errs[i] != nil || ids[i] != ids[0] {
+			t.Errorf("Ensure %d = %s, %v; want %s", i, ids[i], errs[i], ids[0])
+		}
+	}
+	if n := len(e.templates()); n != 1 {
+		t.Errorf("%d templates, want 1", n)
+	}
+}
+
+func TestLaunchTemplates_DeleteUnusedSparesRecentAndInUse(t *testing.T) {
+	e := newLaunchEnv(t, defaultNodeTemplate(v1alpha1.AMIFamilyAL2023), nil)
+	p := aws.NewLaunchTemplateProvider(e.ec2, testCluster, e.clock)
+	image := e.param("/aws/service/eks/optimized-ami/1.30/amazon-linux-2023/x86_64/standard/recommended/image_id")
+	kept, err := p.Ensure(e.ctx, aws.LaunchTemplateSpec{ImageID: image, UserData: "kept"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	unused, err := p.Ensure(e.ctx, aws.LaunchTemplateSpec{ImageID: image, UserData: "unused"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inUse := func(name string) bool { return name == kept.Name }
+	if deleted, err := p.DeleteUnused(e.ctx, inUse); err != nil || len(deleted) != 0 {
+		t.Errorf("right after Ensure deleted %v (%v), want none", deleted, err)
+	}
+	e.clock.Step(aws.LaunchTemplatesTTL)
+	deleted, err := p.DeleteUnused(e.ctx, inUse)
+	if err != nil || len(deleted) != 1 || deleted[0] != unused.Name {
+		t.Errorf("deleted %v (%v), want only %s", deleted, err, unused.Name)
+	}
+	if names := e.templates(); len(names) != 1 || names[0] != kept.Name {
+		t.Errorf("templates left %v, want %s", names, kept.Name)
+	}
+}
+
+func TestCreate_UsesTheLaunchTemplateTheUserNamed(t *testing.T) {
+	nt := defaultNodeTemplate(v1alpha1.AMIFamilyAL2023)
+	nt.Spec.SecurityGroupSelector = nil
+	nt.Spec.LaunchTemplate = awssdk.String("my-nodes")
+	e := newLaunchEnv(t, nt, map[string]float64{"c5.large": 0.085})
+	image := e.param("/aws/service/eks/optimized-ami/1.30/amazon-linux-2023/x86_64/standard/recommended/image_id")
+	if _, err := e.ec2.CreateLaunchTemplate(e.ctx, &ec2.CreateLaunchTemplateInput{LaunchTemplateName: awssdk.String("my-nodes"),
+		LaunchTemplateData: &ec2types.RequestLaunchTemplateData{ImageId: awssdk.String(image)}}); err != nil {
+		t.Fatal(err)
+	}
+	launched := e.create(newMachine("default-own", onDemand()))
+	if got := e.instance(launched.Status.ProviderID).ImageID; got != image {
+		t.Errorf("launched image %s, want the user's template's %s", got, image)
+	}
+	if names := e.templates(); len(names) != 1 {
+		t.Errorf("templates %v, want only the user's", names)
+	}
+	if drifted, err := e.cp.IsDrifted(e.ctx, launched); err != nil || drifted {
+		t.Errorf("user template: drifted=%v err=%v, want never drifted", drifted, err)
+	}
+}
