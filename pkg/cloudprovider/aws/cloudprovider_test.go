@@ -534,3 +534,8 @@ func TestNewCloudProvider_NamesEveryMissingOption(t *testing.T) {
 		}
 	}
 }
+
+// awsimFault fails every call with code, as a persistent AWS error.
+func awsimFault(code string) awsim.Fault {
+	return awsim.Fault{ErrorCode: code, ErrorStatus: 403}
+}
