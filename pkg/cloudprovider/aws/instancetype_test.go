@@ -128,6 +128,15 @@ func resources(t *testing.T, pairs ...string) corev1.ResourceList {
 	return out
 }
 
+func resourceQuantity(t *testing.T, s string) resource.Quantity {
+	t.Helper()
+	q, err := resource.ParseQuantity(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q
+}
+
 func cutPair(p string) (string, string, bool) {
 	for i := range len(p) {
 		if p[i] == '=' {
