@@ -7,6 +7,7 @@ import (
 
 	"github.com/aws/smithy-go"
 	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 )
 
 // AWS error codes Kerf reacts to, in one place, grouped by what Kerf does about them.
@@ -144,6 +145,7 @@ func (r retrier) do(ctx context.Context, fn func() error) error {
 		if err == nil || Classify(err) != ErrorClassThrottling || attempt >= r.attempts {
 			return err
 		}
+		log.FromContext(ctx).V(1).Info("retrying throttled AWS call", "attempt", attempt, "backoff", delay, "code", errorCode(err))
 		select {
 		case <-ctx.Done():
 			return errors.Join(err, ctx.Err())

@@ -45,37 +45,3 @@ func (c *expiringCache[V]) Set(key string, value V) {
 	defer c.mu.Unlock()
 	c.entries[key] = expiringEntry[V]{value: value, expires: c.clock.Now().Add(c.ttl)}
 }
-
-// Update changes the value under key in place, keeping its expiry; false when absent or expired.
-func (c *expiringCache[V]) Update(key string, fn func(V) V) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.entries[key]
-	if !ok || !c.clock.Now().Before(e.expires) {
-		return false
-	}
-	e.value = fn(e.value)
-	c.entries[key] = e
-	return true
-}
-
-// Delete drops key.
-func (c *expiringCache[V]) Delete(key string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	delete(c.entries, key)
-}
-
-// Keys lists the keys of unexpired entries.
-func (c *expiringCache[V]) Keys() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	now := c.clock.Now()
-	out := make([]string, 0, len(c.entries))
-	for k, e := range c.entries {
-		if now.Before(e.expires) {
-			out = append(out, k)
-		}
-	}
-	return out
-}

@@ -14,6 +14,7 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha1"
 )
@@ -200,7 +201,9 @@ func (p *DefaultLaunchTemplateProvider) create(ctx context.Context, name string,
 	if err != nil {
 		return LaunchTemplate{}, fmt.Errorf("creating launch template %s, %w", name, err)
 	}
-	return LaunchTemplate{ID: aws.ToString(out.LaunchTemplate.LaunchTemplateId), Name: name}, nil
+	lt := LaunchTemplate{ID: aws.ToString(out.LaunchTemplate.LaunchTemplateId), Name: name}
+	log.FromContext(ctx).Info("created launch template", "launchTemplate", lt.Name, "id", lt.ID, "imageID", spec.ImageID)
+	return lt, nil
 }
 
 // DeleteUnused implements LaunchTemplateProvider.
@@ -225,6 +228,7 @@ func (p *DefaultLaunchTemplateProvider) DeleteUnused(ctx context.Context, inUse 
 			if err != nil && !IsNotFound(err) {
 				return deleted, fmt.Errorf("deleting launch template %s, %w", name, err)
 			}
+			log.FromContext(ctx).Info("deleted unused launch template", "launchTemplate", name)
 			deleted = append(deleted, name)
 		}
 	}

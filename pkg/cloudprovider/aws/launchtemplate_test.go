@@ -68,12 +68,16 @@ func TestLaunchTemplates_NameHashesTheNormalizedSpec(t *testing.T) {
 	}{
 		{"security groups in another order", func(s *aws.LaunchTemplateSpec) { s.SecurityGroupIDs = []string{"sg-2", "sg-1"} }, true},
 		{"metadata options spelled out as the defaults", func(s *aws.LaunchTemplateSpec) { s.MetadataOptions = &defaults }, true},
-		{"IMDSv1 allowed", func(s *aws.LaunchTemplateSpec) { s.MetadataOptions = &v1alpha1.MetadataOptions{HTTPTokens: awssdk.String("optional")} }, false},
+		{"IMDSv1 allowed", func(s *aws.LaunchTemplateSpec) {
+			s.MetadataOptions = &v1alpha1.MetadataOptions{HTTPTokens: awssdk.String("optional")}
+		}, false},
 		{"another image", func(s *aws.LaunchTemplateSpec) { s.ImageID = "ami-2" }, false},
 		{"other user data", func(s *aws.LaunchTemplateSpec) { s.UserData += "\necho" }, false},
 		{"an instance profile", func(s *aws.LaunchTemplateSpec) { s.InstanceProfile = "nodes" }, false},
 		{"tags", func(s *aws.LaunchTemplateSpec) { s.Tags = map[string]string{"team": "ml"} }, false},
-		{"block devices", func(s *aws.LaunchTemplateSpec) { s.BlockDeviceMappings = aws.DefaultBlockDeviceMappings(v1alpha1.AMIFamilyAL2) }, false},
+		{"block devices", func(s *aws.LaunchTemplateSpec) {
+			s.BlockDeviceMappings = aws.DefaultBlockDeviceMappings(v1alpha1.AMIFamilyAL2)
+		}, false},
 	}
 	baseName, err := p.Name(base)
 	if err != nil {

@@ -119,9 +119,9 @@ func (b windowsBootstrap) UserData() (string, error) {
 	}
 	s.WriteString("[string]$EKSBootstrapScriptFile = \"$env:ProgramFiles\\Amazon\\EKS\\Start-EKSBootstrap.ps1\"\n")
 	fmt.Fprintf(&s, "& $EKSBootstrapScriptFile -EKSClusterName %s -APIServerEndpoint %s -Base64ClusterCA %s -KubeletExtraArgs %s",
-		shellQuote(b.ClusterName), shellQuote(b.ClusterEndpoint), shellQuote(b.CABundle), shellQuote(strings.Join(extra, " ")))
+		powerShellQuote(b.ClusterName), powerShellQuote(b.ClusterEndpoint), powerShellQuote(b.CABundle), powerShellQuote(strings.Join(extra, " ")))
 	if b.Kubelet != nil && len(b.Kubelet.ClusterDNS) > 0 {
-		fmt.Fprintf(&s, " -DNSClusterIP %s", shellQuote(b.Kubelet.ClusterDNS[0]))
+		fmt.Fprintf(&s, " -DNSClusterIP %s", powerShellQuote(b.Kubelet.ClusterDNS[0]))
 	}
 	s.WriteString("\n</powershell>\n")
 	return s.String(), nil
@@ -258,9 +258,14 @@ func signalFlag(m map[string]string, sep string) string {
 	return strings.Join(out, ",")
 }
 
-// shellQuote wraps s in single quotes for POSIX shells and PowerShell alike.
+// shellQuote wraps s in single quotes for a POSIX shell.
 func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'"'"'`) + "'"
+}
+
+// powerShellQuote wraps s in single quotes for PowerShell, which escapes a quote by doubling it.
+func powerShellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
 }
 
 // mimePart is one part of a multi-part user data archive.
