@@ -2,11 +2,14 @@ package aws_test
 
 import (
 	"context"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/pricing"
 	corev1 "k8s.io/api/core/v1"
@@ -318,5 +321,49 @@ func TestInstanceTypes_CachedForInstanceTypesTTL(t *testing.T) {
 	e.srv.World.SetFault("DescribeInstanceTypes", awsim.Fault{})
 	if len(e.list(types, nil, nil)) == 0 {
 		t.Error("no instance types once EC2 recovered")
+	}
+}
+
+// noBackoff retries at once, so a test of the SDK's retryer does not sleep.
+type noBackoff struct{}
+
+func (noBackoff) BackoffDelay(int, error) (time.Duration, error) { return 0, nil }
+
+func TestInstanceTypes_ThrottlingRetriedByTheSDKRetryer(t *testing.T) {
+	e := newCatalogEnv(t)
+	cfg := e.cfg.Copy()
+	// The SDK's standard retryer, as production clients have it, without its sleeps.
+	cfg.RetryMaxAttempts = 0
+	cfg.Retryer = func() awssdk.Retryer {
+		return retry.NewStandard(func(o *retry.StandardOptions) {
+			o.MaxAttempts, o.Backoff, o.RateLimiter = 5, noBackoff{}, ratelimit.None
+		})
+	}
+	ec2c := ec2.NewFromConfig(cfg)
+	prices, err := aws.NewPricingProvider(ec2c, nil, e.clock, aws.PricingOptions{Region: e.srv.World.Region()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	types, err := aws.NewInstanceTypeProvider(ec2c, prices, e.clock, 0.075)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv.World.SetFault("DescribeInstanceTypes", awsim.Fault{ThrottleRate: 1, Count: 3})
+	e.srv.World.SetFault("DescribeInstanceTypeOfferings", awsim.Fault{ThrottleRate: 1, Count: 2})
+	if got := e.list(types, nil, nil); got["m5.large"] == nil {
+		t.Errorf("after throttling, %d types and no m5.large", len(got))
+	}
+}
+
+func TestInstanceTypes_PersistentThrottlingIsAThrottlingError(t *testing.T) {
+	e := newCatalogEnv(t)
+	types, _ := e.providers(aws.PricingOptions{})
+	e.srv.World.SetFault("DescribeInstanceTypes", awsim.Fault{ThrottleRate: 1})
+	_, err := types.List(e.ctx, nil, nil)
+	if err == nil {
+		t.Fatal("List under throttling: no error")
+	}
+	if aws.Classify(err) != aws.ErrorClassThrottling || !strings.Contains(err.Error(), "describing instance types") {
+		t.Errorf("err = %v (class %s), want a throttling error naming the call", err, aws.Classify(err))
 	}
 }
