@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"strings"
 	"testing"
 )
@@ -19,7 +20,7 @@ func TestRun_Commands(t *testing.T) {
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			if code := run(tc.args, &stdout, &stderr); code != tc.wantCode {
+			if code := run(context.Background(), tc.args, &stdout, &stderr); code != tc.wantCode {
 				t.Errorf("exit %d, want %d", code, tc.wantCode)
 			}
 			if tc.wantStdout != "" && stdout.String() != tc.wantStdout {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -322,4 +323,17 @@ func (p *DefaultPricingProvider) fetchSpot(ctx context.Context) (map[string]map[
 		}
 	}
 	return prices, nil
+}
+
+// PricingAPIRegion is the Pricing API endpoint region to use for prices of region: the API is
+// served only from us-east-1, eu-central-1 and ap-south-1, and any of them answers for every
+// region, so the nearest one is picked to keep the call short.
+func PricingAPIRegion(region string) string {
+	switch {
+	case strings.HasPrefix(region, "ap-"):
+		return "ap-south-1"
+	case strings.HasPrefix(region, "eu-"), strings.HasPrefix(region, "me-"), strings.HasPrefix(region, "af-"), strings.HasPrefix(region, "il-"):
+		return "eu-central-1"
+	}
+	return "us-east-1"
 }
