@@ -2,6 +2,7 @@ package aws_test
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"runtime"
 	"strings"
@@ -27,6 +28,7 @@ import (
 	"github.com/kerf-autoscaler/kerf/pkg/cloudprovider/aws"
 	"github.com/kerf-autoscaler/kerf/pkg/scheduling"
 	"github.com/kerf-autoscaler/kerf/test/awsim"
+	"github.com/kerf-autoscaler/kerf/test/awsim/simkubelet"
 )
 
 // launchEpoch is the fake clock's start in every test of this file's helpers.
@@ -538,4 +540,28 @@ func TestNewCloudProvider_NamesEveryMissingOption(t *testing.T) {
 // awsimFault fails every call with code, as a persistent AWS error.
 func awsimFault(code string) awsim.Fault {
 	return awsim.Fault{ErrorCode: code, ErrorStatus: 403}
+}
+
+func TestCreate_InstanceUserDataCarriesTheMachinesTaintsStartupTaintsAndKubelet(t *testing.T) {
+	for _, family := range []string{v1alpha1.AMIFamilyAL2, v1alpha1.AMIFamilyAL2023, v1alpha1.AMIFamilyBottlerocket} {
+		t.Run(family, func(t *testing.T) {
+			e := newLaunchEnv(t, defaultNodeTemplate(family), map[string]float64{"c5.large": 0.085})
+			m := newMachine("default-ud", onDemand())
+			m.Spec.Taints = []corev1.Taint{{Key: "dedicated", Value: "batch", Effect: corev1.TaintEffectNoSchedule}}
+			m.Spec.StartupTaints = []corev1.Taint{{Key: "node.cilium.io/agent-not-ready", Effect: corev1.TaintEffectNoExecute}}
+			m.Spec.Kubelet = &v1alpha5.KubeletConfiguration{MaxPods: awssdk.Int32(17)}
+			launched := e.create(m)
+			raw, err := base64.StdEncoding.DecodeString(e.instance(launched.Status.ProviderID).UserData)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := simkubelet.ParseUserData(raw)
+			if err != nil {
+				t.Fatalf("node model cannot read the instance's user data: %v", err)
+			}
+			if len(s.Taints) != 2 || s.MaxPods == nil || *s.MaxPods != 17 || s.Labels[v1alpha5.ProvisionerNameLabelKey] != "default" {
+				t.Errorf("node would register with taints %v, max pods %v, labels %v", s.Taints, s.MaxPods, s.Labels)
+			}
+		})
+	}
 }
