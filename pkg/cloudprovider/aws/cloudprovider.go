@@ -243,7 +243,7 @@ func (c *CloudProvider) launchRequest(ctx context.Context, machine *v1alpha5.Mac
 	if err != nil {
 		return LaunchRequest{}, err
 	}
-	templates, err := c.templatesByType(ctx, machine, nodeTemplate, candidates)
+	templates, err := c.templatesByType(ctx, machine, nodeTemplate, candidates, reqs)
 	if err != nil {
 		return LaunchRequest{}, err
 	}
@@ -281,7 +281,7 @@ type resolvedTemplate struct {
 // templatesByType returns the launch template of every candidate an image suits: one per image,
 // since the user data, disks and groups are the same for the whole Machine.
 func (c *CloudProvider) templatesByType(ctx context.Context, machine *v1alpha5.Machine, nodeTemplate *v1alpha1.AWSNodeTemplate,
-	candidates []*scheduling.InstanceType) (map[string]resolvedTemplate, error) {
+	candidates []*scheduling.InstanceType, reqs scheduling.Requirements) (map[string]resolvedTemplate, error) {
 	out := map[string]resolvedTemplate{}
 	if name := nodeTemplate.Spec.LaunchTemplate; name != nil {
 		for _, it := range candidates {
@@ -297,7 +297,7 @@ func (c *CloudProvider) templatesByType(ctx context.Context, machine *v1alpha5.M
 	if err != nil {
 		return nil, err
 	}
-	spec, err := c.templateSpec(machine, nodeTemplate, groups)
+	spec, err := c.templateSpec(machine, nodeTemplate, groups, nodeLabelsOf(machine, reqs))
 	if err != nil {
 		return nil, err
 	}
@@ -325,12 +325,9 @@ func (c *CloudProvider) templatesByType(ctx context.Context, machine *v1alpha5.M
 }
 
 // templateSpec is the launch template of the Machine, without its image.
-func (c *CloudProvider) templateSpec(machine *v1alpha5.Machine, nodeTemplate *v1alpha1.AWSNodeTemplate, groups []SecurityGroup) (LaunchTemplateSpec, error) {
+func (c *CloudProvider) templateSpec(machine *v1alpha5.Machine, nodeTemplate *v1alpha1.AWSNodeTemplate, groups []SecurityGroup,
+	labels map[string]string) (LaunchTemplateSpec, error) {
 	family := amiFamily(nodeTemplate)
-	labels := map[string]string{}
-	for k, v := range machine.Labels {
-		labels[k] = v
-	}
 	bootstrapper, err := NewBootstrapper(family, BootstrapOptions{ClusterName: c.opts.ClusterName, ClusterEndpoint: c.opts.ClusterEndpoint,
 		CABundle: c.opts.CABundle, ClusterCIDR: c.opts.ClusterCIDR, Labels: labels,
 		Taints:  append(append([]corev1.Taint(nil), machine.Spec.Taints...), machine.Spec.StartupTaints...),
@@ -355,6 +352,27 @@ func (c *CloudProvider) templateSpec(machine *v1alpha5.Machine, nodeTemplate *v1
 		spec.SecurityGroupIDs = append(spec.SecurityGroupIDs, g.ID)
 	}
 	return spec, nil
+}
+
+// nodeLabelsOf are the labels the node registers with: the Machine's, and every requirement on a
+// key of the user's own that allows exactly one value (a Provisioner requirement team In [ml]
+// means the node is labelled team=ml, so pods selecting it land there). Well-known keys are left
+// to the kubelet and the instance, which decide them per instance.
+func nodeLabelsOf(machine *v1alpha5.Machine, reqs scheduling.Requirements) map[string]string {
+	labels := map[string]string{}
+	wellKnown := map[string]bool{}
+	for _, k := range v1alpha5.WellKnownLabels() {
+		wellKnown[k] = true
+	}
+	for k, v := range reqs.Labels() {
+		if !wellKnown[k] {
+			labels[k] = v
+		}
+	}
+	for k, v := range machine.Labels {
+		labels[k] = v
+	}
+	return labels
 }
 
 // instanceTags are the node template's tags and Kerf's own, which win.

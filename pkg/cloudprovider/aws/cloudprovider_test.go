@@ -550,6 +550,8 @@ func TestCreate_InstanceUserDataCarriesTheMachinesTaintsStartupTaintsAndKubelet(
 			m.Spec.Taints = []corev1.Taint{{Key: "dedicated", Value: "batch", Effect: corev1.TaintEffectNoSchedule}}
 			m.Spec.StartupTaints = []corev1.Taint{{Key: "node.cilium.io/agent-not-ready", Effect: corev1.TaintEffectNoExecute}}
 			m.Spec.Kubelet = &v1alpha5.KubeletConfiguration{MaxPods: awssdk.Int32(17)}
+			m.Spec.Requirements = append(m.Spec.Requirements, in("team", "ml"), in(v1alpha5.LabelInstanceFamily, "c5"),
+				in("tier", "a", "b"))
 			launched := e.create(m)
 			raw, err := base64.StdEncoding.DecodeString(e.instance(launched.Status.ProviderID).UserData)
 			if err != nil {
@@ -558,6 +560,15 @@ func TestCreate_InstanceUserDataCarriesTheMachinesTaintsStartupTaintsAndKubelet(
 			s, err := simkubelet.ParseUserData(raw)
 			if err != nil {
 				t.Fatalf("node model cannot read the instance's user data: %v", err)
+			}
+			if s.Labels["team"] != "ml" {
+				t.Errorf("labels %v, want team=ml from the single-valued requirement", s.Labels)
+			}
+			if _, ok := s.Labels["tier"]; ok {
+				t.Errorf("labels %v hold tier, which the requirement leaves open", s.Labels)
+			}
+			if _, ok := s.Labels[v1alpha5.LabelInstanceFamily]; ok {
+				t.Errorf("labels %v hold a well-known label the instance decides", s.Labels)
 			}
 			if len(s.Taints) != 2 || s.MaxPods == nil || *s.MaxPods != 17 || s.Labels[v1alpha5.ProvisionerNameLabelKey] != "default" {
 				t.Errorf("node would register with taints %v, max pods %v, labels %v", s.Taints, s.MaxPods, s.Labels)
