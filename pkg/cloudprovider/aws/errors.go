@@ -3,6 +3,7 @@ package aws
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/aws/smithy-go"
@@ -67,7 +68,11 @@ const (
 )
 
 func (c ErrorClass) String() string {
-	return [...]string{"other", "capacity", "throttling", "unauthorized", "not-found", "invalid-parameter"}[c]
+	names := []string{"other", "capacity", "throttling", "unauthorized", "not-found", "invalid-parameter"}
+	if int(c) < 0 || int(c) >= len(names) {
+		return fmt.Sprintf("ErrorClass(%d)", int(c))
+	}
+	return names[c]
 }
 
 // ClassifyCode maps an AWS error code to its class.
