@@ -116,7 +116,18 @@ func instanceTypeRequirements(info *ec2types.InstanceTypeInfo, arch string, fami
 	set(v1alpha5.LabelInstanceAcceleratorName, accName)
 	set(v1alpha5.LabelInstanceAcceleratorManufacturer, accManufacturer)
 	set(v1alpha5.LabelInstanceAcceleratorCount, accCount)
-	return scheduling.NewRequirements(reqs...)
+	return mergeRequirements(reqs)
+}
+
+// mergeRequirements combines requirements on distinct keys by merging halves: adding ~28 keys
+// one at a time copies the growing set on every step, which dominated the cost of listing the
+// whole catalog; merging copies each requirement once per level instead.
+func mergeRequirements(reqs []scheduling.Requirement) scheduling.Requirements {
+	if len(reqs) <= 1 {
+		return scheduling.NewRequirements(reqs...)
+	}
+	mid := len(reqs) / 2
+	return mergeRequirements(reqs[:mid]).Intersect(mergeRequirements(reqs[mid:]))
 }
 
 func nonZero(n int64) string {
