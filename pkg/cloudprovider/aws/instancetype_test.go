@@ -2,6 +2,7 @@ package aws_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -365,5 +366,25 @@ func TestInstanceTypes_PersistentThrottlingIsAThrottlingError(t *testing.T) {
 	}
 	if aws.Classify(err) != aws.ErrorClassThrottling || !strings.Contains(err.Error(), "describing instance types") {
 		t.Errorf("err = %v (class %s), want a throttling error naming the call", err, aws.Classify(err))
+	}
+}
+
+func TestInstanceTypes_ConcurrentListsAreSafe(t *testing.T) {
+	e := newCatalogEnv(t)
+	types, _ := e.providers(aws.PricingOptions{})
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			its, err := types.List(e.ctx, familyTemplate(v1alpha1.AMIFamilyBottlerocket), nil)
+			if err == nil && len(its) == 0 {
+				err = errors.New("no instance types")
+			}
+			errs <- err
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
 	}
 }
