@@ -121,7 +121,7 @@ func (p *DefaultInstanceTypeProvider) offerings(info *ec2types.InstanceTypeInfo,
 		if len(subnetZones) > 0 && !slices.Contains(subnetZones, zone) {
 			continue
 		}
-		for _, ct := range capacityTypes(info) {
+		for _, ct := range offeredCapacityTypes(info) {
 			var price float64
 			var ok bool
 			if ct == v1alpha5.CapacityTypeSpot {

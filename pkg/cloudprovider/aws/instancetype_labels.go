@@ -95,16 +95,16 @@ func instanceTypeRequirements(info *ec2types.InstanceTypeInfo, arch string, fami
 	set(v1alpha5.LabelInstanceHypervisor, string(info.Hypervisor))
 	encryption := info.NetworkInfo != nil && aws.ToBool(info.NetworkInfo.EncryptionInTransitSupported)
 	set(v1alpha5.LabelInstanceEncryptionInTransitSupported, strconv.FormatBool(encryption))
-	set(v1alpha5.LabelInstanceNetworkBandwidth, nonZero(facts.NetworkBandwidthMbps))
-	set(v1alpha5.LabelInstanceLocalNVME, nonZero(localNVMeGB(info)))
+	set(v1alpha5.LabelInstanceNetworkBandwidth, positiveLabel(facts.NetworkBandwidthMbps))
+	set(v1alpha5.LabelInstanceLocalNVME, positiveLabel(localNVMeGB(info)))
 
 	var gpuName, gpuManufacturer, gpuCount, gpuMemory string
 	if info.GpuInfo != nil && len(info.GpuInfo.Gpus) > 0 {
 		gpu := info.GpuInfo.Gpus[0]
 		gpuName, gpuManufacturer = labelValue(aws.ToString(gpu.Name)), labelValue(aws.ToString(gpu.Manufacturer))
-		gpuCount = nonZero(int64(aws.ToInt32(gpu.Count)))
+		gpuCount = positiveLabel(int64(aws.ToInt32(gpu.Count)))
 		if gpu.MemoryInfo != nil {
-			gpuMemory = nonZero(int64(aws.ToInt32(gpu.MemoryInfo.SizeInMiB)))
+			gpuMemory = positiveLabel(int64(aws.ToInt32(gpu.MemoryInfo.SizeInMiB)))
 		}
 	}
 	set(v1alpha5.LabelInstanceGPUName, gpuName)
@@ -112,7 +112,7 @@ func instanceTypeRequirements(info *ec2types.InstanceTypeInfo, arch string, fami
 	set(v1alpha5.LabelInstanceGPUCount, gpuCount)
 	set(v1alpha5.LabelInstanceGPUMemory, gpuMemory)
 
-	accName, accManufacturer, accCount := accelerator(info)
+	accName, accManufacturer, accCount := acceleratorLabels(info)
 	set(v1alpha5.LabelInstanceAcceleratorName, accName)
 	set(v1alpha5.LabelInstanceAcceleratorManufacturer, accManufacturer)
 	set(v1alpha5.LabelInstanceAcceleratorCount, accCount)
@@ -130,7 +130,7 @@ func mergeRequirements(reqs []scheduling.Requirement) scheduling.Requirements {
 	return mergeRequirements(reqs[:mid]).Intersect(mergeRequirements(reqs[mid:]))
 }
 
-func nonZero(n int64) string {
+func positiveLabel(n int64) string {
 	if n <= 0 {
 		return ""
 	}
@@ -147,22 +147,22 @@ func localNVMeGB(info *ec2types.InstanceTypeInfo) int64 {
 	return aws.ToInt64(s.TotalSizeInGB)
 }
 
-// accelerator describes the first inference accelerator, from InferenceAcceleratorInfo or, for
+// acceleratorLabels describes the first inference accelerator, from InferenceAcceleratorInfo or, for
 // types EC2 describes only with NeuronInfo (Trainium), the first Neuron device made by AWS.
-func accelerator(info *ec2types.InstanceTypeInfo) (name, manufacturer, count string) {
+func acceleratorLabels(info *ec2types.InstanceTypeInfo) (name, manufacturer, count string) {
 	if a := info.InferenceAcceleratorInfo; a != nil && len(a.Accelerators) > 0 {
 		acc := a.Accelerators[0]
-		return labelValue(aws.ToString(acc.Name)), labelValue(aws.ToString(acc.Manufacturer)), nonZero(int64(aws.ToInt32(acc.Count)))
+		return labelValue(aws.ToString(acc.Name)), labelValue(aws.ToString(acc.Manufacturer)), positiveLabel(int64(aws.ToInt32(acc.Count)))
 	}
 	if n := info.NeuronInfo; n != nil && len(n.NeuronDevices) > 0 {
 		d := n.NeuronDevices[0]
-		return labelValue(aws.ToString(d.Name)), "aws", nonZero(int64(aws.ToInt32(d.Count)))
+		return labelValue(aws.ToString(d.Name)), "aws", positiveLabel(int64(aws.ToInt32(d.Count)))
 	}
 	return "", "", ""
 }
 
-// capacityTypes are the purchase options EC2 sells the type with, in a stable order.
-func capacityTypes(info *ec2types.InstanceTypeInfo) []string {
+// offeredCapacityTypes are the purchase options EC2 sells the type with, in a stable order.
+func offeredCapacityTypes(info *ec2types.InstanceTypeInfo) []string {
 	var out []string
 	if slices.Contains(info.SupportedUsageClasses, ec2types.UsageClassTypeSpot) {
 		out = append(out, v1alpha5.CapacityTypeSpot)

@@ -18,15 +18,17 @@ import (
 
 // Extended resources the device plugins and the VPC resource controller advertise on nodes.
 const (
-	ResourceNVIDIAGPU  corev1.ResourceName = "nvidia.com/gpu"
-	ResourceAMDGPU     corev1.ResourceName = "amd.com/gpu"
-	ResourceHabanaGPU  corev1.ResourceName = "habana.ai/gaudi"
-	ResourceAWSNeuron  corev1.ResourceName = "aws.amazon.com/neuron"
-	ResourceAWSPodENI  corev1.ResourceName = "vpc.amazonaws.com/pod-eni"
-	ResourceEFA        corev1.ResourceName = "vpc.amazonaws.com/efa"
-	windowsDefaultPods                     = 110
-	mebibyte                               = 1 << 20
-	gibibyte                               = 1 << 30
+	ResourceNVIDIAGPU corev1.ResourceName = "nvidia.com/gpu"
+	ResourceAMDGPU    corev1.ResourceName = "amd.com/gpu"
+	ResourceHabanaGPU corev1.ResourceName = "habana.ai/gaudi"
+	ResourceAWSNeuron corev1.ResourceName = "aws.amazon.com/neuron"
+	ResourceAWSPodENI corev1.ResourceName = "vpc.amazonaws.com/pod-eni"
+	ResourceEFA       corev1.ResourceName = "vpc.amazonaws.com/efa"
+	// kubeletDefaultMaxPods is the kubelet's own default: Windows nodes use it, and so does a
+	// type EC2 publishes no ENI limits for.
+	kubeletDefaultMaxPods = 110
+	bytesPerMiB           = 1 << 20
+	bytesPerGiB           = 1 << 30
 )
 
 // nodeFamilyModel is what an AMI family changes in the labels and allocatable resources of its
@@ -53,7 +55,7 @@ type nodeFamilyModel struct {
 
 // nodeFamilyModelFor describes a family; unknown names get the AL2 model, which is also the default.
 func nodeFamilyModelFor(family string) nodeFamilyModel {
-	linux := nodeFamilyModel{os: "linux", reservedMemoryFromENILimit: true, ephemeralDevice: "/dev/xvda", defaultEphemeral: 20 * gibibyte}
+	linux := nodeFamilyModel{os: "linux", reservedMemoryFromENILimit: true, ephemeralDevice: "/dev/xvda", defaultEphemeral: 20 * bytesPerGiB}
 	switch family {
 	case v1alpha1.AMIFamilyBottlerocket:
 		// Bottlerocket boots from a small OS volume (/dev/xvda) and keeps containers, images and
@@ -68,8 +70,8 @@ func nodeFamilyModelFor(family string) nodeFamilyModel {
 		if family == v1alpha1.AMIFamilyWindows2022 {
 			build = "10.0.20348"
 		}
-		return nodeFamilyModel{os: "windows", windowsBuild: build, amd64Only: true, fixedDefaultPods: windowsDefaultPods,
-			ephemeralDevice: "/dev/sda1", defaultEphemeral: 50 * gibibyte}
+		return nodeFamilyModel{os: "windows", windowsBuild: build, amd64Only: true, fixedDefaultPods: kubeletDefaultMaxPods,
+			ephemeralDevice: "/dev/sda1", defaultEphemeral: 50 * bytesPerGiB}
 	}
 	return linux
 }
@@ -88,7 +90,7 @@ type nodeShape struct {
 func eniLimitedPods(info *ec2types.InstanceTypeInfo) int64 {
 	ni := info.NetworkInfo
 	if ni == nil || ni.Ipv4AddressesPerInterface == nil {
-		return windowsDefaultPods
+		return kubeletDefaultMaxPods
 	}
 	enis := int64(aws.ToInt32(ni.MaximumNetworkInterfaces))
 	defaultCard := aws.ToInt32(ni.DefaultNetworkCardIndex)
@@ -98,7 +100,7 @@ func eniLimitedPods(info *ec2types.InstanceTypeInfo) int64 {
 		}
 	}
 	if enis <= 0 {
-		return windowsDefaultPods
+		return kubeletDefaultMaxPods
 	}
 	return enis*(int64(*ni.Ipv4AddressesPerInterface)-1) + 2
 }
@@ -133,7 +135,7 @@ func (s nodeShape) memoryBytes(info *ec2types.InstanceTypeInfo, arch string) int
 	if !ok || fraction.Sign() < 0 {
 		fraction = new(big.Rat)
 	}
-	return (mib - ceilRat(fraction.Mul(fraction, big.NewRat(mib, 1)))) * mebibyte
+	return (mib - ceilRat(fraction.Mul(fraction, big.NewRat(mib, 1)))) * bytesPerMiB
 }
 
 // ephemeralBytes is the size of the volume holding the kubelet's root directory.
@@ -142,14 +144,14 @@ func (s nodeShape) ephemeralBytes() int64 {
 		return s.family.defaultEphemeral
 	}
 	if s.family.ephemeralDevice == "" {
-		if size := volumeSize(s.blockDevices[len(s.blockDevices)-1]); size > 0 {
+		if size := mappedVolumeBytes(s.blockDevices[len(s.blockDevices)-1]); size > 0 {
 			return size
 		}
 		return s.family.defaultEphemeral
 	}
 	for _, m := range s.blockDevices {
 		if m != nil && aws.ToString(m.DeviceName) == s.family.ephemeralDevice {
-			if size := volumeSize(m); size > 0 {
+			if size := mappedVolumeBytes(m); size > 0 {
 				return size
 			}
 		}
@@ -157,7 +159,7 @@ func (s nodeShape) ephemeralBytes() int64 {
 	return s.family.defaultEphemeral
 }
 
-func volumeSize(m *v1alpha1.BlockDeviceMapping) int64 {
+func mappedVolumeBytes(m *v1alpha1.BlockDeviceMapping) int64 {
 	if m == nil || m.EBS == nil || m.EBS.VolumeSize == nil {
 		return 0
 	}
@@ -173,8 +175,8 @@ func (s nodeShape) kubeReserved(cpuMilli, pods, eniPods int64) corev1.ResourceLi
 	}
 	out := corev1.ResourceList{
 		corev1.ResourceCPU:              *resource.NewMilliQuantity(reservedCPUMilli(cpuMilli), resource.DecimalSI),
-		corev1.ResourceMemory:           *resource.NewQuantity((11*pods+255)*mebibyte, resource.BinarySI),
-		corev1.ResourceEphemeralStorage: *resource.NewQuantity(gibibyte, resource.BinarySI),
+		corev1.ResourceMemory:           *resource.NewQuantity((11*pods+255)*bytesPerMiB, resource.BinarySI),
+		corev1.ResourceEphemeralStorage: *resource.NewQuantity(bytesPerGiB, resource.BinarySI),
 	}
 	for name, q := range s.kubelet.KubeReserved {
 		out[name] = q.DeepCopy()

@@ -125,13 +125,13 @@ func (p *DefaultPricingProvider) Prices(ctx context.Context) *Prices {
 	}
 	defer p.refresh.Unlock()
 	now := p.clock.Now()
-	if !p.opts.IsolatedVPC && due(now, p.onDemandAt, p.onDemandRetry, OnDemandPricesTTL) {
+	if !p.opts.IsolatedVPC && priceRefreshDue(now, p.onDemandAt, p.onDemandRetry, OnDemandPricesTTL) {
 		if err := p.updateOnDemandLocked(ctx); err != nil {
 			log.FromContext(ctx).Error(err, "refreshing on-demand prices failed, keeping the previous prices",
 				"source", p.current.Load().OnDemandSource)
 		}
 	}
-	if due(now, p.spotAt, p.spotRetry, SpotPricesTTL) {
+	if priceRefreshDue(now, p.spotAt, p.spotRetry, SpotPricesTTL) {
 		if err := p.updateSpotLocked(ctx); err != nil {
 			log.FromContext(ctx).Error(err, "refreshing spot prices failed, keeping the previous prices")
 		}
@@ -153,9 +153,9 @@ func (p *DefaultPricingProvider) UpdateSpotPrices(ctx context.Context) error {
 	return p.updateSpotLocked(ctx)
 }
 
-// due reports whether a source fetched at fetched (zero: never) is older than ttl and not
+// priceRefreshDue reports whether a source fetched at fetched (zero: never) is older than ttl and not
 // waiting out a failure.
-func due(now, fetched, retry time.Time, ttl time.Duration) bool {
+func priceRefreshDue(now, fetched, retry time.Time, ttl time.Duration) bool {
 	if now.Before(retry) {
 		return false
 	}
