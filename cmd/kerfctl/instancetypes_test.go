@@ -166,3 +166,10 @@ func TestInstanceTypes_BadFlags(t *testing.T) {
 		}
 	}
 }
+
+func TestInstanceTypes_HelpExitsZero(t *testing.T) {
+	code, _, stderr := runAgainst(t, "instance-types", "--help")
+	if code != 0 || !strings.Contains(stderr, "--ami-family") && !strings.Contains(stderr, "-ami-family") {
+		t.Errorf("exit %d, stderr %q", code, stderr)
+	}
+}

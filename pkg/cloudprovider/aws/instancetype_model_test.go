@@ -8,6 +8,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha1"
 )
 
 // The rules below are exercised end to end against awsim in instancetype_allocatable_test.go;
@@ -145,5 +147,33 @@ func TestMemoryBytes_OverheadTakenAsTheDecimalWritten(t *testing.T) {
 	// 40 × 0.075 is exactly 3; a binary 0.075 must not round it up to 4.
 	if got := (nodeShape{vmMemoryOverheadPercent: 0.075}).memoryBytes(info, "amd64"); got != 37<<20 {
 		t.Errorf("memory %d MiB, want 37", got>>20)
+	}
+}
+
+func TestEphemeralBytes_RootVolumePerFamily(t *testing.T) {
+	vol := func(device, size string) *v1alpha1.BlockDeviceMapping {
+		q := resource.MustParse(size)
+		return &v1alpha1.BlockDeviceMapping{DeviceName: aws.String(device), EBS: &v1alpha1.BlockDevice{VolumeSize: &q}}
+	}
+	for _, tc := range []struct {
+		family string
+		bdms   []*v1alpha1.BlockDeviceMapping
+		want   int64
+	}{
+		{v1alpha1.AMIFamilyAL2, nil, 20 << 30},
+		{v1alpha1.AMIFamilyAL2023, []*v1alpha1.BlockDeviceMapping{vol("/dev/xvda", "80Gi")}, 80 << 30},
+		{v1alpha1.AMIFamilyBottlerocket, nil, 20 << 30},
+		{v1alpha1.AMIFamilyBottlerocket, []*v1alpha1.BlockDeviceMapping{vol("/dev/xvda", "8Gi")}, 20 << 30},
+		{v1alpha1.AMIFamilyUbuntu, []*v1alpha1.BlockDeviceMapping{vol("/dev/sda1", "40Gi")}, 40 << 30},
+		{v1alpha1.AMIFamilyWindows2019, nil, 50 << 30},
+		// Custom images: Kerf cannot know the layout, so the last mapping is taken as the root.
+		{v1alpha1.AMIFamilyCustom, []*v1alpha1.BlockDeviceMapping{vol("/dev/xvda", "10Gi"), vol("/dev/xvdb", "30Gi")}, 30 << 30},
+		{v1alpha1.AMIFamilyCustom, nil, 20 << 30},
+		{v1alpha1.AMIFamilyAL2, []*v1alpha1.BlockDeviceMapping{{DeviceName: aws.String("/dev/xvda")}}, 20 << 30},
+	} {
+		s := nodeShape{family: nodeFamilyModelFor(tc.family), blockDevices: tc.bdms}
+		if got := s.ephemeralBytes(); got != tc.want {
+			t.Errorf("%s with %d mappings: %d GiB, want %d", tc.family, len(tc.bdms), got>>30, tc.want>>30)
+		}
 	}
 }
