@@ -5,7 +5,7 @@ GO ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/kerf-autoscaler/kerf/pkg/operator.Version=$(VERSION)
 
-.PHONY: all build run test generate verify lint bench control-plane tools
+.PHONY: all build run test generate catalog verify lint bench control-plane tools
 
 all: build
 
@@ -24,6 +24,9 @@ generate: ## Regenerate deep copies, CRDs, chart CRDs and RBAC from the code.
 	$(GO) generate ./pkg/apis/...
 	rm -f charts/kerf/crds/*.yaml && cp pkg/apis/crds/*.yaml charts/kerf/crds/
 	rm -rf charts/kerf/files/rbac && $(GO) tool controller-gen rbac:roleName=kerf paths=./... output:rbac:artifacts:config=charts/kerf/files/rbac
+
+catalog: ## Regenerate the embedded AWS price and instance facts tables from ../shared/aws-catalog.
+	$(GO) generate ./pkg/cloudprovider/aws/
 
 verify: generate ## Fail when generated files are stale.
 	@git diff --exit-code -- pkg/apis charts || { echo "generated files are stale: run make generate and commit" >&2; exit 1; }
