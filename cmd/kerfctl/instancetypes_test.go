@@ -83,9 +83,9 @@ func TestInstanceTypes_JSONAgainstAWSim(t *testing.T) {
 	// m5.large on AL2023: 29 pods (3 ENIs × 9 + 2); memory 8192 − 615 = 7577Mi; overhead is
 	// kube-reserved (70m, 574Mi, 1Gi) plus eviction (100Mi, 2Gi).
 	want := instanceTypeOutput{Name: "m5.large",
-		Capacity:    map[string]string{"cpu": "2", "memory": "7577Mi", "ephemeral-storage": "20Gi", "pods": "29", "vpc.amazonaws.com/pod-eni": "9"},
+		Capacity:    map[string]string{"cpu": "2", "memory": "7577Mi", "ephemeral-storage": "20Gi", "pods": "29"},
 		Overhead:    map[string]string{"cpu": "70m", "memory": "674Mi", "ephemeral-storage": "3Gi"},
-		Allocatable: map[string]string{"cpu": "1930m", "memory": "6903Mi", "ephemeral-storage": "17Gi", "pods": "29", "vpc.amazonaws.com/pod-eni": "9"},
+		Allocatable: map[string]string{"cpu": "1930m", "memory": "6903Mi", "ephemeral-storage": "17Gi", "pods": "29"},
 	}
 	if diff := cmp.Diff(want, m5, cmp.FilterPath(func(p cmp.Path) bool {
 		return p.String() == "Offerings" || p.String() == "Labels"

@@ -42,63 +42,63 @@ func TestInstanceTypes_AllocatablePerAMIFamily(t *testing.T) {
 		{typ: "m5.large", // 2 vCPU, 8192 MiB, 3 ENIs × 10 IPv4, 9 branch ENIs
 			linux: nodeResources{
 				// pods 3 × 9 + 2 = 29; memory 8192 − ceil(614.4) = 7577Mi
-				capacity: []string{"cpu=2", "memory=7577Mi", "disk=20Gi", "pods=29", "pod-eni=9"},
+				capacity: []string{"cpu=2", "memory=7577Mi", "disk=20Gi", "pods=29"},
 				// cpu 60 + 10 = 70m; memory 11 × 29 + 255 = 574Mi
 				kubeReserved: []string{"cpu=70m", "memory=574Mi", "disk=1Gi"},
 				eviction:     []string{"memory=100Mi", "disk=2Gi"},
 				// 7577 − 574 − 100 = 6903Mi; 20 − 1 − 2 = 17Gi
-				allocatable: []string{"cpu=1930m", "memory=6903Mi", "disk=17Gi", "pods=29", "pod-eni=9"},
+				allocatable: []string{"cpu=1930m", "memory=6903Mi", "disk=17Gi", "pods=29"},
 			},
 			windows: nodeResources{
-				capacity: []string{"cpu=2", "memory=7577Mi", "disk=50Gi", "pods=110", "pod-eni=9"},
+				capacity: []string{"cpu=2", "memory=7577Mi", "disk=50Gi", "pods=110"},
 				// memory 11 × 110 + 255 = 1465Mi
 				kubeReserved: []string{"cpu=70m", "memory=1465Mi", "disk=1Gi"},
 				eviction:     []string{"memory=100Mi", "disk=5Gi"},
 				// 7577 − 1465 − 100 = 6012Mi; 50 − 1 − 5 = 44Gi
-				allocatable: []string{"cpu=1930m", "memory=6012Mi", "disk=44Gi", "pods=110", "pod-eni=9"},
+				allocatable: []string{"cpu=1930m", "memory=6012Mi", "disk=44Gi", "pods=110"},
 			}},
 		{typ: "m6g.large", // Graviton: 2 vCPU, 8192 MiB, 3 ENIs × 10 IPv4
 			linux: nodeResources{
 				// memory 8192 − 64 = 8128; 8128 − ceil(609.6) = 7518Mi
-				capacity:     []string{"cpu=2", "memory=7518Mi", "disk=20Gi", "pods=29", "pod-eni=9"},
+				capacity:     []string{"cpu=2", "memory=7518Mi", "disk=20Gi", "pods=29"},
 				kubeReserved: []string{"cpu=70m", "memory=574Mi", "disk=1Gi"},
 				eviction:     []string{"memory=100Mi", "disk=2Gi"},
 				// 7518 − 574 − 100 = 6844Mi
-				allocatable: []string{"cpu=1930m", "memory=6844Mi", "disk=17Gi", "pods=29", "pod-eni=9"},
+				allocatable: []string{"cpu=1930m", "memory=6844Mi", "disk=17Gi", "pods=29"},
 			}},
 		{typ: "g5.xlarge", // 4 vCPU, 16384 MiB, 1 NVIDIA A10G, 4 ENIs × 15 IPv4, 4 branch ENIs
 			linux: nodeResources{
 				// pods 4 × 14 + 2 = 58; memory 16384 − ceil(1228.8) = 15155Mi
-				capacity: []string{"cpu=4", "memory=15155Mi", "disk=20Gi", "pods=58", "gpu=1", "pod-eni=4"},
+				capacity: []string{"cpu=4", "memory=15155Mi", "disk=20Gi", "pods=58", "gpu=1"},
 				// cpu 60 + 10 + 5 + 5 = 80m; memory 11 × 58 + 255 = 893Mi
 				kubeReserved: []string{"cpu=80m", "memory=893Mi", "disk=1Gi"},
 				eviction:     []string{"memory=100Mi", "disk=2Gi"},
 				// 15155 − 893 − 100 = 14162Mi
-				allocatable: []string{"cpu=3920m", "memory=14162Mi", "disk=17Gi", "pods=58", "gpu=1", "pod-eni=4"},
+				allocatable: []string{"cpu=3920m", "memory=14162Mi", "disk=17Gi", "pods=58", "gpu=1"},
 			},
 			windows: nodeResources{
-				capacity:     []string{"cpu=4", "memory=15155Mi", "disk=50Gi", "pods=110", "gpu=1", "pod-eni=4"},
+				capacity:     []string{"cpu=4", "memory=15155Mi", "disk=50Gi", "pods=110", "gpu=1"},
 				kubeReserved: []string{"cpu=80m", "memory=1465Mi", "disk=1Gi"},
 				eviction:     []string{"memory=100Mi", "disk=5Gi"},
 				// 15155 − 1465 − 100 = 13590Mi
-				allocatable: []string{"cpu=3920m", "memory=13590Mi", "disk=44Gi", "pods=110", "gpu=1", "pod-eni=4"},
+				allocatable: []string{"cpu=3920m", "memory=13590Mi", "disk=44Gi", "pods=110", "gpu=1"},
 			}},
 		{typ: "m5.metal", // 96 vCPU, 393216 MiB, 15 ENIs × 50 IPv4, 120 branch ENIs
 			linux: nodeResources{
 				// pods 15 × 49 + 2 = 737; memory 393216 − ceil(29491.2) = 363724Mi
-				capacity: []string{"cpu=96", "memory=363724Mi", "disk=20Gi", "pods=737", "pod-eni=120"},
+				capacity: []string{"cpu=96", "memory=363724Mi", "disk=20Gi", "pods=737"},
 				// cpu 60 + 10 + 10 + 92000 × 0.25% = 310m; memory 11 × 737 + 255 = 8362Mi
 				kubeReserved: []string{"cpu=310m", "memory=8362Mi", "disk=1Gi"},
 				eviction:     []string{"memory=100Mi", "disk=2Gi"},
 				// 363724 − 8362 − 100 = 355262Mi
-				allocatable: []string{"cpu=95690m", "memory=355262Mi", "disk=17Gi", "pods=737", "pod-eni=120"},
+				allocatable: []string{"cpu=95690m", "memory=355262Mi", "disk=17Gi", "pods=737"},
 			},
 			windows: nodeResources{
-				capacity:     []string{"cpu=96", "memory=363724Mi", "disk=50Gi", "pods=110", "pod-eni=120"},
+				capacity:     []string{"cpu=96", "memory=363724Mi", "disk=50Gi", "pods=110"},
 				kubeReserved: []string{"cpu=310m", "memory=1465Mi", "disk=1Gi"},
 				eviction:     []string{"memory=100Mi", "disk=5Gi"},
 				// 363724 − 1465 − 100 = 362159Mi
-				allocatable: []string{"cpu=95690m", "memory=362159Mi", "disk=44Gi", "pods=110", "pod-eni=120"},
+				allocatable: []string{"cpu=95690m", "memory=362159Mi", "disk=44Gi", "pods=110"},
 			}},
 		{typ: "t3.medium", // burstable: 2 vCPU, 4096 MiB, 3 ENIs × 6 IPv4, no trunking
 			linux: nodeResources{
@@ -120,18 +120,18 @@ func TestInstanceTypes_AllocatablePerAMIFamily(t *testing.T) {
 		{typ: "inf1.xlarge", // 4 vCPU, 8192 MiB, 1 Inferentia, 4 ENIs × 10 IPv4, 38 branch ENIs
 			linux: nodeResources{
 				// pods 4 × 9 + 2 = 38
-				capacity: []string{"cpu=4", "memory=7577Mi", "disk=20Gi", "pods=38", "neuron=1", "pod-eni=38"},
+				capacity: []string{"cpu=4", "memory=7577Mi", "disk=20Gi", "pods=38", "neuron=1"},
 				// memory 11 × 38 + 255 = 673Mi
 				kubeReserved: []string{"cpu=80m", "memory=673Mi", "disk=1Gi"},
 				eviction:     []string{"memory=100Mi", "disk=2Gi"},
 				// 7577 − 673 − 100 = 6804Mi
-				allocatable: []string{"cpu=3920m", "memory=6804Mi", "disk=17Gi", "pods=38", "neuron=1", "pod-eni=38"},
+				allocatable: []string{"cpu=3920m", "memory=6804Mi", "disk=17Gi", "pods=38", "neuron=1"},
 			},
 			windows: nodeResources{
-				capacity:     []string{"cpu=4", "memory=7577Mi", "disk=50Gi", "pods=110", "neuron=1", "pod-eni=38"},
+				capacity:     []string{"cpu=4", "memory=7577Mi", "disk=50Gi", "pods=110", "neuron=1"},
 				kubeReserved: []string{"cpu=80m", "memory=1465Mi", "disk=1Gi"},
 				eviction:     []string{"memory=100Mi", "disk=5Gi"},
-				allocatable:  []string{"cpu=3920m", "memory=6012Mi", "disk=44Gi", "pods=110", "neuron=1", "pod-eni=38"},
+				allocatable:  []string{"cpu=3920m", "memory=6012Mi", "disk=44Gi", "pods=110", "neuron=1"},
 			}},
 	}
 	e := newCatalogEnv(t)
@@ -174,49 +174,49 @@ func TestInstanceTypes_AllocatableFollowsKubeletAndBlockDevices(t *testing.T) {
 		{name: "maxPods raises pods, kube-reserved memory stays at the ENI limit on AL2",
 			family: v1alpha1.AMIFamilyAL2, kubelet: &v1alpha5.KubeletConfiguration{MaxPods: int32p(110)},
 			want: nodeResources{
-				capacity: []string{"cpu=2", "memory=7577Mi", "disk=20Gi", "pods=110", "pod-eni=9"},
+				capacity: []string{"cpu=2", "memory=7577Mi", "disk=20Gi", "pods=110"},
 				// 11 × 29 + 255 = 574Mi, from the ENI limit
 				kubeReserved: []string{"cpu=70m", "memory=574Mi", "disk=1Gi"},
 				eviction:     []string{"memory=100Mi", "disk=2Gi"},
-				allocatable:  []string{"cpu=1930m", "memory=6903Mi", "disk=17Gi", "pods=110", "pod-eni=9"},
+				allocatable:  []string{"cpu=1930m", "memory=6903Mi", "disk=17Gi", "pods=110"},
 			}},
 		{name: "maxPods on Bottlerocket sizes kube-reserved memory from the pods it allows",
 			family: v1alpha1.AMIFamilyBottlerocket, kubelet: &v1alpha5.KubeletConfiguration{MaxPods: int32p(110)},
 			want: nodeResources{
-				capacity: []string{"cpu=2", "memory=7577Mi", "disk=20Gi", "pods=110", "pod-eni=9"},
+				capacity: []string{"cpu=2", "memory=7577Mi", "disk=20Gi", "pods=110"},
 				// 11 × 110 + 255 = 1465Mi; 7577 − 1465 − 100 = 6012Mi
 				kubeReserved: []string{"cpu=70m", "memory=1465Mi", "disk=1Gi"},
 				eviction:     []string{"memory=100Mi", "disk=2Gi"},
-				allocatable:  []string{"cpu=1930m", "memory=6012Mi", "disk=17Gi", "pods=110", "pod-eni=9"},
+				allocatable:  []string{"cpu=1930m", "memory=6012Mi", "disk=17Gi", "pods=110"},
 			}},
 		{name: "podsPerCore caps pods on AL2023",
 			family: v1alpha1.AMIFamilyAL2023, kubelet: &v1alpha5.KubeletConfiguration{PodsPerCore: int32p(10)},
 			want: nodeResources{
 				// min(29, 10 × 2) = 20; kube-reserved memory still from the ENI limit 29
-				capacity:     []string{"cpu=2", "memory=7577Mi", "disk=20Gi", "pods=20", "pod-eni=9"},
+				capacity:     []string{"cpu=2", "memory=7577Mi", "disk=20Gi", "pods=20"},
 				kubeReserved: []string{"cpu=70m", "memory=574Mi", "disk=1Gi"},
 				eviction:     []string{"memory=100Mi", "disk=2Gi"},
-				allocatable:  []string{"cpu=1930m", "memory=6903Mi", "disk=17Gi", "pods=20", "pod-eni=9"},
+				allocatable:  []string{"cpu=1930m", "memory=6903Mi", "disk=17Gi", "pods=20"},
 			}},
 		{name: "podsPerCore does not apply on Bottlerocket",
 			family: v1alpha1.AMIFamilyBottlerocket, kubelet: &v1alpha5.KubeletConfiguration{PodsPerCore: int32p(10)},
 			want: nodeResources{
-				capacity:     []string{"cpu=2", "memory=7577Mi", "disk=20Gi", "pods=29", "pod-eni=9"},
+				capacity:     []string{"cpu=2", "memory=7577Mi", "disk=20Gi", "pods=29"},
 				kubeReserved: []string{"cpu=70m", "memory=574Mi", "disk=1Gi"},
 				eviction:     []string{"memory=100Mi", "disk=2Gi"},
-				allocatable:  []string{"cpu=1930m", "memory=6903Mi", "disk=17Gi", "pods=29", "pod-eni=9"},
+				allocatable:  []string{"cpu=1930m", "memory=6903Mi", "disk=17Gi", "pods=29"},
 			}},
 		{name: "evictionHard percentages are of capacity; evictionSoft reserves nothing",
 			family: v1alpha1.AMIFamilyAL2023, kubelet: &v1alpha5.KubeletConfiguration{
 				EvictionHard: map[string]string{"memory.available": "5%", "nodefs.available": "1Gi"},
 				EvictionSoft: map[string]string{"memory.available": "2Gi", "nodefs.available": "50%"}},
 			want: nodeResources{
-				capacity:     []string{"cpu=2", "memory=7577Mi", "disk=20Gi", "pods=29", "pod-eni=9"},
+				capacity:     []string{"cpu=2", "memory=7577Mi", "disk=20Gi", "pods=29"},
 				kubeReserved: []string{"cpu=70m", "memory=574Mi", "disk=1Gi"},
 				// 5% of 7577Mi = 7945060352 × 0.05 = 397253017.6, rounded up
 				eviction: []string{"memory=397253018", "disk=1Gi"},
 				// 7945060352 − 574Mi (601882624) − 397253018 = 6945924710; 20 − 1 − 1 = 18Gi
-				allocatable: []string{"cpu=1930m", "memory=6945924710", "disk=18Gi", "pods=29", "pod-eni=9"},
+				allocatable: []string{"cpu=1930m", "memory=6945924710", "disk=18Gi", "pods=29"},
 			}},
 		{name: "the root volume and kubeReserved and systemReserved from the configuration",
 			family: v1alpha1.AMIFamilyAL2, bdms: []*v1alpha1.BlockDeviceMapping{volume("/dev/xvda", "100Gi")},
@@ -224,31 +224,31 @@ func TestInstanceTypes_AllocatableFollowsKubeletAndBlockDevices(t *testing.T) {
 				KubeReserved:   corev1.ResourceList{corev1.ResourceMemory: resourceQuantity(t, "1Gi")},
 				SystemReserved: corev1.ResourceList{corev1.ResourceCPU: resourceQuantity(t, "100m")}},
 			want: nodeResources{
-				capacity: []string{"cpu=2", "memory=7577Mi", "disk=100Gi", "pods=29", "pod-eni=9"},
+				capacity: []string{"cpu=2", "memory=7577Mi", "disk=100Gi", "pods=29"},
 				// memory replaced, cpu and disk computed
 				kubeReserved:   []string{"cpu=70m", "memory=1Gi", "disk=1Gi"},
 				systemReserved: []string{"cpu=100m"},
 				// 10% of 100Gi
 				eviction: []string{"memory=100Mi", "disk=10Gi"},
 				// 2000 − 70 − 100 = 1830m; 7577 − 1024 − 100 = 6453Mi; 100 − 1 − 10 = 89Gi
-				allocatable: []string{"cpu=1830m", "memory=6453Mi", "disk=89Gi", "pods=29", "pod-eni=9"},
+				allocatable: []string{"cpu=1830m", "memory=6453Mi", "disk=89Gi", "pods=29"},
 			}},
 		{name: "Bottlerocket's ephemeral storage is its data volume, not the OS volume",
 			family: v1alpha1.AMIFamilyBottlerocket, bdms: []*v1alpha1.BlockDeviceMapping{volume("/dev/xvda", "4Gi"), volume("/dev/xvdb", "60Gi")},
 			want: nodeResources{
-				capacity:     []string{"cpu=2", "memory=7577Mi", "disk=60Gi", "pods=29", "pod-eni=9"},
+				capacity:     []string{"cpu=2", "memory=7577Mi", "disk=60Gi", "pods=29"},
 				kubeReserved: []string{"cpu=70m", "memory=574Mi", "disk=1Gi"},
 				eviction:     []string{"memory=100Mi", "disk=6Gi"},
 				// 60 − 1 − 6 = 53Gi
-				allocatable: []string{"cpu=1930m", "memory=6903Mi", "disk=53Gi", "pods=29", "pod-eni=9"},
+				allocatable: []string{"cpu=1930m", "memory=6903Mi", "disk=53Gi", "pods=29"},
 			}},
 		{name: "a mapping that is not the family's root device leaves the default size",
 			family: v1alpha1.AMIFamilyAL2023, bdms: []*v1alpha1.BlockDeviceMapping{volume("/dev/xvdz", "500Gi")},
 			want: nodeResources{
-				capacity:     []string{"cpu=2", "memory=7577Mi", "disk=20Gi", "pods=29", "pod-eni=9"},
+				capacity:     []string{"cpu=2", "memory=7577Mi", "disk=20Gi", "pods=29"},
 				kubeReserved: []string{"cpu=70m", "memory=574Mi", "disk=1Gi"},
 				eviction:     []string{"memory=100Mi", "disk=2Gi"},
-				allocatable:  []string{"cpu=1930m", "memory=6903Mi", "disk=17Gi", "pods=29", "pod-eni=9"},
+				allocatable:  []string{"cpu=1930m", "memory=6903Mi", "disk=17Gi", "pods=29"},
 			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -94,7 +94,9 @@ func TestENILimitedPods_DefaultNetworkCardOnly(t *testing.T) {
 	}
 }
 
-func TestExtendedResources_GPUsNeuronPodENIAndEFA(t *testing.T) {
+// Pod ENIs are left out even for trunking types: a node reports them only with the VPC CNI's
+// pod-ENI feature on, and a Machine expecting them would never initialize.
+func TestExtendedResources_GPUsNeuronAndEFAButNoPodENI(t *testing.T) {
 	info := &ec2types.InstanceTypeInfo{
 		GpuInfo: &ec2types.GpuInfo{Gpus: []ec2types.GpuDeviceInfo{
 			{Manufacturer: aws.String("NVIDIA"), Count: aws.Int32(8)},
@@ -106,7 +108,7 @@ func TestExtendedResources_GPUsNeuronPodENIAndEFA(t *testing.T) {
 	got := extendedResources(info, staticTypeFacts{BranchInterfaces: 62})
 	want := corev1.ResourceList{
 		ResourceNVIDIAGPU: resource.MustParse("8"), ResourceAWSNeuron: resource.MustParse("16"),
-		ResourceAWSPodENI: resource.MustParse("62"), ResourceEFA: resource.MustParse("32"),
+		ResourceEFA: resource.MustParse("32"),
 	}
 	if len(got) != len(want) {
 		t.Errorf("resources %v, want %v", got, want)

@@ -278,9 +278,9 @@ func extendedResources(info *ec2types.InstanceTypeInfo, facts staticTypeFacts) c
 		}
 	}
 	add(ResourceAWSNeuron, neuronDevices(info))
-	// Branch interfaces exist only once the VPC CNI's pod-ENI feature is on, but only pods matched
-	// by a SecurityGroupPolicy ever request them, so advertising them costs nothing otherwise.
-	add(ResourceAWSPodENI, int64(facts.BranchInterfaces))
+	// vpc.amazonaws.com/pod-eni (facts.BranchInterfaces) is not advertised: nodes report it only
+	// when the VPC CNI's pod-ENI feature is on, and a Machine expecting it would never be
+	// initialized otherwise. It returns behind an option when security groups for pods are wanted.
 	if ni := info.NetworkInfo; ni != nil && aws.ToBool(ni.EfaSupported) && ni.EfaInfo != nil {
 		add(ResourceEFA, int64(aws.ToInt32(ni.EfaInfo.MaximumEfaInterfaces)))
 	}
