@@ -11,6 +11,7 @@ import (
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 
+	"github.com/kerf-autoscaler/kerf/pkg/cloudprovider/aws"
 	"github.com/kerf-autoscaler/kerf/pkg/operator"
 )
 
@@ -35,6 +36,13 @@ func main() {
 	}
 	op, err := operator.New(opts, config, log)
 	if err != nil {
+		exit(log, err)
+	}
+	cloud, err := newAWS(ctx, opts, config, op.GetClient(), op.Clock)
+	if err != nil {
+		exit(log, err)
+	}
+	if err := op.RegisterControllers(ctx, cloud, aws.DefaultRequirements); err != nil {
 		exit(log, err)
 	}
 	log.Info("starting", "version", operator.Version, "clusterName", opts.ClusterName, "leaderElection", opts.LeaderElection)

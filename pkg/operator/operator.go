@@ -36,7 +36,7 @@ var Version = "dev"
 type Operator struct {
 	manager.Manager
 	Options  *Options
-	Clock    clock.Clock
+	Clock    clock.WithTicker
 	Registry prometheus.Registerer
 	Scheme   *runtime.Scheme
 }

@@ -1,0 +1,45 @@
+package operator
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/kerf-autoscaler/kerf/pkg/cloudprovider"
+	"github.com/kerf-autoscaler/kerf/pkg/provisioning"
+	"github.com/kerf-autoscaler/kerf/pkg/provisioning/lifecycle"
+	"github.com/kerf-autoscaler/kerf/pkg/state"
+)
+
+// RegisterControllers adds Kerf's controllers to the manager, all sharing one measured cloud
+// provider, one record of offerings that ran out of capacity and the operator's clock.
+func (o *Operator) RegisterControllers(ctx context.Context, cloud cloudprovider.CloudProvider, defaults state.DefaultRequirements) error {
+	metrics, err := cloudprovider.NewMetrics(o.Registry)
+	if err != nil {
+		return err
+	}
+	cloud = metrics.Decorate(cloud)
+	unavailable := lifecycle.NewUnavailableOfferingsCache(o.Clock)
+	kube := o.GetClient()
+
+	provisioningMetrics, err := provisioning.NewMetrics(o.Registry)
+	if err != nil {
+		return err
+	}
+	batcher := provisioning.NewBatcher(o.Clock, o.Options.BatchIdleDuration, o.Options.BatchMaxDuration)
+	cluster := state.NewCluster(kube, cloud, defaults, unavailable)
+	provisioner := provisioning.NewProvisioner(kube, cluster, batcher, o.GetEventRecorder("provisioner"), o.Clock, provisioningMetrics)
+	if err := o.Add(provisioner); err != nil {
+		return fmt.Errorf("adding the provisioner, %w", err)
+	}
+	if err := provisioning.NewPodTrigger(kube, batcher).Register(o.Manager); err != nil {
+		return fmt.Errorf("registering the pod trigger, %w", err)
+	}
+	if err := provisioning.NewStatusController(kube).Register(o.Manager); err != nil {
+		return fmt.Errorf("registering the provisioner status controller, %w", err)
+	}
+	machines := lifecycle.NewController(kube, cloud, unavailable, o.GetEventRecorder(lifecycle.Name), o.Clock, lifecycle.DefaultRegistrationTTL)
+	if err := machines.Register(ctx, o.Manager); err != nil {
+		return fmt.Errorf("registering the machine lifecycle controller, %w", err)
+	}
+	return nil
+}

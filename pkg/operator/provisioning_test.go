@@ -1,0 +1,188 @@
+package operator_test
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"net"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	clocktesting "k8s.io/utils/clock/testing"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha1"
+	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha5"
+	"github.com/kerf-autoscaler/kerf/pkg/cloudprovider/aws"
+	"github.com/kerf-autoscaler/kerf/pkg/operator"
+	"github.com/kerf-autoscaler/kerf/test/awsim"
+	"github.com/kerf-autoscaler/kerf/test/awsim/simkubelet"
+	"github.com/kerf-autoscaler/kerf/test/kubeenv"
+)
+
+var env *kubeenv.Env
+
+func TestMain(m *testing.M) {
+	ctrllog.SetLogger(logr.Discard()) // controller-runtime's work queues log through the global logger
+	os.Exit(kubeenv.Run(m, &env))
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// The whole provisioning path with every real part but the kube-scheduler: the operator's
+// controllers on a real API server, the AWS cloud provider on the real SDK against awsim, and
+// awsim's kubelet registering the Node. A pod the scheduler marked unschedulable becomes one
+// Machine, one EC2 instance of the cheapest type that fits, and an initialized Node.
+func TestControllers_PendingPodBecomesAnInitializedNodeOnAWS(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	clk := clocktesting.NewFakeClock(time.Now())
+	const cluster = "kerf-it"
+	srv, err := awsim.Start("127.0.0.1:0", awsim.Options{Clock: clk, Seed: 42, ClusterName: cluster})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+
+	opts, err := operator.ParseOptions([]string{"--cluster-name=" + cluster, "--leader-elect=false", "--isolated-vpc",
+		fmt.Sprintf("--metrics-port=%d", freePort(t)), fmt.Sprintf("--health-probe-port=%d", freePort(t)),
+		"--batch-idle-duration=50ms", "--batch-max-duration=200ms"}, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	op, err := operator.New(opts, env.Config, logr.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := srv.AWSConfig()
+	ec2Client := ec2.NewFromConfig(cfg)
+	prices, err := aws.NewPricingProvider(ec2Client, nil, clk, aws.PricingOptions{Region: cfg.Region, IsolatedVPC: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	instanceTypes, err := aws.NewInstanceTypeProvider(ec2Client, prices, clk, opts.VMMemoryOverheadPercent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cloud, err := aws.NewCloudProvider(aws.CloudProviderOptions{
+		ClusterName: cluster, ClusterEndpoint: env.Config.Host, CABundle: base64.StdEncoding.EncodeToString(env.Config.CAData),
+		KubeClient: op.GetClient(), EC2: ec2Client, SSM: ssm.NewFromConfig(cfg), InstanceTypes: instanceTypes, Clock: clk,
+		KubernetesVersion: func(context.Context) (string, error) { return "1.36", nil },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The batcher runs on the operator's real clock: its windows are milliseconds here.
+	if err := op.RegisterControllers(ctx, cloud, aws.DefaultRequirements); err != nil {
+		t.Fatal(err)
+	}
+	stopped := make(chan error, 1)
+	go func() { stopped <- op.Start(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-stopped; err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	})
+
+	for _, obj := range []client.Object{
+		&v1alpha1.AWSNodeTemplate{ObjectMeta: metav1.ObjectMeta{Name: "it"}, Spec: v1alpha1.AWSNodeTemplateSpec{
+			SubnetSelector: map[string]string{"karpenter.sh/discovery": cluster}, SecurityGroupSelector: map[string]string{"karpenter.sh/discovery": cluster},
+		}},
+		&v1alpha5.Provisioner{ObjectMeta: metav1.ObjectMeta{Name: "it"}, Spec: v1alpha5.ProvisionerSpec{
+			ProviderRef: &v1alpha5.MachineTemplateRef{Name: "it"},
+			Labels:      map[string]string{"team": "it"},
+			Requirements: []v1alpha5.NodeSelectorRequirement{
+				{Key: v1alpha5.LabelInstanceFamily, Operator: corev1.NodeSelectorOpIn, Values: []string{"m5", "c5"}},
+			},
+		}},
+	} {
+		if err := env.Client.Create(ctx, obj); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "pause", Resources: corev1.ResourceRequirements{
+			Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("3"), corev1.ResourceMemory: resource.MustParse("4Gi")},
+		}}}},
+	}
+	if err := env.Client.Create(ctx, pod); err != nil {
+		t.Fatal(err)
+	}
+	// What the kube-scheduler would write for a pod no node can take.
+	pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: corev1.PodReasonUnschedulable}}
+	if err := env.Client.Status().Update(ctx, pod); err != nil {
+		t.Fatal(err)
+	}
+
+	machine := &v1alpha5.Machine{}
+	kubeenv.Eventually(t, 30*time.Second, "a Machine launched for the pending pod", func() error {
+		list := &v1alpha5.MachineList{}
+		if err := env.Client.List(ctx, list); err != nil {
+			return err
+		}
+		if len(list.Items) != 1 {
+			return fmt.Errorf("%d machines", len(list.Items))
+		}
+		*machine = list.Items[0]
+		if machine.Status.ProviderID == "" {
+			return fmt.Errorf("machine %s not launched yet", machine.Name)
+		}
+		return nil
+	})
+	instances := srv.World.Instances()
+	if len(instances) != 1 {
+		t.Fatalf("awsim holds %d instances, want exactly 1", len(instances))
+	}
+	// 3 cpu and 4Gi on-demand among m5 and c5: c5.xlarge (4 vCPU, 8 GiB) is the cheapest that fits.
+	if got := instances[0].InstanceType; got != "c5.xlarge" || instances[0].CapacityType != "on-demand" {
+		t.Errorf("launched %s %s, want on-demand c5.xlarge", instances[0].CapacityType, got)
+	}
+
+	// The instance boots and awsim's kubelet registers its Node from the user data Kerf wrote.
+	clk.Step(5 * time.Minute)
+	registrar := simkubelet.NewRegistrar(kubernetes.NewForConfigOrDie(env.Config), srv.World, clk)
+	kubeenv.Eventually(t, 30*time.Second, "the Machine initialized", func() error {
+		if err := registrar.Sync(ctx); err != nil {
+			return err
+		}
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(machine), machine); err != nil {
+			return err
+		}
+		if !meta.IsStatusConditionTrue(machine.Status.Conditions, v1alpha5.MachineInitialized) {
+			return fmt.Errorf("machine %s conditions %+v", machine.Name, machine.Status.Conditions)
+		}
+		return nil
+	})
+	node := &corev1.Node{}
+	if err := env.Client.Get(ctx, client.ObjectKey{Name: machine.Status.NodeName}, node); err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]string{
+		v1alpha5.ProvisionerNameLabelKey: "it", "team": "it", v1alpha5.LabelInstanceType: "c5.xlarge",
+		v1alpha5.LabelNodeInitialized: "true", v1alpha5.LabelTopologyZone: instances[0].Zone,
+	} {
+		if got := node.Labels[key]; got != want {
+			t.Errorf("node label %s = %q, want %q", key, got, want)
+		}
+	}
+}
