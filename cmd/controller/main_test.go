@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -52,16 +51,6 @@ func run(m *testing.M) int {
 	return m.Run()
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 func get(url string) (string, error) {
 	resp, err := http.Get(url)
 	if err != nil {
@@ -81,7 +70,7 @@ func TestController_TakesTheLeaseServesProbesAndReleasesTheLeaseOnSIGTERM(t *tes
 	if err := env.WriteKubeconfig(kubeconfig); err != nil {
 		t.Fatal(err)
 	}
-	metricsPort, healthPort := freePort(t), freePort(t)
+	metricsPort, healthPort := kubeenv.FreePort(t), kubeenv.FreePort(t)
 	var logs bytes.Buffer
 	cmd := exec.Command(binary, "--kubeconfig="+kubeconfig, "--leader-election-namespace=default")
 	cmd.Env = append(os.Environ(), "CLUSTER_NAME=test", fmt.Sprintf("METRICS_PORT=%d", metricsPort), fmt.Sprintf("HEALTH_PROBE_PORT=%d", healthPort))

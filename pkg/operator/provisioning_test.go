@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
-	"net"
 	"os"
 	"testing"
 	"time"
@@ -37,16 +36,6 @@ func TestMain(m *testing.M) {
 	os.Exit(kubeenv.Run(m, &env))
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // The whole provisioning path with every real part but the kube-scheduler: the operator's
 // controllers on a real API server, the AWS cloud provider on the real SDK against awsim, and
 // awsim's kubelet registering the Node. A pod the scheduler marked unschedulable becomes one
@@ -63,7 +52,7 @@ func TestControllers_PendingPodBecomesAnInitializedNodeOnAWS(t *testing.T) {
 	t.Cleanup(func() { _ = srv.Close() })
 
 	opts, err := operator.ParseOptions([]string{"--cluster-name=" + cluster, "--leader-elect=false", "--isolated-vpc",
-		fmt.Sprintf("--metrics-port=%d", freePort(t)), fmt.Sprintf("--health-probe-port=%d", freePort(t)),
+		fmt.Sprintf("--metrics-port=%d", kubeenv.FreePort(t)), fmt.Sprintf("--health-probe-port=%d", kubeenv.FreePort(t)),
 		"--batch-idle-duration=50ms", "--batch-max-duration=200ms"}, func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)

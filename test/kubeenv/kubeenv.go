@@ -6,6 +6,7 @@ package kubeenv
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -132,4 +133,15 @@ func Eventually(t testing.TB, timeout time.Duration, what string, check func() e
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// FreePort returns a TCP port free on localhost now, for a process under test to listen on.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }
