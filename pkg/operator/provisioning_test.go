@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,13 +13,16 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/yaml"
 
 	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha1"
 	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha5"
@@ -34,6 +38,43 @@ var env *kubeenv.Env
 func TestMain(m *testing.M) {
 	ctrllog.SetLogger(logr.Discard()) // controller-runtime's work queues log through the global logger
 	os.Exit(kubeenv.Run(m, &env))
+}
+
+// asChartRBAC returns a client configuration for a user bound to the chart's generated
+// ClusterRole and nothing else.
+func asChartRBAC(t *testing.T) *rest.Config {
+	t.Helper()
+	ctx := context.Background()
+	generated, err := os.ReadFile("../../charts/kerf/files/rbac/role.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const user = "kerf-controller"
+	for _, doc := range strings.Split(string(generated), "\n---\n") {
+		role := &rbacv1.ClusterRole{}
+		if err := yaml.Unmarshal([]byte(doc), role); err != nil {
+			t.Fatal(err)
+		}
+		if role.Kind != "ClusterRole" {
+			continue // the namespaced Role holds the leader-election lease, off in this test
+		}
+		role.Name = user
+		binding := &rbacv1.ClusterRoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: user},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: user},
+			Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: user}},
+		}
+		for _, obj := range []client.Object{role, binding} {
+			if err := env.Client.Create(ctx, obj); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	config, err := env.UserConfig(user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return config
 }
 
 // The whole provisioning path with every real part but the kube-scheduler: the operator's
@@ -57,7 +98,9 @@ func TestControllers_PendingPodBecomesAnInitializedNodeOnAWS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	op, err := operator.New(opts, env.Config, logr.Discard())
+	// The controllers run as a user holding only the chart's ClusterRole, so a permission the
+	// code needs but its RBAC markers forgot fails here rather than in a user's cluster.
+	op, err := operator.New(opts, asChartRBAC(t), logr.Discard())
 	if err != nil {
 		t.Fatal(err)
 	}

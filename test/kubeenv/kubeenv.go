@@ -82,13 +82,22 @@ func (e *Env) Stop() error {
 // CRDs returns the CRDs as installed.
 func (e *Env) CRDs() []*apiextensionsv1.CustomResourceDefinition { return e.environment.CRDs }
 
+// UserConfig returns a client configuration authenticating as a new user with the given name and
+// groups: with no groups it may do only what RBAC bindings grant it.
+func (e *Env) UserConfig(name string, groups ...string) (*rest.Config, error) {
+	user, err := e.environment.ControlPlane.AddUser(envtest.User{Name: name, Groups: groups}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("adding user %s, %w", name, err)
+	}
+	return user.Config(), nil
+}
+
 // WriteKubeconfig writes a kubeconfig for the admin user to path, for binaries under test.
 func (e *Env) WriteKubeconfig(path string) error {
-	user, err := e.environment.ControlPlane.AddUser(envtest.User{Name: "kerf-test", Groups: []string{"system:masters"}}, nil)
+	config, err := e.UserConfig("kerf-test", "system:masters")
 	if err != nil {
-		return fmt.Errorf("adding user, %w", err)
+		return err
 	}
-	config := user.Config()
 	kubeconfig := clientcmdapi.NewConfig()
 	kubeconfig.Clusters["envtest"] = &clientcmdapi.Cluster{Server: config.Host, CertificateAuthorityData: config.CAData}
 	kubeconfig.AuthInfos["kerf-test"] = &clientcmdapi.AuthInfo{ClientCertificateData: config.CertData, ClientKeyData: config.KeyData}

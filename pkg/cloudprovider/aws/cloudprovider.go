@@ -75,6 +75,10 @@ func (o CloudProviderOptions) validate() error {
 	return errors.Join(errs...)
 }
 
+// The provider reads each Provisioner's AWSNodeTemplate through the manager's cache.
+//
+// +kubebuilder:rbac:groups=karpenter.k8s.aws,resources=awsnodetemplates,verbs=get;list;watch
+
 // CloudProvider launches and removes EC2 instances for Machines.
 type CloudProvider struct {
 	opts            CloudProviderOptions
