@@ -2,6 +2,7 @@ package state
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 
@@ -9,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha5"
 	"github.com/kerf-autoscaler/kerf/pkg/cloudprovider"
@@ -71,22 +73,43 @@ func (c *Cluster) Snapshot(ctx context.Context) (scheduling.Snapshot, error) {
 		snap.Namespaces = append(snap.Namespaces, scheduling.Namespace{Name: ns.Name, Labels: ns.Labels})
 	}
 	usage := ProvisionerUsage(nodes.Items, machines.Items)
+	var failed []error
 	for i := range provisioners.Items {
 		p := &provisioners.Items[i]
 		if p.DeletionTimestamp != nil {
 			continue
 		}
-		instanceTypes, err := c.cloud.GetInstanceTypes(ctx, p)
+		view, err := c.provisioner(ctx, p, usage[p.Name])
 		if err != nil {
-			return scheduling.Snapshot{}, fmt.Errorf("getting instance types for provisioner %s, %w", p.Name, err)
-		}
-		view, err := Provisioner(p, c.withAvailability(instanceTypes), usage[p.Name], c.defaults)
-		if err != nil {
-			return scheduling.Snapshot{}, err
+			// One broken Provisioner (a missing AWSNodeTemplate, say) must not stop the others
+			// from provisioning; it is logged and left out of this Snapshot.
+			log.FromContext(ctx).Error(err, "leaving provisioner out of the snapshot", "provisioner", p.Name)
+			failed = append(failed, err)
+			continue
 		}
 		snap.Provisioners = append(snap.Provisioners, view)
 	}
+	if len(snap.Provisioners) == 0 && len(failed) > 0 {
+		return scheduling.Snapshot{}, &ProvisionersUnavailableError{Errs: failed}
+	}
 	return snap, nil
+}
+
+// ProvisionersUnavailableError says no Provisioner could be read into a Snapshot.
+type ProvisionersUnavailableError struct{ Errs []error }
+
+func (e *ProvisionersUnavailableError) Error() string {
+	return fmt.Sprintf("no provisioner is usable, %v", errors.Join(e.Errs...))
+}
+
+func (e *ProvisionersUnavailableError) Unwrap() []error { return e.Errs }
+
+func (c *Cluster) provisioner(ctx context.Context, p *v1alpha5.Provisioner, usage corev1.ResourceList) (scheduling.Provisioner, error) {
+	instanceTypes, err := c.cloud.GetInstanceTypes(ctx, p)
+	if err != nil {
+		return scheduling.Provisioner{}, fmt.Errorf("getting instance types for provisioner %s, %w", p.Name, err)
+	}
+	return Provisioner(p, c.withAvailability(instanceTypes), usage, c.defaults)
 }
 
 // clusterNodes returns registered nodes with their bound pods, then Machines still launching as
@@ -131,20 +154,33 @@ func clusterNodes(nodes []corev1.Node, machines []v1alpha5.Machine, pods []corev
 }
 
 // schedulableTaints leaves out the taints that are about to go away on a node Kerf is still
-// initializing: its startup taints and the kubelet's not-ready taint. Pods planned there need not
-// tolerate them.
+// initializing: its startup taints, the node lifecycle controller's not-ready and unreachable
+// taints (a new node is Unknown until its kubelet reports) and the cloud controller manager's
+// uninitialized taint. Pods planned there need not tolerate them.
 func schedulableTaints(n *corev1.Node, startup []corev1.Taint) []corev1.Taint {
 	if n.Labels[v1alpha5.LabelNodeInitialized] == "true" || n.Labels[v1alpha5.ProvisionerNameLabelKey] == "" {
 		return n.Spec.Taints
 	}
 	var out []corev1.Taint
 	for _, t := range n.Spec.Taints {
-		if t.Key == corev1.TaintNodeNotReady || containsTaint(startup, t) {
+		if isTransientTaint(t) || containsTaint(startup, t) {
 			continue
 		}
 		out = append(out, t)
 	}
 	return out
+}
+
+// taintUninitialized is the cloud controller manager's taint, removed once it has initialized the
+// node (k8s.io/cloud-provider/api.TaintExternalCloudProvider, not worth the dependency).
+const taintUninitialized = "node.cloudprovider.kubernetes.io/uninitialized"
+
+func isTransientTaint(t corev1.Taint) bool {
+	switch t.Key {
+	case corev1.TaintNodeNotReady, corev1.TaintNodeUnreachable, taintUninitialized:
+		return true
+	}
+	return false
 }
 
 func containsTaint(taints []corev1.Taint, t corev1.Taint) bool {

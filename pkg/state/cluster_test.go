@@ -2,7 +2,10 @@ package state_test
 
 import (
 	"context"
+	"errors"
 	"os"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -66,6 +69,8 @@ func TestSnapshot_ReadsPendingPodsNodesInFlightMachinesAndUsage(t *testing.T) {
 	cniTaint := corev1.Taint{Key: "cni", Value: "not-ready", Effect: corev1.TaintEffectNoSchedule}
 	dedicated := corev1.Taint{Key: "dedicated", Value: "db", Effect: corev1.TaintEffectNoSchedule}
 	notReady := corev1.Taint{Key: corev1.TaintNodeNotReady, Effect: corev1.TaintEffectNoSchedule}
+	unreachable := corev1.Taint{Key: corev1.TaintNodeUnreachable, Effect: corev1.TaintEffectNoSchedule}
+	uninitialized := corev1.Taint{Key: "node.cloudprovider.kubernetes.io/uninitialized", Value: "true", Effect: corev1.TaintEffectNoSchedule}
 	unschedulable := corev1.PodCondition{Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: corev1.PodReasonUnschedulable}
 
 	create(t, &v1alpha5.Provisioner{ObjectMeta: metav1.ObjectMeta{Name: provisioner}, Spec: v1alpha5.ProvisionerSpec{ProviderRef: &v1alpha5.MachineTemplateRef{Name: "default"}}})
@@ -83,7 +88,7 @@ func TestSnapshot_ReadsPendingPodsNodesInFlightMachinesAndUsage(t *testing.T) {
 	}
 	create(t, &corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{Name: "starting", Labels: managed},
-		Spec:       corev1.NodeSpec{ProviderID: "fake:///z/i-2", Taints: []corev1.Taint{cniTaint, dedicated, notReady}},
+		Spec:       corev1.NodeSpec{ProviderID: "fake:///z/i-2", Taints: []corev1.Taint{cniTaint, dedicated, notReady, unreachable, uninitialized}},
 		Status:     corev1.NodeStatus{Capacity: resources("2", "8Gi"), Allocatable: resources("1900m", "7Gi")},
 	})
 	create(t, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "not-kerfs"}, Spec: corev1.NodeSpec{Taints: []corev1.Taint{notReady}},
@@ -268,4 +273,41 @@ func TestSnapshot_PlansAroundOfferingsThatRecentlyRanOut(t *testing.T) {
 		return
 	}
 	t.Error("provisioner ice missing from the snapshot")
+}
+
+// failingFor fails GetInstanceTypes for the named Provisioners, as a missing AWSNodeTemplate would.
+type failingFor struct {
+	*fake.CloudProvider
+	broken map[string]bool
+}
+
+func (c failingFor) GetInstanceTypes(ctx context.Context, p *v1alpha5.Provisioner) ([]*scheduling.InstanceType, error) {
+	if c.broken[p.Name] || c.broken["*"] {
+		return nil, errors.New("awsnodetemplate not found")
+	}
+	return c.CloudProvider.GetInstanceTypes(ctx, p)
+}
+
+func TestSnapshot_LeavesOutAProvisionerWhoseInstanceTypesFail(t *testing.T) {
+	ctx := context.Background()
+	for _, name := range []string{"broken", "works"} {
+		create(t, &v1alpha5.Provisioner{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: v1alpha5.ProvisionerSpec{ProviderRef: &v1alpha5.MachineTemplateRef{Name: name}}})
+	}
+	snap, err := state.NewCluster(env.Client, failingFor{fake.New(), map[string]bool{"broken": true}}, nil, nil).Snapshot(ctx)
+	if err != nil {
+		t.Fatalf("one broken provisioner failed the whole snapshot: %v", err)
+	}
+	var got []string
+	for _, p := range snap.Provisioners {
+		got = append(got, p.Name)
+	}
+	if slices.Contains(got, "broken") || !slices.Contains(got, "works") {
+		t.Errorf("provisioners %v, want works and not broken", got)
+	}
+
+	_, err = state.NewCluster(env.Client, failingFor{fake.New(), map[string]bool{"*": true}}, nil, nil).Snapshot(ctx)
+	var unavailable *state.ProvisionersUnavailableError
+	if !errors.As(err, &unavailable) || !strings.Contains(err.Error(), "awsnodetemplate not found") {
+		t.Errorf("with every provisioner broken, error %v, want ProvisionersUnavailableError carrying the cause", err)
+	}
 }
