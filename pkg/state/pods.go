@@ -8,9 +8,11 @@ import (
 const mirrorPodAnnotation = "kubernetes.io/config.mirror"
 
 // IsProvisionable reports whether Kerf should find room for the pod: the kube-scheduler tried and
-// could not place it, and nothing else will.
+// could not place it, and nothing else will. A pod with status.nominatedNodeName is preempting
+// lower-priority pods on that node: the scheduler already has a place for it once they leave.
 func IsProvisionable(pod *corev1.Pod) bool {
 	return pod.Spec.NodeName == "" &&
+		pod.Status.NominatedNodeName == "" &&
 		pod.DeletionTimestamp == nil &&
 		!IsTerminal(pod) &&
 		markedUnschedulable(pod) &&

@@ -40,6 +40,7 @@ func TestIsProvisionable(t *testing.T) {
 		{"owned by a ReplicaSet", unschedulable(func(p *corev1.Pod) {
 			p.OwnerReferences = []metav1.OwnerReference{{Kind: "ReplicaSet", Name: "rs", Controller: ptr.To(true)}}
 		}), true},
+		{"nominated by preemption", unschedulable(func(p *corev1.Pod) { p.Status.NominatedNodeName = "n1" }), false},
 		{"static", unschedulable(func(p *corev1.Pod) { p.Annotations = map[string]string{mirrorPodAnnotation: "x"} }), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
