@@ -11,7 +11,9 @@ import (
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
 
 	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha5"
 	"github.com/kerf-autoscaler/kerf/pkg/cloudprovider"
@@ -30,6 +32,9 @@ type CloudProvider struct {
 	CreateErrors []error
 	// Drifted holds provider IDs IsDrifted reports as drifted.
 	Drifted map[string]bool
+	// Clock stamps each instance's launch time (its CreationTimestamp in List and Get), which
+	// garbage collection compares with its grace period.
+	Clock clock.PassiveClock
 
 	// CreateCalls and DeleteCalls record every call's argument.
 	CreateCalls []*v1alpha5.Machine
@@ -42,7 +47,7 @@ type CloudProvider struct {
 
 // New returns a provider offering the given instance types.
 func New(instanceTypes ...*scheduling.InstanceType) *CloudProvider {
-	return &CloudProvider{InstanceTypes: instanceTypes}
+	return &CloudProvider{InstanceTypes: instanceTypes, Clock: clock.RealClock{}}
 }
 
 // Name implements CloudProvider.
@@ -60,7 +65,9 @@ func (c *CloudProvider) Create(_ context.Context, machine *v1alpha5.Machine) (*v
 		return nil, err
 	}
 	if id, ok := c.launched[machine.UID]; ok && machine.UID != "" {
-		return c.instances[id].DeepCopy(), nil
+		if inst, ok := c.instances[id]; ok {
+			return inst.DeepCopy(), nil
+		}
 	}
 	reqs, err := scheduling.RequirementsFromNodeSelector(machine.Spec.Requirements)
 	if err != nil {
@@ -84,6 +91,7 @@ func (c *CloudProvider) Create(_ context.Context, machine *v1alpha5.Machine) (*v
 		launched.Labels[k] = v
 	}
 	launched.Status.ProviderID = id
+	launched.CreationTimestamp = metav1.NewTime(c.Clock.Now())
 	launched.Status.Capacity = it.Capacity.DeepCopy()
 	launched.Status.Allocatable = it.Allocatable()
 	if c.instances == nil {
@@ -112,15 +120,25 @@ func (c *CloudProvider) cheapest(reqs scheduling.Requirements, requests corev1.R
 	return best, bestOffering, best != nil
 }
 
-// Delete implements CloudProvider.
+// Delete implements CloudProvider. A Machine without a provider ID is looked up by its UID, as a
+// real provider finds the instance of a launch whose status write was lost.
 func (c *CloudProvider) Delete(_ context.Context, machine *v1alpha5.Machine) error {
 	c.Lock()
 	defer c.Unlock()
 	c.DeleteCalls = append(c.DeleteCalls, machine.DeepCopy())
-	if _, ok := c.instances[machine.Status.ProviderID]; !ok {
-		return cloudprovider.NewMachineNotFoundError(fmt.Errorf("no instance %q", machine.Status.ProviderID))
+	id := machine.Status.ProviderID
+	if id == "" && machine.UID != "" {
+		id = c.launched[machine.UID]
 	}
-	delete(c.instances, machine.Status.ProviderID)
+	inst, ok := c.instances[id]
+	if !ok {
+		return cloudprovider.NewMachineNotFoundError(fmt.Errorf("no instance %q", id))
+	}
+	delete(c.instances, id)
+	// The UID may launch again; Create must not hand back the terminated instance.
+	if c.launched[inst.UID] == id {
+		delete(c.launched, inst.UID)
+	}
 	return nil
 }
 

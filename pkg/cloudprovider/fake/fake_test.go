@@ -98,3 +98,38 @@ func TestDelete_SecondDeleteIsNotFound(t *testing.T) {
 		t.Errorf("Get after Delete: %v, want machine not found", err)
 	}
 }
+
+func TestCreate_AfterDeleteLaunchesANewInstance(t *testing.T) {
+	ctx := context.Background()
+	cp := New(instanceType("small", "2", scheduling.Offering{Zone: "z", CapacityType: "spot", Price: 1, Available: true}))
+	for _, tc := range []struct {
+		name   string
+		delete func(launched *v1alpha5.Machine) *v1alpha5.Machine
+	}{
+		{"deleted by provider id", func(launched *v1alpha5.Machine) *v1alpha5.Machine { return launched }},
+		{"deleted by uid after a lost status write", func(*v1alpha5.Machine) *v1alpha5.Machine { return machine("lost", "1") }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			first, err := cp.Create(ctx, machine("lost", "1"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cp.Delete(ctx, tc.delete(first)); err != nil {
+				t.Fatalf("Delete: %v", err)
+			}
+			again, err := cp.Create(ctx, machine("lost", "1"))
+			if err != nil || again == nil {
+				t.Fatalf("Create after Delete returned (%v, %v), want a new instance", again, err)
+			}
+			if again.Status.ProviderID == first.Status.ProviderID {
+				t.Errorf("Create after Delete returned the terminated instance %s", first.Status.ProviderID)
+			}
+			if err := cp.Delete(ctx, again); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	if list, _ := cp.List(ctx); len(list) != 0 {
+		t.Errorf("listed %d instances after deleting all, want 0", len(list))
+	}
+}
