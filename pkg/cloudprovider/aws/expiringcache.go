@@ -45,3 +45,10 @@ func (c *expiringCache[V]) Set(key string, value V) {
 	defer c.mu.Unlock()
 	c.entries[key] = expiringEntry[V]{value: value, expires: c.clock.Now().Add(c.ttl)}
 }
+
+// Delete forgets key.
+func (c *expiringCache[V]) Delete(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.entries, key)
+}

@@ -8,6 +8,7 @@ import (
 	"hash/fnv"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -49,9 +50,9 @@ type LaunchTemplate struct {
 type LaunchTemplateProvider interface {
 	// Ensure returns the template for spec, creating it on first use.
 	Ensure(ctx context.Context, spec LaunchTemplateSpec) (LaunchTemplate, error)
-	// DeleteUnused deletes the cluster's templates that inUse rejects and that were not
-	// ensured within LaunchTemplatesTTL, and returns their names.
-	DeleteUnused(ctx context.Context, inUse func(name string) bool) ([]string, error)
+	// DeleteUnused deletes the cluster's templates that no launch has used for
+	// LaunchTemplateUnusedAfter, and returns their names; see launchtemplate_gc.go.
+	DeleteUnused(ctx context.Context) ([]string, error)
 }
 
 // DefaultLaunchTemplateProvider keeps templates named kerf/<cluster>/<hash of the spec>, so the
@@ -60,17 +61,22 @@ type DefaultLaunchTemplateProvider struct {
 	ec2         EC2API
 	clusterName string
 	retry       retrier
+	clock       clock.Clock
 	cache       *expiringCache[LaunchTemplate]
 	// mu serialises creation so concurrent launches of one spec create one template.
 	mu sync.Mutex
+	// useMu guards lastUsed and is held by garbage collection from its decision to the end of
+	// a delete, so a template is never handed out while it is being deleted.
+	useMu    sync.Mutex
+	lastUsed map[string]time.Time
 }
 
 var _ LaunchTemplateProvider = (*DefaultLaunchTemplateProvider)(nil)
 
 // NewLaunchTemplateProvider returns a LaunchTemplateProvider for the cluster.
 func NewLaunchTemplateProvider(ec2api EC2API, clusterName string, clk clock.Clock) *DefaultLaunchTemplateProvider {
-	return &DefaultLaunchTemplateProvider{ec2: ec2api, clusterName: clusterName, retry: newRetrier(clk, 0, 0),
-		cache: newExpiringCache[LaunchTemplate](clk, LaunchTemplatesTTL)}
+	return &DefaultLaunchTemplateProvider{ec2: ec2api, clusterName: clusterName, retry: newRetrier(clk, 0, 0), clock: clk,
+		cache: newExpiringCache[LaunchTemplate](clk, LaunchTemplatesTTL), lastUsed: map[string]time.Time{}}
 }
 
 // Name is the template name for spec: kerf/<cluster>/<16 hex digits of the spec's hash>.
@@ -82,8 +88,11 @@ func (p *DefaultLaunchTemplateProvider) Name(spec LaunchTemplateSpec) (string, e
 	}
 	h := fnv.New64a()
 	_, _ = h.Write(data) // hash writes never fail
-	return fmt.Sprintf("kerf/%s/%016x", p.clusterName, h.Sum64()), nil
+	return launchTemplateNamePrefix(p.clusterName) + fmt.Sprintf("%016x", h.Sum64()), nil
 }
+
+// launchTemplateNamePrefix starts the name of every template Kerf makes for the cluster.
+func launchTemplateNamePrefix(clusterName string) string { return "kerf/" + clusterName + "/" }
 
 // normalizeLaunchTemplateSpec applies defaults and orders lists, so specs that launch the same
 // instances hash the same.
@@ -120,6 +129,9 @@ func (p *DefaultLaunchTemplateProvider) Ensure(ctx context.Context, spec LaunchT
 	if err != nil {
 		return LaunchTemplate{}, err
 	}
+	// Recorded before the template is looked up, so garbage collection either sees this use or
+	// has already deleted the template and evicted it, in which case it is made again below.
+	p.markUsed(name)
 	if lt, ok := p.cache.Get(name); ok {
 		return lt, nil
 	}
@@ -204,35 +216,6 @@ func (p *DefaultLaunchTemplateProvider) create(ctx context.Context, name string,
 	lt := LaunchTemplate{ID: aws.ToString(out.LaunchTemplate.LaunchTemplateId), Name: name}
 	log.FromContext(ctx).Info("created launch template", "launchTemplate", lt.Name, "id", lt.ID, "imageID", spec.ImageID)
 	return lt, nil
-}
-
-// DeleteUnused implements LaunchTemplateProvider.
-func (p *DefaultLaunchTemplateProvider) DeleteUnused(ctx context.Context, inUse func(name string) bool) ([]string, error) {
-	input := &ec2.DescribeLaunchTemplatesInput{Filters: []ec2types.Filter{
-		{Name: aws.String("tag:" + TagLaunchTemplateCluster), Values: []string{p.clusterName}}}}
-	var deleted []string
-	pages := ec2.NewDescribeLaunchTemplatesPaginator(p.ec2, input)
-	for pages.HasMorePages() {
-		out, err := call(ctx, p.retry, func() (*ec2.DescribeLaunchTemplatesOutput, error) { return pages.NextPage(ctx) })
-		if err != nil {
-			return deleted, fmt.Errorf("listing launch templates, %w", err)
-		}
-		for _, lt := range out.LaunchTemplates {
-			name := aws.ToString(lt.LaunchTemplateName)
-			if _, recent := p.cache.Get(name); recent || inUse(name) {
-				continue
-			}
-			_, err := call(ctx, p.retry, func() (*ec2.DeleteLaunchTemplateOutput, error) {
-				return p.ec2.DeleteLaunchTemplate(ctx, &ec2.DeleteLaunchTemplateInput{LaunchTemplateId: lt.LaunchTemplateId})
-			})
-			if err != nil && !IsNotFound(err) {
-				return deleted, fmt.Errorf("deleting launch template %s, %w", name, err)
-			}
-			log.FromContext(ctx).Info("deleted unused launch template", "launchTemplate", name)
-			deleted = append(deleted, name)
-		}
-	}
-	return deleted, nil
 }
 
 // DefaultBlockDeviceMappings are the root volumes of each family when the node template sets

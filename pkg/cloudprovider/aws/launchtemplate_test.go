@@ -125,32 +125,6 @@ func TestLaunchTemplates_ConcurrentEnsureCreatesOne(t *testing.T) {
 	}
 }
 
-func TestLaunchTemplates_DeleteUnusedSparesRecentAndInUse(t *testing.T) {
-	e := newLaunchEnv(t, defaultNodeTemplate(v1alpha1.AMIFamilyAL2023), nil)
-	p := aws.NewLaunchTemplateProvider(e.ec2, testCluster, e.clock)
-	image := e.param("/aws/service/eks/optimized-ami/1.30/amazon-linux-2023/x86_64/standard/recommended/image_id")
-	kept, err := p.Ensure(e.ctx, aws.LaunchTemplateSpec{ImageID: image, UserData: "kept"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	unused, err := p.Ensure(e.ctx, aws.LaunchTemplateSpec{ImageID: image, UserData: "unused"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	inUse := func(name string) bool { return name == kept.Name }
-	if deleted, err := p.DeleteUnused(e.ctx, inUse); err != nil || len(deleted) != 0 {
-		t.Errorf("right after Ensure deleted %v (%v), want none", deleted, err)
-	}
-	e.clock.Step(aws.LaunchTemplatesTTL)
-	deleted, err := p.DeleteUnused(e.ctx, inUse)
-	if err != nil || len(deleted) != 1 || deleted[0] != unused.Name {
-		t.Errorf("deleted %v (%v), want only %s", deleted, err, unused.Name)
-	}
-	if names := e.templates(); len(names) != 1 || names[0] != kept.Name {
-		t.Errorf("templates left %v, want %s", names, kept.Name)
-	}
-}
-
 func TestCreate_UsesTheLaunchTemplateTheUserNamed(t *testing.T) {
 	nt := defaultNodeTemplate(v1alpha1.AMIFamilyAL2023)
 	nt.Spec.SecurityGroupSelector = nil

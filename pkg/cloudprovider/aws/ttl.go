@@ -17,6 +17,12 @@ const (
 	AMIsTTL = 5 * time.Minute
 	// LaunchTemplatesTTL covers launch templates Kerf created or found.
 	LaunchTemplatesTTL = 10 * time.Minute
+	// LaunchTemplateGCPeriod is how often Kerf looks for launch templates it no longer uses.
+	LaunchTemplateGCPeriod = 10 * time.Minute
+	// LaunchTemplateUnusedAfter is how long a template must go unused (and exist) before it is
+	// deleted: far longer than a launch holds one, and long enough that a spec launched every
+	// few minutes keeps its template instead of re-creating it each time.
+	LaunchTemplateUnusedAfter = 30 * time.Minute
 )
 
 // Offerings that failed for lack of capacity are remembered by pkg/provisioning/lifecycle
