@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"os"
+	"regexp"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -24,6 +26,10 @@ import (
 // server's version picks the EKS-optimized images. The SDK's standard chain supplies credentials
 // (and honours AWS_ENDPOINT_URL, which the sandbox points at awsim).
 func newAWS(ctx context.Context, o *operator.Options, restConfig *rest.Config, kube client.Reader, clk clock.Clock) (*aws.CloudProvider, error) {
+	endpoint, caBundle, err := bootstrapTarget(o, restConfig, os.Getenv)
+	if err != nil {
+		return nil, err
+	}
 	var loadOpts []func(*config.LoadOptions) error
 	if o.AWSRegion != "" {
 		loadOpts = append(loadOpts, config.WithRegion(o.AWSRegion))
@@ -31,6 +37,15 @@ func newAWS(ctx context.Context, o *operator.Options, restConfig *rest.Config, k
 	cfg, err := config.LoadDefaultConfig(ctx, loadOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("loading AWS configuration, %w", err)
+	}
+	if cfg.Region == "" {
+		// Nothing named a region: on EC2 the instance metadata service knows it.
+		if cfg, err = config.LoadDefaultConfig(ctx, config.WithEC2IMDSRegion()); err != nil {
+			return nil, fmt.Errorf("--aws-region (env AWS_REGION): not set, and instance metadata did not say, %w", err)
+		}
+	}
+	if !regionPattern.MatchString(cfg.Region) {
+		return nil, fmt.Errorf("--aws-region (env AWS_REGION): %q is not an AWS region such as us-east-1", cfg.Region)
 	}
 	ec2Client := ec2.NewFromConfig(cfg)
 	var pricingClient aws.PricingAPI
@@ -49,14 +64,10 @@ func newAWS(ctx context.Context, o *operator.Options, restConfig *rest.Config, k
 	if err != nil {
 		return nil, fmt.Errorf("building discovery client, %w", err)
 	}
-	endpoint := o.ClusterEndpoint
-	if endpoint == "" {
-		endpoint = restConfig.Host
-	}
 	return aws.NewCloudProvider(aws.CloudProviderOptions{
 		ClusterName:     o.ClusterName,
 		ClusterEndpoint: endpoint,
-		CABundle:        base64.StdEncoding.EncodeToString(restConfig.CAData),
+		CABundle:        caBundle,
 		KubeClient:      kube,
 		EC2:             ec2Client,
 		SSM:             ssm.NewFromConfig(cfg),
@@ -70,4 +81,26 @@ func newAWS(ctx context.Context, o *operator.Options, restConfig *rest.Config, k
 			return v.Major + "." + strings.TrimSuffix(v.Minor, "+"), nil
 		},
 	})
+}
+
+// regionPattern matches region names: us-east-1, ap-southeast-4, us-gov-west-1, eu-isoe-west-1.
+var regionPattern = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
+
+// bootstrapTarget returns the API server URL and base64 CA bundle that new nodes bootstrap against.
+// Inside a cluster the REST config points at the kubernetes Service's ClusterIP, which a booting
+// node cannot reach before kube-proxy runs, so the endpoint must be given; the CA is read from the
+// service account's file.
+func bootstrapTarget(o *operator.Options, restConfig *rest.Config, getenv func(string) string) (endpoint, caBundle string, err error) {
+	endpoint = o.ClusterEndpoint
+	if endpoint == "" {
+		if host := getenv("KUBERNETES_SERVICE_HOST"); host != "" && strings.Contains(restConfig.Host, host) {
+			return "", "", fmt.Errorf("--cluster-endpoint (env CLUSTER_ENDPOINT) is required in a cluster: the API server address %s is a Service address that booting nodes cannot reach", restConfig.Host)
+		}
+		endpoint = restConfig.Host
+	}
+	tls := rest.CopyConfig(restConfig)
+	if err := rest.LoadTLSFiles(tls); err != nil {
+		return "", "", fmt.Errorf("reading the cluster CA for node bootstrap, %w", err)
+	}
+	return endpoint, base64.StdEncoding.EncodeToString(tls.CAData), nil
 }

@@ -73,15 +73,18 @@ func TestController_TakesTheLeaseServesProbesAndReleasesTheLeaseOnSIGTERM(t *tes
 	metricsPort, healthPort := kubeenv.FreePort(t), kubeenv.FreePort(t)
 	var logs bytes.Buffer
 	cmd := exec.Command(binary, "--kubeconfig="+kubeconfig, "--leader-election-namespace=default")
-	cmd.Env = append(os.Environ(), "CLUSTER_NAME=test", fmt.Sprintf("METRICS_PORT=%d", metricsPort), fmt.Sprintf("HEALTH_PROBE_PORT=%d", healthPort))
+	cmd.Env = append(os.Environ(), "CLUSTER_NAME=test", "AWS_REGION=us-east-1", fmt.Sprintf("METRICS_PORT=%d", metricsPort), fmt.Sprintf("HEALTH_PROBE_PORT=%d", healthPort))
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	// logs is written by exec's copying goroutines until Wait returns: read it only after exited.
+	var waitErr error
+	exited := make(chan struct{})
+	go func() { waitErr = cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
+		<-exited
 		if t.Failed() {
 			t.Logf("controller logs:\n%s", logs.String())
 		}
@@ -116,9 +119,9 @@ func TestController_TakesTheLeaseServesProbesAndReleasesTheLeaseOnSIGTERM(t *tes
 		t.Fatal(err)
 	}
 	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("controller exited with %v after SIGTERM, want 0", err)
+	case <-exited:
+		if waitErr != nil {
+			t.Fatalf("controller exited with %v after SIGTERM, want 0", waitErr)
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("controller still running 5s after SIGTERM")
@@ -134,6 +137,27 @@ func TestController_TakesTheLeaseServesProbesAndReleasesTheLeaseOnSIGTERM(t *tes
 		if !json.Valid([]byte(line)) {
 			t.Errorf("log line is not JSON: %s", line)
 		}
+	}
+}
+
+func TestController_WithoutAnAWSRegionExitsNamingTheFlag(t *testing.T) {
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := env.WriteKubeconfig(kubeconfig); err != nil {
+		t.Fatal(err)
+	}
+	for _, region := range []string{"", "us-east1"} {
+		t.Run(region, func(t *testing.T) {
+			cmd := exec.Command(binary, "--cluster-name=c", "--kubeconfig="+kubeconfig, "--aws-region="+region)
+			// No shared config and an unreachable instance metadata service: nowhere to find a region.
+			cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "AWS_EC2_METADATA_SERVICE_ENDPOINT=http://127.0.0.1:1"}
+			out, err := cmd.CombinedOutput()
+			if exit, ok := err.(*exec.ExitError); !ok || exit.ExitCode() == 0 {
+				t.Fatalf("exit %v, want a failure; output:\n%s", err, out)
+			}
+			if !strings.Contains(string(out), "--aws-region") {
+				t.Errorf("output does not name --aws-region:\n%s", out)
+			}
+		})
 	}
 }
 

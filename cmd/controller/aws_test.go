@@ -1,0 +1,56 @@
+package main
+
+import (
+	"encoding/base64"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"k8s.io/client-go/rest"
+
+	"github.com/kerf-autoscaler/kerf/pkg/operator"
+)
+
+func TestBootstrapTarget_GivesNodesAnAddressTheyCanReach(t *testing.T) {
+	caFile := filepath.Join(t.TempDir(), "ca.crt")
+	if err := os.WriteFile(caFile, []byte("service-account-ca"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	inCluster := &rest.Config{Host: "https://10.100.0.1:443", TLSClientConfig: rest.TLSClientConfig{CAFile: caFile}}
+	serviceEnv := map[string]string{"KUBERNETES_SERVICE_HOST": "10.100.0.1"}
+	for _, tc := range []struct {
+		name         string
+		flag         string
+		config       *rest.Config
+		env          map[string]string
+		wantEndpoint string
+		wantCA       string
+		wantErr      string
+	}{
+		{name: "kubeconfig", config: &rest.Config{Host: "https://api.example.com", TLSClientConfig: rest.TLSClientConfig{CAData: []byte("kubeconfig-ca")}},
+			wantEndpoint: "https://api.example.com", wantCA: "kubeconfig-ca"},
+		{name: "in cluster with the flag", flag: "https://ABC.gr7.us-east-1.eks.amazonaws.com", config: inCluster, env: serviceEnv,
+			wantEndpoint: "https://ABC.gr7.us-east-1.eks.amazonaws.com", wantCA: "service-account-ca"},
+		{name: "in cluster without the flag", config: inCluster, env: serviceEnv, wantErr: "--cluster-endpoint (env CLUSTER_ENDPOINT) is required"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			endpoint, ca, err := bootstrapTarget(&operator.Options{ClusterEndpoint: tc.flag}, tc.config, func(k string) string { return tc.env[k] })
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if endpoint != tc.wantEndpoint {
+				t.Errorf("endpoint %q, want %q", endpoint, tc.wantEndpoint)
+			}
+			if got, _ := base64.StdEncoding.DecodeString(ca); string(got) != tc.wantCA {
+				t.Errorf("CA bundle %q, want %q", got, tc.wantCA)
+			}
+		})
+	}
+}
