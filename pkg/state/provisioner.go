@@ -2,8 +2,10 @@ package state
 
 import (
 	"fmt"
+	"maps"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/utils/ptr"
 
 	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha5"
 	"github.com/kerf-autoscaler/kerf/pkg/scheduling"
@@ -26,13 +28,11 @@ func Provisioner(p *v1alpha5.Provisioner, instanceTypes []*scheduling.InstanceTy
 		return scheduling.Provisioner{}, fmt.Errorf("reading requirements of provisioner %s, %w", p.Name, err)
 	}
 	labels := make(map[string]string, len(p.Spec.Labels)+1)
-	for k, v := range p.Spec.Labels {
-		labels[k] = v
-	}
+	maps.Copy(labels, p.Spec.Labels)
 	labels[v1alpha5.ProvisionerNameLabelKey] = p.Name
 	view := scheduling.Provisioner{
 		Name:          p.Name,
-		Weight:        ptrValue(p.Spec.Weight),
+		Weight:        ptr.Deref(p.Spec.Weight, 0),
 		Requirements:  reqs,
 		Labels:        labels,
 		Taints:        p.Spec.Taints,
@@ -48,12 +48,4 @@ func Provisioner(p *v1alpha5.Provisioner, instanceTypes []*scheduling.InstanceTy
 		view.Limits = p.Spec.Limits.Resources
 	}
 	return view, nil
-}
-
-func ptrValue[T any](p *T) T {
-	var zero T
-	if p == nil {
-		return zero
-	}
-	return *p
 }
