@@ -45,6 +45,9 @@ func main() {
 	if err := op.RegisterControllers(ctx, cloud, aws.DefaultRequirements); err != nil {
 		exit(log, err)
 	}
+	if err := op.Add(cloud.LaunchTemplateGarbageCollector()); err != nil {
+		exit(log, err)
+	}
 	log.Info("starting", "version", operator.Version, "clusterName", opts.ClusterName, "leaderElection", opts.LeaderElection)
 	if err := op.Start(ctx); err != nil {
 		exit(log, err)
