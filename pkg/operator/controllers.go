@@ -34,6 +34,9 @@ func (o *Operator) RegisterControllers(ctx context.Context, cloud cloudprovider.
 	if err := provisioning.NewPodTrigger(kube, batcher).Register(o.Manager); err != nil {
 		return fmt.Errorf("registering the pod trigger, %w", err)
 	}
+	if err := provisioning.NewChangeTrigger(batcher).Register(o.Manager); err != nil {
+		return fmt.Errorf("registering the change trigger, %w", err)
+	}
 	if err := provisioning.NewStatusController(kube).Register(o.Manager); err != nil {
 		return fmt.Errorf("registering the provisioner status controller, %w", err)
 	}

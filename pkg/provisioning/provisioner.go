@@ -7,8 +7,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
@@ -18,7 +19,6 @@ import (
 
 	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha5"
 	"github.com/kerf-autoscaler/kerf/pkg/scheduling"
-	"github.com/kerf-autoscaler/kerf/pkg/state"
 )
 
 // Event reasons on pods.
@@ -27,21 +27,40 @@ const (
 	EventFailedProvisioning = "FailedProvisioning"
 )
 
+// Snapshotter builds the picture one scheduling decision works from; state.Cluster in production.
+type Snapshotter interface {
+	Snapshot(ctx context.Context) (scheduling.Snapshot, error)
+}
+
+// cacheSyncTimeout bounds how long a batch waits for the cache to see the Machines it created.
+// Informers catch up in milliseconds; past this, something else is wrong and waiting longer would
+// only delay the pods of the next batch.
+const cacheSyncTimeout = 5 * time.Second
+
 // Provisioner turns each batch of pending pods into Machines: one Solve over a fresh Snapshot,
 // one Machine per planned node, and an Event on every pod saying where it is going or why it
 // cannot go anywhere.
 type Provisioner struct {
 	kube     client.Client
-	cluster  *state.Cluster
+	cluster  Snapshotter
 	batcher  *Batcher
 	recorder events.EventRecorder
 	clock    clock.Clock
 	metrics  *Metrics
+
+	errorBackoff, unschedulableBackoff backoff
+	retry                              retrier
 }
 
-// NewProvisioner wires a Provisioner; Trigger its batcher for every pending pod.
-func NewProvisioner(kube client.Client, cluster *state.Cluster, batcher *Batcher, recorder events.EventRecorder, clk clock.Clock, metrics *Metrics) *Provisioner {
-	return &Provisioner{kube: kube, cluster: cluster, batcher: batcher, recorder: recorder, clock: clk, metrics: metrics}
+// NewProvisioner wires a Provisioner; Trigger its batcher for every pending pod. kube should read
+// from the cache the Snapshotter reads from, so a batch can wait until the cache has its Machines.
+func NewProvisioner(kube client.Client, cluster Snapshotter, batcher *Batcher, recorder events.EventRecorder, clk clock.Clock, metrics *Metrics) *Provisioner {
+	return &Provisioner{
+		kube: kube, cluster: cluster, batcher: batcher, recorder: recorder, clock: clk, metrics: metrics,
+		errorBackoff:         backoff{initial: errorRetryInitial, max: errorRetryMax},
+		unschedulableBackoff: backoff{initial: unschedulableRetryInitial, max: unschedulableRetryMax},
+		retry:                retrier{clock: clk, batcher: batcher},
+	}
 }
 
 var _ manager.LeaderElectionRunnable = (*Provisioner)(nil)
@@ -49,24 +68,43 @@ var _ manager.LeaderElectionRunnable = (*Provisioner)(nil)
 // NeedLeaderElection makes only the leader launch capacity.
 func (p *Provisioner) NeedLeaderElection() bool { return true }
 
-// Start runs batches until ctx ends. A failed batch is logged and retried with the next one.
+// Start runs batches until ctx ends. A failed batch, or one that left pods unplaced, is tried again
+// after a backoff even if no pod changes.
 func (p *Provisioner) Start(ctx context.Context) error {
+	defer p.retry.stop()
 	for p.batcher.Wait(ctx) {
-		if _, err := p.Provision(ctx); err != nil {
-			log.FromContext(ctx).Error(err, "provisioning failed")
-			p.batcher.Trigger() // the pods are still pending: try again after the next batch window
-		}
+		plan, err := p.Provision(ctx)
+		p.retry.after(ctx, p.retryDelay(ctx, plan, err))
 	}
 	return nil
 }
 
-// Provision solves the pending pods once and creates the Machines the Plan asks for.
+// retryDelay is how long until the batch is tried again without a trigger; 0 for never.
+func (p *Provisioner) retryDelay(ctx context.Context, plan scheduling.Plan, err error) time.Duration {
+	if err != nil {
+		delay := p.errorBackoff.next()
+		log.FromContext(ctx).Error(err, "provisioning failed", "retryIn", delay)
+		return delay
+	}
+	p.errorBackoff.reset()
+	if len(plan.Unschedulable) == 0 {
+		p.unschedulableBackoff.reset()
+		return 0
+	}
+	delay := p.unschedulableBackoff.next()
+	log.FromContext(ctx).V(1).Info("pods left unschedulable, retrying", "pods", len(plan.Unschedulable), "retryIn", delay)
+	return delay
+}
+
+// Provision solves the pending pods once and creates the Machines the Plan asks for. It returns
+// once the cache has seen those Machines, so the next batch counts them as in flight.
 func (p *Provisioner) Provision(ctx context.Context) (scheduling.Plan, error) {
 	snap, err := p.cluster.Snapshot(ctx)
 	if err != nil {
 		return scheduling.Plan{}, fmt.Errorf("building snapshot, %w", err)
 	}
 	if len(snap.Pods) == 0 {
+		p.metrics.unschedulable.Set(0)
 		return scheduling.Plan{}, nil
 	}
 	start := p.clock.Now()
@@ -79,7 +117,7 @@ func (p *Provisioner) Provision(ctx context.Context) (scheduling.Plan, error) {
 	for _, pod := range snap.Pods {
 		pods[client.ObjectKeyFromObject(pod)] = pod
 	}
-	errs := p.createMachines(ctx, plan, pods)
+	created, errs := p.createMachines(ctx, plan, pods)
 	for _, placement := range plan.Placements {
 		if pod := pods[placement.Pod]; pod != nil && placement.InFlight {
 			p.recorder.Eventf(pod, nil, corev1.EventTypeNormal, EventNominated, "Provision", "Pod should schedule on in-flight node %s", placement.Node)
@@ -91,11 +129,36 @@ func (p *Provisioner) Provision(ctx context.Context) (scheduling.Plan, error) {
 		}
 	}
 	p.metrics.unschedulable.Set(float64(len(plan.Unschedulable)))
+	p.awaitCache(ctx, created)
 	return plan, errors.Join(errs...)
 }
 
-func (p *Provisioner) createMachines(ctx context.Context, plan scheduling.Plan, pods map[scheduling.PodKey]*corev1.Pod) []error {
+// awaitCache waits until the cached client sees every Machine in keys. Without it the next
+// batch's Snapshot, read from the same cache, could miss them and launch for the same pods again.
+// Informer latency is wall-clock time, so this polls on real time, not on the injected clock.
+func (p *Provisioner) awaitCache(ctx context.Context, keys []client.ObjectKey) {
+	pending := keys
+	err := wait.PollUntilContextTimeout(ctx, 5*time.Millisecond, cacheSyncTimeout, true, func(ctx context.Context) (bool, error) {
+		var missing []client.ObjectKey
+		for _, key := range pending {
+			if err := p.kube.Get(ctx, key, &v1alpha5.Machine{}); err != nil {
+				if !apierrors.IsNotFound(err) {
+					return false, err
+				}
+				missing = append(missing, key)
+			}
+		}
+		pending = missing
+		return len(pending) == 0, nil
+	})
+	if err != nil {
+		log.FromContext(ctx).Error(err, "waiting for the cache to see created machines", "missing", len(pending))
+	}
+}
+
+func (p *Provisioner) createMachines(ctx context.Context, plan scheduling.Plan, pods map[scheduling.PodKey]*corev1.Pod) ([]client.ObjectKey, []error) {
 	var errs []error
+	var created []client.ObjectKey
 	provisioners := map[string]*v1alpha5.Provisioner{}
 	for _, node := range plan.NewNodes {
 		prov, ok := provisioners[node.Provisioner]
@@ -114,6 +177,7 @@ func (p *Provisioner) createMachines(ctx context.Context, plan scheduling.Plan, 
 			errs = append(errs, fmt.Errorf("creating machine for provisioner %s, %w", prov.Name, err))
 			continue
 		}
+		created = append(created, client.ObjectKeyFromObject(machine))
 		p.metrics.machinesCreated.WithLabelValues(prov.Name).Inc()
 		log.FromContext(ctx).Info("created machine", "Machine", klog.KObj(machine), "Provisioner", klog.KObj(prov),
 			"pods", len(node.Pods), "instanceTypes", len(node.InstanceTypes), "usdPerHour", node.Price())
@@ -123,7 +187,7 @@ func (p *Provisioner) createMachines(ctx context.Context, plan scheduling.Plan, 
 			}
 		}
 	}
-	return errs
+	return created, errs
 }
 
 // explain turns a pod's reasons into one Event message: per Provisioner, why it cannot help.
@@ -137,43 +201,4 @@ func explain(u scheduling.Unschedulable) string {
 		parts = append(parts, fmt.Sprintf("provisioner %s: %s: %s", r.Provisioner, r.Code, r.Message))
 	}
 	return "cannot provision: " + strings.Join(parts, "; ")
-}
-
-// Metrics of provisioning.
-type Metrics struct {
-	solveDuration   prometheus.Histogram
-	podsPerSolve    prometheus.Histogram
-	machinesCreated *prometheus.CounterVec
-	unschedulable   prometheus.Gauge
-}
-
-// NewMetrics registers the provisioning metrics.
-func NewMetrics(registry prometheus.Registerer) (*Metrics, error) {
-	m := &Metrics{
-		solveDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "kerf_scheduling_duration_seconds", Help: "Duration of one scheduling simulation.",
-			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
-		}),
-		podsPerSolve: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "kerf_scheduling_pods", Help: "Pending pods in one scheduling simulation.",
-			Buckets: prometheus.ExponentialBuckets(1, 2, 16),
-		}),
-		machinesCreated: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "kerf_machines_created_total", Help: "Machines created for pending pods, by provisioner.",
-		}, []string{"provisioner"}),
-		unschedulable: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "kerf_pods_unschedulable", Help: "Pending pods the last simulation could not place anywhere.",
-		}),
-	}
-	for _, c := range []prometheus.Collector{m.solveDuration, m.podsPerSolve, m.machinesCreated, m.unschedulable} {
-		if err := registry.Register(c); err != nil {
-			return nil, fmt.Errorf("registering provisioning metrics, %w", err)
-		}
-	}
-	return m, nil
-}
-
-func (m *Metrics) observeSolve(d time.Duration, pods int) {
-	m.solveDuration.Observe(d.Seconds())
-	m.podsPerSolve.Observe(float64(pods))
 }

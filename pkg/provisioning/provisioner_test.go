@@ -28,16 +28,16 @@ var env *kubeenv.Env
 
 func TestMain(m *testing.M) { os.Exit(kubeenv.Run(m, &env)) }
 
-// recorder keeps every Event as "<object> <reason> <note>".
+// recorder keeps every Event as "<object> <type> <reason> <note>".
 type recorder struct {
 	mu     sync.Mutex
 	events []string
 }
 
-func (r *recorder) Eventf(regarding, _ runtime.Object, _, reason, _, note string, args ...any) {
+func (r *recorder) Eventf(regarding, _ runtime.Object, eventType, reason, _, note string, args ...any) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.events = append(r.events, fmt.Sprintf("%s %s %s", regarding.(client.Object).GetName(), reason, fmt.Sprintf(note, args...)))
+	r.events = append(r.events, fmt.Sprintf("%s %s %s %s", regarding.(client.Object).GetName(), eventType, reason, fmt.Sprintf(note, args...)))
 }
 
 func (r *recorder) about(name string) []string {
@@ -70,6 +70,8 @@ type fixture struct {
 	provisioner *v1alpha5.Provisioner
 	recorder    *recorder
 	provision   *Provisioner
+	registry    *prometheus.Registry
+	cloud       *fake.CloudProvider
 }
 
 func newFixture(t *testing.T, name string, limits corev1.ResourceList) *fixture {
@@ -108,18 +110,19 @@ func newFixture(t *testing.T, name string, limits corev1.ResourceList) *fixture 
 		_ = env.Client.Delete(ctx, prov)
 	})
 	cloud := fake.New(instanceType("small", "2", 0.1), instanceType("large", "8", 0.3))
-	metrics, err := NewMetrics(prometheus.NewRegistry())
+	registry := prometheus.NewRegistry()
+	metrics, err := NewMetrics(registry)
 	if err != nil {
 		t.Fatal(err)
 	}
 	rec := &recorder{}
-	f := &fixture{t: t, namespace: name, provisioner: prov, recorder: rec}
+	f := &fixture{t: t, namespace: name, provisioner: prov, recorder: rec, registry: registry, cloud: cloud}
 	f.provision = NewProvisioner(env.Client, state.NewCluster(env.Client, cloud, nil, nil), NewBatcher(clocktesting.NewFakeClock(time.Now()), time.Second, 10*time.Second), rec, clocktesting.NewFakeClock(time.Now()), metrics)
 	return f
 }
 
 // pendingPod creates a pod the kube-scheduler has marked unschedulable.
-func (f *fixture) pendingPod(name, cpu string) *corev1.Pod {
+func (f *fixture) pendingPod(name, cpu string, options ...func(*corev1.Pod)) *corev1.Pod {
 	f.t.Helper()
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: f.namespace},
@@ -127,6 +130,9 @@ func (f *fixture) pendingPod(name, cpu string) *corev1.Pod {
 			Containers:  []corev1.Container{{Name: "c", Image: "pause", Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu)}}}},
 			Tolerations: []corev1.Toleration{{Key: "dedicated", Operator: corev1.TolerationOpExists}},
 		},
+	}
+	for _, option := range options {
+		option(pod)
 	}
 	ctx := context.Background()
 	if err := env.Client.Create(ctx, pod); err != nil {

@@ -1,0 +1,165 @@
+package provisioning
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/utils/clock"
+	clocktesting "k8s.io/utils/clock/testing"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha5"
+	"github.com/kerf-autoscaler/kerf/pkg/cloudprovider"
+	"github.com/kerf-autoscaler/kerf/pkg/provisioning/lifecycle"
+	"github.com/kerf-autoscaler/kerf/pkg/state"
+	"github.com/kerf-autoscaler/kerf/test/kubeenv"
+)
+
+// managed is a fixture's Provisioner running the way the operator runs it: reading through a
+// manager's cache, with the triggers and, when asked, the Machine lifecycle controller.
+type managed struct {
+	*fixture
+	mgr         ctrl.Manager
+	unavailable *lifecycle.UnavailableOfferingsCache
+	batcher     *Batcher
+}
+
+// manage builds a manager over f's cloud. Batch windows run on the real clock and last
+// milliseconds; retries and the lifecycle run on a fake clock that the test never steps, so every
+// batch here comes from a trigger. start runs it until the test ends.
+func manage(t *testing.T, f *fixture) *managed {
+	t.Helper()
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+		Scheme:                 env.Scheme,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := clocktesting.NewFakeClock(time.Now())
+	unavailable := lifecycle.NewUnavailableOfferingsCache(clk)
+	f.registry = prometheus.NewRegistry()
+	metrics, err := NewMetrics(f.registry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batcher := NewBatcher(clock.RealClock{}, 10*time.Millisecond, 100*time.Millisecond)
+	f.provision = NewProvisioner(mgr.GetClient(), state.NewCluster(mgr.GetClient(), f.cloud, nil, unavailable), batcher, f.recorder, clk, metrics)
+	return &managed{fixture: f, mgr: mgr, unavailable: unavailable, batcher: batcher}
+}
+
+// withControllers adds the provisioner loop, both triggers and the lifecycle controller.
+func (m *managed) withControllers(ctx context.Context) {
+	m.t.Helper()
+	clk := clocktesting.NewFakeClock(time.Now())
+	machines := lifecycle.NewController(m.mgr.GetClient(), m.cloud, m.unavailable, m.mgr.GetEventRecorder(lifecycle.Name), clk, lifecycle.DefaultRegistrationTTL)
+	for _, err := range []error{
+		m.mgr.Add(m.provision),
+		NewPodTrigger(m.mgr.GetClient(), m.batcher).Register(m.mgr),
+		NewChangeTrigger(m.batcher).Register(m.mgr),
+		machines.Register(ctx, m.mgr),
+	} {
+		if err != nil {
+			m.t.Fatal(err)
+		}
+	}
+}
+
+func (m *managed) start(ctx context.Context, cancel context.CancelFunc) {
+	m.t.Helper()
+	stopped := make(chan error, 1)
+	go func() { stopped <- m.mgr.Start(ctx) }()
+	// Registered after the fixture's cleanup, so it runs first: the controllers stop before
+	// their objects are removed.
+	m.t.Cleanup(func() {
+		cancel()
+		if err := <-stopped; err != nil {
+			m.t.Errorf("manager: %v", err)
+		}
+	})
+	if !m.mgr.GetCache().WaitForCacheSync(ctx) {
+		m.t.Fatal("cache never synced")
+	}
+}
+
+// cachedPending waits until the manager's cache sees the pod marked unschedulable.
+func (m *managed) cachedPending(ctx context.Context, pod *corev1.Pod) {
+	m.t.Helper()
+	kubeenv.Eventually(m.t, 10*time.Second, "cache sees pod "+pod.Name+" pending", func() error {
+		cached := &corev1.Pod{}
+		if err := m.mgr.GetClient().Get(ctx, client.ObjectKeyFromObject(pod), cached); err != nil {
+			return err
+		}
+		if !state.IsProvisionable(cached) {
+			return fmt.Errorf("pod %s not provisionable in the cache yet", pod.Name)
+		}
+		return nil
+	})
+}
+
+// Two batches back to back read the same cache the first batch's Machines land in: the second
+// must count them as in flight and launch nothing.
+func TestProvision_BackToBackBatchesThroughTheCacheLaunchOnce(t *testing.T) {
+	f := newFixture(t, "cached", nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	m := manage(t, f)
+	m.start(ctx, cancel)
+	for i := range 3 {
+		m.cachedPending(ctx, f.pendingPod(fmt.Sprintf("web-%d", i), "3"))
+	}
+	for batch := range 5 {
+		if _, err := f.provision.Provision(ctx); err != nil {
+			t.Fatalf("batch %d: %v", batch, err)
+		}
+	}
+	if n := len(f.machines()); n != 2 {
+		t.Errorf("five batches over three 3-cpu pods created %d machines, want 2 (two pods fit one 8-cpu node)", n)
+	}
+}
+
+// The only offering that fits runs out of capacity: its Machine is deleted, and with no new pod
+// event the next batch launches the pod on the next offering.
+func TestControllers_InsufficientCapacityRelaunchesOnTheNextOfferingWithoutAPodEvent(t *testing.T) {
+	f := newFixture(t, "ice", nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	m := manage(t, f)
+	m.withControllers(ctx)
+	f.cloud.CreateErrors = []error{cloudprovider.NewInsufficientCapacityError(fmt.Errorf("InsufficientInstanceCapacity"),
+		cloudprovider.UnavailableOffering{InstanceType: "small", Zone: "us-east-1a", CapacityType: v1alpha5.CapacityTypeOnDemand})}
+	m.start(ctx, cancel)
+	f.pendingPod("web", "1")
+
+	kubeenv.Eventually(t, 20*time.Second, "the pod's machine launched on the next offering", func() error {
+		machines := f.machines()
+		if len(machines) != 1 {
+			return fmt.Errorf("%d machines", len(machines))
+		}
+		if got := machines[0].Labels[v1alpha5.LabelInstanceType]; got != "large" || machines[0].Status.ProviderID == "" {
+			return fmt.Errorf("machine %s launched %q (%q)", machines[0].Name, got, machines[0].Status.ProviderID)
+		}
+		return nil
+	})
+	instances, err := f.cloud.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.cloud.Lock()
+	defer f.cloud.Unlock()
+	launched := map[string]bool{}
+	for _, call := range f.cloud.CreateCalls {
+		launched[string(call.UID)] = true
+	}
+	if len(launched) != 2 || len(instances) != 1 {
+		t.Errorf("%d machines launched, %d instances: want 2 (the one out of capacity, the one on the next offering) and 1", len(launched), len(instances))
+	}
+}
