@@ -46,32 +46,23 @@ type nodeFamilyModel struct {
 	// reservedMemoryFromENILimit: the EKS bootstrap scripts size kube-reserved memory from the ENI
 	// pod limit whatever maxPods says; Bottlerocket and Windows use the configured pod count.
 	reservedMemoryFromENILimit bool
-	// ephemeralDevice is the volume the kubelet's root filesystem lives on; "" (Custom) means the
-	// last block device mapping, since Kerf cannot know a custom image's layout.
-	ephemeralDevice string
-	// defaultEphemeral is that volume's size when the node template maps no block devices.
-	defaultEphemeral int64
+	// storage says which volume is the node's ephemeral storage, shared with the launch template.
+	storage familyStorage
 }
 
 // nodeFamilyModelFor describes a family; unknown names get the AL2 model, which is also the default.
 func nodeFamilyModelFor(family string) nodeFamilyModel {
-	linux := nodeFamilyModel{os: "linux", reservedMemoryFromENILimit: true, ephemeralDevice: "/dev/xvda", defaultEphemeral: 20 * bytesPerGiB}
+	linux := nodeFamilyModel{os: "linux", reservedMemoryFromENILimit: true, storage: familyStorageFor(family)}
 	switch family {
 	case v1alpha1.AMIFamilyBottlerocket:
-		// Bottlerocket boots from a small OS volume (/dev/xvda) and keeps containers, images and
-		// logs on its data volume (/dev/xvdb): the data volume is the node's ephemeral storage.
-		linux.ephemeralDevice, linux.podsPerCoreIgnored, linux.reservedMemoryFromENILimit = "/dev/xvdb", true, false
-	case v1alpha1.AMIFamilyUbuntu:
-		linux.ephemeralDevice = "/dev/sda1"
-	case v1alpha1.AMIFamilyCustom:
-		linux.ephemeralDevice = ""
+		linux.podsPerCoreIgnored, linux.reservedMemoryFromENILimit = true, false
 	case v1alpha1.AMIFamilyWindows2019, v1alpha1.AMIFamilyWindows2022:
 		build := "10.0.17763"
 		if family == v1alpha1.AMIFamilyWindows2022 {
 			build = "10.0.20348"
 		}
 		return nodeFamilyModel{os: "windows", windowsBuild: build, amd64Only: true, fixedDefaultPods: kubeletDefaultMaxPods,
-			ephemeralDevice: "/dev/sda1", defaultEphemeral: 50 * bytesPerGiB}
+			storage: familyStorageFor(family)}
 	}
 	return linux
 }
@@ -139,32 +130,7 @@ func (s nodeShape) memoryBytes(info *ec2types.InstanceTypeInfo, arch string) int
 }
 
 // ephemeralBytes is the size of the volume holding the kubelet's root directory.
-func (s nodeShape) ephemeralBytes() int64 {
-	if len(s.blockDevices) == 0 {
-		return s.family.defaultEphemeral
-	}
-	if s.family.ephemeralDevice == "" {
-		if size := mappedVolumeBytes(s.blockDevices[len(s.blockDevices)-1]); size > 0 {
-			return size
-		}
-		return s.family.defaultEphemeral
-	}
-	for _, m := range s.blockDevices {
-		if m != nil && aws.ToString(m.DeviceName) == s.family.ephemeralDevice {
-			if size := mappedVolumeBytes(m); size > 0 {
-				return size
-			}
-		}
-	}
-	return s.family.defaultEphemeral
-}
-
-func mappedVolumeBytes(m *v1alpha1.BlockDeviceMapping) int64 {
-	if m == nil || m.EBS == nil || m.EBS.VolumeSize == nil {
-		return 0
-	}
-	return m.EBS.VolumeSize.Value()
-}
+func (s nodeShape) ephemeralBytes() int64 { return s.family.storage.ephemeralBytes(s.blockDevices) }
 
 // kubeReserved follows the EKS bootstrap: memory 11 MiB per pod plus 255 MiB, CPU in tiers (6% of
 // the first core, 1% of the second, 0.5% of the next two, 0.25% of the rest), 1Gi of disk. Keys

@@ -13,7 +13,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
-	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -216,26 +215,6 @@ func (p *DefaultLaunchTemplateProvider) create(ctx context.Context, name string,
 	lt := LaunchTemplate{ID: aws.ToString(out.LaunchTemplate.LaunchTemplateId), Name: name}
 	log.FromContext(ctx).Info("created launch template", "launchTemplate", lt.Name, "id", lt.ID, "imageID", spec.ImageID)
 	return lt, nil
-}
-
-// DefaultBlockDeviceMappings are the root volumes of each family when the node template sets
-// none: 20Gi gp3 for the Linux families, 50Gi for Windows, and Bottlerocket's OS plus data
-// volumes.
-func DefaultBlockDeviceMappings(family string) []*v1alpha1.BlockDeviceMapping {
-	volume := func(device, size string) *v1alpha1.BlockDeviceMapping {
-		q := resource.MustParse(size) // constant sizes; parsing cannot fail
-		return &v1alpha1.BlockDeviceMapping{DeviceName: aws.String(device), EBS: &v1alpha1.BlockDevice{
-			VolumeSize: &q, VolumeType: aws.String("gp3"), Encrypted: aws.Bool(true), DeleteOnTermination: aws.Bool(true)}}
-	}
-	switch family {
-	case v1alpha1.AMIFamilyBottlerocket:
-		return []*v1alpha1.BlockDeviceMapping{volume("/dev/xvda", "4Gi"), volume("/dev/xvdb", "20Gi")}
-	case v1alpha1.AMIFamilyWindows2019, v1alpha1.AMIFamilyWindows2022:
-		return []*v1alpha1.BlockDeviceMapping{volume("/dev/sda1", "50Gi")}
-	case v1alpha1.AMIFamilyCustom:
-		return nil
-	}
-	return []*v1alpha1.BlockDeviceMapping{volume("/dev/xvda", "20Gi")}
 }
 
 func blockDeviceMappings(in []*v1alpha1.BlockDeviceMapping) []ec2types.LaunchTemplateBlockDeviceMappingRequest {
