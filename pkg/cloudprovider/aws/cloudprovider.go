@@ -11,8 +11,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha1"
 	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha5"
@@ -48,6 +50,11 @@ type CloudProviderOptions struct {
 	KubernetesVersion func(context.Context) (string, error)
 	Clock             clock.Clock
 
+	// UnavailableOfferings, when set, hears of the pools a launch found out of capacity before it
+	// succeeded in another: the same record provisioning marks when a launch fails for capacity
+	// (lifecycle.UnavailableOfferingsCache), so the next Solve plans around them too.
+	UnavailableOfferings UnavailableOfferingsMarker
+
 	// ThrottleAttempts and ThrottleBackoff shape the retries of throttled launch calls (0: 5
 	// attempts from 200ms).
 	ThrottleAttempts int
@@ -58,6 +65,12 @@ type CloudProviderOptions struct {
 	AMIs            AMIProvider
 	LaunchTemplates LaunchTemplateProvider
 	Instances       InstanceProvider
+}
+
+// UnavailableOfferingsMarker records offerings that ran out of capacity; implementations are
+// safe for concurrent use.
+type UnavailableOfferingsMarker interface {
+	MarkUnavailable(ctx context.Context, instanceType, zone, capacityType string)
 }
 
 func (o CloudProviderOptions) validate() error {
@@ -175,6 +188,7 @@ func (c *CloudProvider) Create(ctx context.Context, machine *v1alpha5.Machine) (
 		return nil, err
 	}
 	c.subnets.MarkLaunched(inst.SubnetID)
+	c.markUnavailable(ctx, machine, inst)
 	var it *scheduling.InstanceType
 	for _, cand := range candidates {
 		if cand.Name == inst.Type {
@@ -185,6 +199,22 @@ func (c *CloudProvider) Create(ctx context.Context, machine *v1alpha5.Machine) (
 		return nil, fmt.Errorf("EC2 launched %s (%s), which was not requested", inst.ID, inst.Type)
 	}
 	return launchedMachine(machine, inst, it), nil
+}
+
+// markUnavailable passes on the pools EC2 found empty before it launched inst. The launch itself
+// succeeded, so this is not an error; without a marker the pools are only logged.
+func (c *CloudProvider) markUnavailable(ctx context.Context, machine *v1alpha5.Machine, inst *Instance) {
+	if len(inst.UnavailableOfferings) == 0 {
+		return
+	}
+	log.FromContext(ctx).Info("launched after some offerings ran out of capacity", "Machine", klog.KObj(machine),
+		"instanceType", inst.Type, "zone", inst.Zone, "unavailableOfferings", len(inst.UnavailableOfferings))
+	if c.opts.UnavailableOfferings == nil {
+		return
+	}
+	for _, o := range inst.UnavailableOfferings {
+		c.opts.UnavailableOfferings.MarkUnavailable(ctx, o.InstanceType, o.Zone, o.CapacityType)
+	}
 }
 
 // launchCandidates keeps the instance types that satisfy reqs, fit requests and have an

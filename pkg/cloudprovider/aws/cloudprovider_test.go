@@ -26,6 +26,7 @@ import (
 	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha5"
 	"github.com/kerf-autoscaler/kerf/pkg/cloudprovider"
 	"github.com/kerf-autoscaler/kerf/pkg/cloudprovider/aws"
+	"github.com/kerf-autoscaler/kerf/pkg/provisioning/lifecycle"
 	"github.com/kerf-autoscaler/kerf/pkg/scheduling"
 	"github.com/kerf-autoscaler/kerf/test/awsim"
 	"github.com/kerf-autoscaler/kerf/test/awsim/simkubelet"
@@ -572,6 +573,47 @@ func TestCreate_InstanceUserDataCarriesTheMachinesTaintsStartupTaintsAndKubelet(
 			}
 			if len(s.Taints) != 2 || s.MaxPods == nil || *s.MaxPods != 17 || s.Labels[v1alpha5.ProvisionerNameLabelKey] != "default" {
 				t.Errorf("node would register with taints %v, max pods %v, labels %v", s.Taints, s.MaxPods, s.Labels)
+			}
+		})
+	}
+}
+
+func TestCreate_PoolsOutOfCapacityBeforeTheLaunchAreMarkedUnavailable(t *testing.T) {
+	tests := []struct {
+		name         string
+		emptyC5Zones int // how many zones have no on-demand c5.large
+		wantType     string
+	}{
+		{name: "every cheaper pool empty", emptyC5Zones: 3, wantType: "m5.large"},
+		{name: "no pool empty", emptyC5Zones: 0, wantType: "c5.large"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newLaunchEnv(t, defaultNodeTemplate(v1alpha1.AMIFamilyAL2023), map[string]float64{"c5.large": 0.085, "m5.large": 0.096})
+			unavailable := lifecycle.NewUnavailableOfferingsCache(e.clock)
+			e.opts.UnavailableOfferings = unavailable
+			cp, err := aws.NewCloudProvider(e.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			zones := e.srv.World.Zones()
+			for _, z := range zones[:tc.emptyC5Zones] {
+				e.srv.World.SetCapacity("c5.large", z, "on-demand", 0)
+			}
+			launched, err := cp.Create(e.ctx, newMachine("default-partial", onDemand()))
+			if err != nil {
+				t.Fatalf("Create: %v, want a launch in the next pool", err)
+			}
+			if got := launched.Labels[v1alpha5.LabelInstanceType]; got != tc.wantType {
+				t.Errorf("launched %s, want %s", got, tc.wantType)
+			}
+			for i, z := range zones {
+				for _, typ := range []string{"c5.large", "m5.large"} {
+					want := typ == "c5.large" && i < tc.emptyC5Zones
+					if got := unavailable.IsUnavailable(typ, z, "on-demand"); got != want {
+						t.Errorf("%s in %s unavailable=%v, want %v", typ, z, got, want)
+					}
+				}
 			}
 		})
 	}

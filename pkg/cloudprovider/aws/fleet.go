@@ -46,7 +46,8 @@ type FleetOverride struct {
 // Launch implements InstanceProvider: one instant fleet for exactly one instance. EC2 tries the
 // pools in the order of the allocation strategy and reports every pool that failed; when none
 // launched and every failure was for capacity, the error is an InsufficientCapacityError naming
-// the offerings, so provisioning plans around them.
+// the offerings, so provisioning plans around them. When one launched after others ran out, the
+// instance names those in UnavailableOfferings.
 func (p *DefaultInstanceProvider) Launch(ctx context.Context, req LaunchRequest) (*Instance, error) {
 	if len(req.Overrides) == 0 {
 		return nil, fmt.Errorf("creating fleet, no instance type and subnet to launch")
@@ -71,7 +72,10 @@ func (p *DefaultInstanceProvider) Launch(ctx context.Context, req LaunchRequest)
 		if len(fi.InstanceIds) == 0 {
 			continue
 		}
-		return launchedInstance(req, fi), nil
+		inst := launchedInstance(req, fi)
+		// EC2 may have tried cheaper pools first; they are as empty as if nothing had launched.
+		inst.UnavailableOfferings = capacityFailures(req, out.Errors)
+		return inst, nil
 	}
 	return nil, fleetError(req, out.Errors)
 }
@@ -143,23 +147,32 @@ func fleetError(req LaunchRequest, fleetErrors []ec2types.CreateFleetError) erro
 	if len(fleetErrors) == 0 {
 		return fmt.Errorf("creating fleet, no instance launched and no error reported")
 	}
+	codes := map[string]int{}
+	var other error
+	for _, e := range fleetErrors {
+		code := aws.ToString(e.ErrorCode)
+		codes[code]++
+		if ClassifyCode(code) != ErrorClassCapacity && other == nil {
+			other = fmt.Errorf("%s: %s", code, aws.ToString(e.ErrorMessage))
+		}
+	}
+	summary := codeSummary(codes)
+	if other != nil {
+		return fmt.Errorf("creating fleet, %s, %w", summary, other)
+	}
+	return cloudprovider.NewInsufficientCapacityError(fmt.Errorf("creating fleet, %s", summary), capacityFailures(req, fleetErrors)...)
+}
+
+// capacityFailures are the offerings a fleet reported as out of capacity, sorted, each once.
+func capacityFailures(req LaunchRequest, fleetErrors []ec2types.CreateFleetError) []cloudprovider.UnavailableOffering {
 	zoneOf := map[string]string{}
 	for _, o := range req.Overrides {
 		zoneOf[o.SubnetID] = o.Zone
 	}
 	var offerings []cloudprovider.UnavailableOffering
 	seen := map[cloudprovider.UnavailableOffering]bool{}
-	codes := map[string]int{}
-	allCapacity := true
-	var other error
 	for _, e := range fleetErrors {
-		code := aws.ToString(e.ErrorCode)
-		codes[code]++
-		if ClassifyCode(code) != ErrorClassCapacity {
-			allCapacity = false
-			if other == nil {
-				other = fmt.Errorf("%s: %s", code, aws.ToString(e.ErrorMessage))
-			}
+		if ClassifyCode(aws.ToString(e.ErrorCode)) != ErrorClassCapacity {
 			continue
 		}
 		o := cloudprovider.UnavailableOffering{CapacityType: string(e.Lifecycle)}
@@ -179,10 +192,6 @@ func fleetError(req LaunchRequest, fleetErrors []ec2types.CreateFleetError) erro
 		seen[o] = true
 		offerings = append(offerings, o)
 	}
-	summary := codeSummary(codes)
-	if !allCapacity {
-		return fmt.Errorf("creating fleet, %s, %w", summary, other)
-	}
 	sort.Slice(offerings, func(i, j int) bool {
 		a, b := offerings[i], offerings[j]
 		if a.InstanceType != b.InstanceType {
@@ -190,7 +199,7 @@ func fleetError(req LaunchRequest, fleetErrors []ec2types.CreateFleetError) erro
 		}
 		return a.Zone < b.Zone
 	})
-	return cloudprovider.NewInsufficientCapacityError(fmt.Errorf("creating fleet, %s", summary), offerings...)
+	return offerings
 }
 
 // codeSummary renders error codes with counts, e.g. "InsufficientInstanceCapacity (3)".

@@ -36,6 +36,9 @@ type Instance struct {
 	State        string
 	LaunchTime   time.Time
 	Tags         map[string]string
+	// UnavailableOfferings, set by Launch only, are the pools EC2 found out of capacity before
+	// it launched this instance in another.
+	UnavailableOfferings []cloudprovider.UnavailableOffering
 }
 
 // ProviderID is the Kubernetes provider ID of the instance: aws:///<zone>/<instance-id>.
