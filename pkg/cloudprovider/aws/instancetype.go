@@ -114,6 +114,11 @@ func (p *DefaultInstanceTypeProvider) instanceType(info *ec2types.InstanceTypeIn
 // offerings are the zone and capacity-type pairs the type is sold in, restricted to the zones of
 // the node template's subnets when it has resolved any (a node can only launch where it has a
 // subnet). A pair without a price is left out: Kerf cannot rank what it cannot price.
+//
+// Prices are Linux prices for every AMI family, Windows included: the Pricing API query, the spot
+// history query and the static fallback table all hold Linux prices only. Windows instances cost
+// more (the licence is per vCPU, so roughly in proportion), which keeps the ranking among Windows
+// types about right but understates their cost next to Linux ones and in consolidation savings.
 func (p *DefaultInstanceTypeProvider) offerings(info *ec2types.InstanceTypeInfo, zones, subnetZones []string, prices *Prices) scheduling.Offerings {
 	name := string(info.InstanceType)
 	var out scheduling.Offerings
