@@ -40,9 +40,16 @@ func (o *Operator) RegisterControllers(ctx context.Context, cloud cloudprovider.
 	if err := provisioning.NewStatusController(kube).Register(o.Manager); err != nil {
 		return fmt.Errorf("registering the provisioner status controller, %w", err)
 	}
-	machines := lifecycle.NewController(kube, cloud, unavailable, o.GetEventRecorder(lifecycle.Name), o.Clock, lifecycle.DefaultRegistrationTTL)
+	lifecycleMetrics, err := lifecycle.NewMetrics(o.Registry, unavailable)
+	if err != nil {
+		return err
+	}
+	machines := lifecycle.NewController(kube, cloud, unavailable, o.GetEventRecorder(lifecycle.Name), o.Clock, o.Options.RegistrationTTL, lifecycleMetrics)
 	if err := machines.Register(ctx, o.Manager); err != nil {
 		return fmt.Errorf("registering the machine lifecycle controller, %w", err)
+	}
+	if err := o.Add(lifecycle.NewGarbageCollector(kube, cloud, o.Clock, o.Options.GCGracePeriod, lifecycleMetrics)); err != nil {
+		return fmt.Errorf("adding the machine garbage collector, %w", err)
 	}
 	return nil
 }

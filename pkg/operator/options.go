@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kerf-autoscaler/kerf/pkg/provisioning/lifecycle"
 )
 
 // Options configure the controller. Every field is a flag with an environment-variable fallback;
@@ -19,6 +21,8 @@ type Options struct {
 	InterruptionQueue       string
 	BatchIdleDuration       time.Duration
 	BatchMaxDuration        time.Duration
+	RegistrationTTL         time.Duration
+	GCGracePeriod           time.Duration
 	LeaderElection          bool
 	LeaderElectionNamespace string
 	MetricsPort             int
@@ -53,6 +57,8 @@ func options() []option {
 		{"interruption-queue", "INTERRUPTION_QUEUE", "SQS queue receiving EC2 interruption events; interruption handling is off when empty", stringOpt(func(o *Options) *string { return &o.InterruptionQueue }, "")},
 		{"batch-idle-duration", "BATCH_IDLE_DURATION", "close a batch of pending pods after this long without a new one", durationOpt(func(o *Options) *time.Duration { return &o.BatchIdleDuration }, time.Second)},
 		{"batch-max-duration", "BATCH_MAX_DURATION", "close a batch of pending pods after this long in all", durationOpt(func(o *Options) *time.Duration { return &o.BatchMaxDuration }, 10*time.Second)},
+		{"registration-ttl", "REGISTRATION_TTL", "delete a launched Machine whose Node has not registered after this long, and terminate its instance", durationOpt(func(o *Options) *time.Duration { return &o.RegistrationTTL }, lifecycle.DefaultRegistrationTTL)},
+		{"gc-grace-period", "GC_GRACE_PERIOD", "terminate an instance launched for this cluster that no Machine accounts for once it is this old", durationOpt(func(o *Options) *time.Duration { return &o.GCGracePeriod }, lifecycle.DefaultGarbageCollectionGracePeriod)},
 		{"leader-elect", "LEADER_ELECT", "elect one active replica through a Lease", boolOpt(func(o *Options) *bool { return &o.LeaderElection }, true)},
 		{"leader-election-namespace", "LEADER_ELECTION_NAMESPACE", "namespace of the leader-election Lease", stringOpt(func(o *Options) *string { return &o.LeaderElectionNamespace }, "kube-system")},
 		{"metrics-port", "METRICS_PORT", "port serving Prometheus /metrics", intOpt(func(o *Options) *int { return &o.MetricsPort }, 8000)},
@@ -125,6 +131,12 @@ func (o *Options) Validate() error {
 	}
 	if o.BatchMaxDuration < o.BatchIdleDuration {
 		bad("batch-max-duration", "%s must be at least --batch-idle-duration (%s)", o.BatchMaxDuration, o.BatchIdleDuration)
+	}
+	if o.RegistrationTTL <= 0 {
+		bad("registration-ttl", "%s must be positive", o.RegistrationTTL)
+	}
+	if o.GCGracePeriod <= 0 {
+		bad("gc-grace-period", "%s must be positive", o.GCGracePeriod)
 	}
 	if o.LeaderElection && o.LeaderElectionNamespace == "" {
 		bad("leader-election-namespace", "required when --leader-elect is true")

@@ -26,6 +26,10 @@ func TestParseOptions_DefaultsEnvironmentAndFlags(t *testing.T) {
 			}},
 		{name: "a flag beats the environment", args: []string{"--batch-max-duration=30s", "--leader-elect"}, env: map[string]string{"CLUSTER_NAME": "c", "BATCH_MAX_DURATION": "20s", "LEADER_ELECT": "false"},
 			want: func(o *Options) { o.BatchMaxDuration = 30 * time.Second }},
+		{name: "registration TTL and GC grace from the environment", env: map[string]string{"CLUSTER_NAME": "c", "REGISTRATION_TTL": "20m", "GC_GRACE_PERIOD": "90s"},
+			want: func(o *Options) { o.RegistrationTTL, o.GCGracePeriod = 20*time.Minute, 90*time.Second }},
+		{name: "registration TTL flag", args: []string{"--cluster-name=c", "--registration-ttl=5m"},
+			want: func(o *Options) { o.RegistrationTTL = 5 * time.Minute }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := ParseOptions(tc.args, env(tc.env))
@@ -34,6 +38,7 @@ func TestParseOptions_DefaultsEnvironmentAndFlags(t *testing.T) {
 			}
 			want := &Options{
 				ClusterName: "c", BatchIdleDuration: time.Second, BatchMaxDuration: 10 * time.Second,
+				RegistrationTTL: 15 * time.Minute, GCGracePeriod: 5 * time.Minute,
 				LeaderElection: true, LeaderElectionNamespace: "kube-system", MetricsPort: 8000, HealthProbePort: 8081,
 				LogLevel: "info", KubeClientQPS: 200, KubeClientBurst: 300, VMMemoryOverheadPercent: 0.075,
 			}
@@ -64,6 +69,9 @@ func TestParseOptions_BadValuesNameTheFlag(t *testing.T) {
 		{name: "unknown log level", args: []string{"--cluster-name=c", "--log-level=loud"}, want: `--log-level: "loud" is not one of`},
 		{name: "zero qps", args: []string{"--cluster-name=c", "--kube-client-qps=0"}, want: "--kube-client-qps"},
 		{name: "overhead of one", args: []string{"--cluster-name=c", "--vm-memory-overhead-percent=1"}, want: "--vm-memory-overhead-percent"},
+		{name: "zero registration TTL", args: []string{"--cluster-name=c", "--registration-ttl=0s"}, want: "--registration-ttl: 0s must be positive"},
+		{name: "negative registration TTL from the environment", args: []string{"--cluster-name=c"}, env: map[string]string{"REGISTRATION_TTL": "-1m"}, want: "--registration-ttl: -1m0s must be positive"},
+		{name: "zero GC grace period", args: []string{"--cluster-name=c", "--gc-grace-period=0s"}, want: "--gc-grace-period: 0s must be positive"},
 		{name: "no lease namespace", args: []string{"--cluster-name=c", "--leader-election-namespace="}, want: "--leader-election-namespace: required"},
 		{name: "unknown flag", args: []string{"--cluster-name=c", "--turbo"}, want: "flag provided but not defined: -turbo"},
 		{name: "stray argument", args: []string{"--cluster-name=c", "now"}, want: `unexpected argument "now"`},

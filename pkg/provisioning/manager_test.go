@@ -62,7 +62,11 @@ func manage(t *testing.T, f *fixture) *managed {
 func (m *managed) withControllers(ctx context.Context) {
 	m.t.Helper()
 	clk := clocktesting.NewFakeClock(time.Now())
-	machines := lifecycle.NewController(m.mgr.GetClient(), m.cloud, m.unavailable, m.mgr.GetEventRecorder(lifecycle.Name), clk, lifecycle.DefaultRegistrationTTL)
+	metrics, err := lifecycle.NewMetrics(prometheus.NewRegistry(), m.unavailable)
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	machines := lifecycle.NewController(m.mgr.GetClient(), m.cloud, m.unavailable, m.mgr.GetEventRecorder(lifecycle.Name), clk, lifecycle.DefaultRegistrationTTL, metrics)
 	for _, err := range []error{
 		m.mgr.Add(m.provision),
 		NewPodTrigger(m.mgr.GetClient(), m.batcher).Register(m.mgr),

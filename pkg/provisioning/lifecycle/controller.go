@@ -49,13 +49,15 @@ type Controller struct {
 	recorder        events.EventRecorder
 	clock           clock.Clock
 	registrationTTL time.Duration
+	metrics         *Metrics
 }
 
 // NewController returns the Machine lifecycle controller. kubeClient should read from a cache
 // that has the indexes of AddIndexes (Register adds them to the manager's); registrationTTL is how
-// long a launched Machine may wait for its Node (DefaultRegistrationTTL unless configured).
+// long a launched Machine may wait for its Node (DefaultRegistrationTTL unless configured);
+// metrics is shared with the GarbageCollector.
 func NewController(kubeClient client.Client, cloudProvider cloudprovider.CloudProvider, unavailable UnavailableOfferings,
-	recorder events.EventRecorder, clk clock.Clock, registrationTTL time.Duration) *Controller {
+	recorder events.EventRecorder, clk clock.Clock, registrationTTL time.Duration, metrics *Metrics) *Controller {
 	return &Controller{
 		kubeClient:      kubeClient,
 		cloudProvider:   cloudProvider,
@@ -63,6 +65,7 @@ func NewController(kubeClient client.Client, cloudProvider cloudprovider.CloudPr
 		recorder:        recorder,
 		clock:           clk,
 		registrationTTL: registrationTTL,
+		metrics:         metrics,
 	}
 }
 
@@ -162,8 +165,9 @@ func (c *Controller) patch(ctx context.Context, stored, machine *v1alpha5.Machin
 	return errors.Join(errs...)
 }
 
-// delete deletes the Machine; its finalizer then terminates the instance.
-func (c *Controller) delete(ctx context.Context, machine *v1alpha5.Machine) error {
+// delete deletes the Machine for reason; its finalizer then terminates the instance.
+func (c *Controller) delete(ctx context.Context, machine *v1alpha5.Machine, reason string) error {
+	c.metrics.deleting(machine.UID, reason)
 	if err := c.kubeClient.Delete(ctx, machine); client.IgnoreNotFound(err) != nil {
 		return fmt.Errorf("deleting machine %s, %w", machine.Name, err)
 	}

@@ -24,6 +24,7 @@ func (c *Controller) launch(ctx context.Context, s *scope) (phaseResult, error) 
 	launched, err := c.cloudProvider.Create(ctx, machine)
 	if err != nil {
 		var ice *cloudprovider.InsufficientCapacityError
+		c.metrics.launchFailed(machine, err)
 		if errors.As(err, &ice) {
 			return phaseResult{stop: true}, c.insufficientCapacity(ctx, machine, ice)
 		}
@@ -41,6 +42,7 @@ func (c *Controller) launch(ctx context.Context, s *scope) (phaseResult, error) 
 	machine.Status.Capacity = launched.Status.Capacity
 	machine.Status.Allocatable = launched.Status.Allocatable
 	setCondition(machine, c.clock.Now(), v1alpha5.MachineLaunched, metav1.ConditionTrue, ReasonLaunched, "")
+	c.metrics.launchSucceeded(machine)
 	log.FromContext(ctx).Info("launched machine",
 		"providerID", machine.Status.ProviderID,
 		"instanceType", machine.Labels[v1alpha5.LabelInstanceType],
@@ -59,5 +61,5 @@ func (c *Controller) insufficientCapacity(ctx context.Context, machine *v1alpha5
 	c.recorder.Eventf(machine, nil, corev1.EventTypeWarning, ReasonInsufficientCapacity, "Launch",
 		"Deleting machine, no capacity in %d offering(s): %s", len(ice.Offerings), ice)
 	log.FromContext(ctx).Info("deleting machine, insufficient capacity", "offerings", len(ice.Offerings), "error", ice.Error())
-	return c.delete(ctx, machine)
+	return c.delete(ctx, machine, TerminationReasonInsufficientCapacity)
 }

@@ -31,5 +31,5 @@ func (c *Controller) liveness(ctx context.Context, s *scope) (phaseResult, error
 		"Deleting machine, no node registered within %s", c.registrationTTL)
 	log.FromContext(ctx).Info("deleting machine, no node registered in time",
 		"providerID", machine.Status.ProviderID, "registrationTTL", c.registrationTTL)
-	return phaseResult{stop: true}, c.delete(ctx, machine)
+	return phaseResult{stop: true}, c.delete(ctx, machine, TerminationReasonLiveness)
 }

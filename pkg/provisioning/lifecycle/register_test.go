@@ -28,7 +28,7 @@ func TestRegister_NewMachineBecomesReadyWhenItsNodeRegisters(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	controller := lifecycle.NewController(mgr.GetClient(), h.cloud, h.unavailable, mgr.GetEventRecorder(lifecycle.Name), h.clock, lifecycle.DefaultRegistrationTTL)
+	controller := lifecycle.NewController(mgr.GetClient(), h.cloud, h.unavailable, mgr.GetEventRecorder(lifecycle.Name), h.clock, lifecycle.DefaultRegistrationTTL, h.metrics)
 	if err := controller.Register(ctx, mgr); err != nil {
 		t.Fatal(err)
 	}

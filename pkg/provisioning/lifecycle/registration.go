@@ -42,6 +42,7 @@ func (c *Controller) register(ctx context.Context, s *scope) (phaseResult, error
 		if err := c.syncNode(ctx, machine, node); err != nil {
 			return phaseResult{}, fmt.Errorf("registering machine %s, %w", machine.Name, err)
 		}
+		c.metrics.registered.WithLabelValues(provisionerOf(machine)).Inc()
 		log.FromContext(ctx).Info("registered machine", "Node", klog.KObj(node), "providerID", machine.Status.ProviderID)
 	}
 	s.node = node
@@ -94,6 +95,7 @@ func (c *Controller) initialize(ctx context.Context, s *scope) (phaseResult, err
 		if err := c.kubeClient.Patch(ctx, node, client.MergeFrom(stored)); err != nil {
 			return phaseResult{}, fmt.Errorf("initializing machine %s, patching node %s, %w", machine.Name, node.Name, err)
 		}
+		c.metrics.initialized.WithLabelValues(provisionerOf(machine)).Inc()
 		log.FromContext(ctx).Info("initialized machine", "Node", klog.KObj(node))
 	}
 	setCondition(machine, c.clock.Now(), v1alpha5.MachineInitialized, metav1.ConditionTrue, ReasonInitialized, "")

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -130,6 +131,8 @@ type harness struct {
 	cloud       *cloud
 	unavailable *lifecycle.UnavailableOfferingsCache
 	recorder    *events.FakeRecorder
+	registry    *prometheus.Registry
+	metrics     *lifecycle.Metrics
 	controller  *lifecycle.Controller
 	tracked     []client.Object
 }
@@ -144,8 +147,14 @@ func newHarness(t *testing.T) *harness {
 		cloud:       &cloud{CloudProvider: fake.New(instanceTypes()...)},
 		unavailable: lifecycle.NewUnavailableOfferingsCache(clk),
 		recorder:    events.NewFakeRecorder(100),
+		registry:    prometheus.NewRegistry(),
 	}
-	h.controller = lifecycle.NewController(cached, h.cloud, h.unavailable, h.recorder, clk, lifecycle.DefaultRegistrationTTL)
+	h.cloud.Clock = clk
+	var err error
+	if h.metrics, err = lifecycle.NewMetrics(h.registry, h.unavailable); err != nil {
+		t.Fatal(err)
+	}
+	h.controller = lifecycle.NewController(cached, h.cloud, h.unavailable, h.recorder, clk, lifecycle.DefaultRegistrationTTL, h.metrics)
 	t.Cleanup(h.cleanup)
 	return h
 }

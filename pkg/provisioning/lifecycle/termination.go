@@ -26,6 +26,7 @@ func (c *Controller) finalize(ctx context.Context, machine *v1alpha5.Machine) er
 	if err := c.kubeClient.Patch(ctx, machine, client.MergeFromWithOptions(stored, client.MergeFromWithOptimisticLock{})); client.IgnoreNotFound(err) != nil {
 		return fmt.Errorf("removing finalizer from machine %s, %w", machine.Name, err)
 	}
-	log.FromContext(ctx).Info("terminated machine", "providerID", machine.Status.ProviderID)
+	reason := c.metrics.finalized(machine)
+	log.FromContext(ctx).Info("terminated machine", "providerID", machine.Status.ProviderID, "reason", reason)
 	return nil
 }

@@ -62,6 +62,18 @@ func (u *UnavailableOfferingsCache) MarkUnavailable(ctx context.Context, instanc
 		"instanceType", instanceType, "zone", zone, "capacityType", capacityType, "ttl", u.ttl)
 }
 
+// Len is how many offerings are unavailable now, for the kerf_unavailable_offerings gauge.
+func (u *UnavailableOfferingsCache) Len() int {
+	now := u.clock.Now()
+	n := 0
+	for _, item := range u.entries.Items() {
+		if availableAgain, ok := item.Object.(time.Time); ok && now.Before(availableAgain) {
+			n++
+		}
+	}
+	return n
+}
+
 // IsUnavailable implements UnavailableOfferings.
 func (u *UnavailableOfferingsCache) IsUnavailable(instanceType, zone, capacityType string) bool {
 	key := offeringKey{instanceType: instanceType, zone: zone, capacityType: capacityType}

@@ -1,0 +1,119 @@
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha5"
+	"github.com/kerf-autoscaler/kerf/pkg/cloudprovider"
+)
+
+// Why a Machine was terminated, the reason label of kerf_machines_terminated_total.
+const (
+	TerminationReasonLiveness             = "liveness"
+	TerminationReasonInsufficientCapacity = "insufficient_capacity"
+	TerminationReasonGarbageCollected     = "gc"
+	// TerminationReasonDeleted is any deletion this package did not decide: a user, consolidation,
+	// the Provisioner's deletion, or one of the above decided before a controller restart.
+	TerminationReasonDeleted = "deleted"
+)
+
+// Metrics count what happens to Machines. One Metrics is shared by the lifecycle controller and
+// the garbage collector: the one that decides to delete a Machine records why, and the finalizer
+// that terminates it counts it under that reason.
+type Metrics struct {
+	launched       *prometheus.CounterVec
+	registered     *prometheus.CounterVec
+	initialized    *prometheus.CounterVec
+	terminated     *prometheus.CounterVec
+	launchFailures *prometheus.CounterVec
+
+	// reasons maps a deleting Machine's UID to why it was deleted; launches holds the UIDs whose
+	// launch was counted, so a reconcile on a stale cache that repeats the idempotent Create does
+	// not count it twice. Both forget a UID when its Machine is finalized.
+	reasons, launches sync.Map
+}
+
+// OfferingCounter reports how many offerings are marked unavailable now.
+type OfferingCounter interface {
+	Len() int
+}
+
+// NewMetrics registers the Machine lifecycle metrics, and kerf_unavailable_offerings reading
+// unavailable when it is not nil.
+func NewMetrics(registry prometheus.Registerer, unavailable OfferingCounter) (*Metrics, error) {
+	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+	}
+	m := &Metrics{
+		launched:       counter("kerf_machines_launched_total", "Machines whose instance launched, by provisioner.", "provisioner"),
+		registered:     counter("kerf_machines_registered_total", "Machines whose Node registered, by provisioner.", "provisioner"),
+		initialized:    counter("kerf_machines_initialized_total", "Machines whose Node became ready for pods, by provisioner.", "provisioner"),
+		terminated:     counter("kerf_machines_terminated_total", "Machines (and untracked instances) terminated, by provisioner and reason.", "provisioner", "reason"),
+		launchFailures: counter("kerf_machines_launch_failures_total", "Failed launches, by provisioner and error class.", "provisioner", "error"),
+	}
+	collectors := []prometheus.Collector{m.launched, m.registered, m.initialized, m.terminated, m.launchFailures}
+	if unavailable != nil {
+		collectors = append(collectors, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "kerf_unavailable_offerings", Help: "Offerings (instance type, zone, capacity type) left out of planning after running out of capacity.",
+		}, func() float64 { return float64(unavailable.Len()) }))
+	}
+	for _, c := range collectors {
+		if err := registry.Register(c); err != nil {
+			return nil, fmt.Errorf("registering machine lifecycle metrics, %w", err)
+		}
+	}
+	return m, nil
+}
+
+func provisionerOf(machine *v1alpha5.Machine) string {
+	return machine.Labels[v1alpha5.ProvisionerNameLabelKey]
+}
+
+func (m *Metrics) launchSucceeded(machine *v1alpha5.Machine) {
+	if _, counted := m.launches.LoadOrStore(machine.UID, true); !counted {
+		m.launched.WithLabelValues(provisionerOf(machine)).Inc()
+	}
+}
+
+func (m *Metrics) launchFailed(machine *v1alpha5.Machine, err error) {
+	m.launchFailures.WithLabelValues(provisionerOf(machine), errorClass(err)).Inc()
+}
+
+// deleting records why the Machine is about to be deleted.
+func (m *Metrics) deleting(uid types.UID, reason string) {
+	m.reasons.Store(uid, reason)
+}
+
+// finalized counts a Machine whose instance is gone and forgets it.
+func (m *Metrics) finalized(machine *v1alpha5.Machine) string {
+	reason := TerminationReasonDeleted
+	if r, ok := m.reasons.LoadAndDelete(machine.UID); ok {
+		reason = r.(string)
+	}
+	m.launches.Delete(machine.UID)
+	m.terminated.WithLabelValues(provisionerOf(machine), reason).Inc()
+	return reason
+}
+
+// errorClass keeps the error label bounded: insufficient capacity, the API's own error code when
+// the cloud SDK's error carries one (a fixed vocabulary, such as RequestLimitExceeded), a
+// timeout, or other.
+func errorClass(err error) string {
+	var coded interface{ ErrorCode() string }
+	switch {
+	case cloudprovider.IsInsufficientCapacityError(err):
+		return "insufficient_capacity"
+	case errors.As(err, &coded) && coded.ErrorCode() != "":
+		return coded.ErrorCode()
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	default:
+		return "other"
+	}
+}
