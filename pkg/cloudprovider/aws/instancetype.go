@@ -117,8 +117,8 @@ func (p *DefaultInstanceTypeProvider) instanceType(info *ec2types.InstanceTypeIn
 //
 // Prices are Linux prices for every AMI family, Windows included: the Pricing API query, the spot
 // history query and the static fallback table all hold Linux prices only. Windows instances cost
-// more (the licence is per vCPU, so roughly in proportion), which keeps the ranking among Windows
-// types about right but understates their cost next to Linux ones and in consolidation savings.
+// more, by a licence fee per vCPU, so their prices are understated and the cheapest Windows type
+// by Kerf's ranking can lean towards many vCPUs. Left as is until a Windows price source exists.
 func (p *DefaultInstanceTypeProvider) offerings(info *ec2types.InstanceTypeInfo, zones, subnetZones []string, prices *Prices) scheduling.Offerings {
 	name := string(info.InstanceType)
 	var out scheduling.Offerings
