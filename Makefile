@@ -5,7 +5,7 @@ GO ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/kerf-autoscaler/kerf/pkg/operator.Version=$(VERSION)
 
-.PHONY: all build run test generate catalog verify lint bench control-plane tools
+.PHONY: all build run sandbox e2e test generate catalog verify lint bench control-plane tools
 
 all: build
 
@@ -13,8 +13,10 @@ build: ## Build the controller and kerfctl into bin/.
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/kerf-controller ./cmd/controller
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/kerfctl ./cmd/kerfctl
 
-run: ## Run Kerf on a local control plane with the examples applied; Ctrl-C stops everything.
-	assets="$$(hack/control-plane.sh)"; KUBEBUILDER_ASSETS="$$assets" $(GO) run ./hack/sandbox
+sandbox: ## Run the whole system locally (control plane, kwok, awsim, Kerf), scale examples/inflate.yaml and watch; Ctrl-C stops it.
+	$(GO) run ./hack/sandbox $(SANDBOXFLAGS)
+
+run: sandbox ## Same as sandbox.
 
 test: ## Build the test control plane and tools if needed, then run every test.
 	assets="$$(hack/control-plane.sh)"; tools="$$(hack/tools.sh)"; \

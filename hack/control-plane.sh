@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver and kube-scheduler from the Go module proxy and makes sure etcd is
+# Builds kube-apiserver, kube-scheduler and kube-controller-manager from the Go module proxy and makes sure etcd is
 # installed, then prints the directory to use as KUBEBUILDER_ASSETS.
 #
 # Kubernetes does not publish k8s.io/kubernetes as a consumable module: its go.mod points every
@@ -13,7 +13,9 @@ KUBE_VERSION="${KUBE_VERSION:-v1.36.3}"
 STAGING_VERSION="v0.${KUBE_VERSION#v1.}"
 CACHE_ROOT="${XDG_CACHE_HOME:-$HOME/.cache}/kerf"
 ASSETS="${CACHE_ROOT}/control-plane/${KUBE_VERSION}"
-BINARIES=(kube-apiserver kube-scheduler)
+# kube-controller-manager runs the Deployment, ReplicaSet and garbage-collector controllers in the
+# sandbox and the end-to-end suite.
+BINARIES=(kube-apiserver kube-scheduler kube-controller-manager)
 
 say() { printf 'control-plane: %s\n' "$*" >&2; }
 

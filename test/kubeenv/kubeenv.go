@@ -31,18 +31,31 @@ type Env struct {
 	Scheme *runtime.Scheme
 
 	environment *envtest.Environment
+	components  []*Process
+	logs        []*os.File
+	tempDir     string
 }
 
 // ErrNoAssets means the control-plane binaries were not found.
-var ErrNoAssets = errors.New("KUBEBUILDER_ASSETS is unset or lacks kube-apiserver and etcd: run `make test`, or export KUBEBUILDER_ASSETS=\"$(hack/control-plane.sh)\"")
+var ErrNoAssets = errors.New("KUBEBUILDER_ASSETS is unset or lacks a control-plane binary: run `make test`, or export KUBEBUILDER_ASSETS=\"$(hack/control-plane.sh)\"")
 
 // Start runs etcd and kube-apiserver and installs Kerf's CRDs. Call Stop when done; a package
 // starts one Env in TestMain and shares it.
-func Start() (*Env, error) {
-	assets := os.Getenv("KUBEBUILDER_ASSETS")
-	for _, binary := range []string{"kube-apiserver", "etcd"} {
+func Start() (*Env, error) { return StartWith(Options{}) }
+
+// StartWith runs etcd and kube-apiserver, installs Kerf's CRDs, then starts opts.Components.
+func StartWith(opts Options) (*Env, error) {
+	assets := opts.Assets
+	if assets == "" {
+		assets = os.Getenv("KUBEBUILDER_ASSETS")
+	}
+	binaries := []string{"kube-apiserver", "etcd"}
+	for _, c := range opts.Components {
+		binaries = append(binaries, string(c))
+	}
+	for _, binary := range binaries {
 		if _, err := os.Stat(filepath.Join(assets, binary)); assets == "" || err != nil {
-			return nil, ErrNoAssets
+			return nil, fmt.Errorf("%s: %w", filepath.Join(assets, binary), ErrNoAssets)
 		}
 	}
 	crdObjects, err := crds.CustomResourceDefinitions()
@@ -57,6 +70,7 @@ func Start() (*Env, error) {
 		CRDs:                  crdObjects,
 		ErrorIfCRDPathMissing: true,
 		Scheme:                scheme,
+		BinaryAssetsDirectory: assets,
 	}
 	config, err := environment.Start()
 	if err != nil {
@@ -68,15 +82,20 @@ func Start() (*Env, error) {
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("building client, %w", err), environment.Stop())
 	}
-	return &Env{Config: config, Client: c, Scheme: scheme, environment: environment}, nil
+	env := &Env{Config: config, Client: c, Scheme: scheme, environment: environment}
+	if err := env.startComponents(assets, opts); err != nil {
+		return nil, errors.Join(fmt.Errorf("starting control-plane components, %w", err), env.Stop())
+	}
+	return env, nil
 }
 
-// Stop shuts the control plane down.
+// Stop shuts the control plane down, components first.
 func (e *Env) Stop() error {
+	componentsErr := e.stopComponents()
 	if err := e.environment.Stop(); err != nil {
-		return fmt.Errorf("stopping control plane, %w", err)
+		return errors.Join(componentsErr, fmt.Errorf("stopping control plane, %w", err))
 	}
-	return nil
+	return componentsErr
 }
 
 // CRDs returns the CRDs as installed.
@@ -94,14 +113,19 @@ func (e *Env) UserConfig(name string, groups ...string) (*rest.Config, error) {
 
 // WriteKubeconfig writes a kubeconfig for the admin user to path, for binaries under test.
 func (e *Env) WriteKubeconfig(path string) error {
-	config, err := e.UserConfig("kerf-test", "system:masters")
+	return e.WriteUserKubeconfig(path, "kerf-test", "system:masters")
+}
+
+// WriteUserKubeconfig writes a kubeconfig for a new user with the given name and groups to path.
+func (e *Env) WriteUserKubeconfig(path, name string, groups ...string) error {
+	config, err := e.UserConfig(name, groups...)
 	if err != nil {
 		return err
 	}
 	kubeconfig := clientcmdapi.NewConfig()
 	kubeconfig.Clusters["envtest"] = &clientcmdapi.Cluster{Server: config.Host, CertificateAuthorityData: config.CAData}
-	kubeconfig.AuthInfos["kerf-test"] = &clientcmdapi.AuthInfo{ClientCertificateData: config.CertData, ClientKeyData: config.KeyData}
-	kubeconfig.Contexts["envtest"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "kerf-test"}
+	kubeconfig.AuthInfos[name] = &clientcmdapi.AuthInfo{ClientCertificateData: config.CertData, ClientKeyData: config.KeyData}
+	kubeconfig.Contexts["envtest"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: name}
 	kubeconfig.CurrentContext = "envtest"
 	if err := clientcmd.WriteToFile(*kubeconfig, path); err != nil {
 		return fmt.Errorf("writing kubeconfig, %w", err)
@@ -147,10 +171,18 @@ func Eventually(t testing.TB, timeout time.Duration, what string, check func() e
 // FreePort returns a TCP port free on localhost now, for a process under test to listen on.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freePort()
 	if err != nil {
 		t.Fatal(err)
 	}
+	return port
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("finding a free port, %w", err)
+	}
 	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return l.Addr().(*net.TCPAddr).Port, nil
 }
