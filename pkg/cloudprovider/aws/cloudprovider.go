@@ -184,6 +184,15 @@ func (c *CloudProvider) Create(ctx context.Context, machine *v1alpha5.Machine) (
 		return nil, err
 	}
 	inst, err := c.instances.Launch(ctx, req)
+	if isLaunchTemplateNotFound(err) && c.evictTemplates(ctx, machine, req) {
+		// A template of Kerf's was deleted behind the cache (by hand, or by another replica's
+		// garbage collection); once more with templates looked up or made afresh. The failed
+		// request launched nothing, so its client token is still free.
+		if req, err = c.launchRequest(ctx, machine, nodeTemplate, candidates, reqs, capacityType); err != nil {
+			return nil, err
+		}
+		inst, err = c.instances.Launch(ctx, req)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -199,6 +208,23 @@ func (c *CloudProvider) Create(ctx context.Context, machine *v1alpha5.Machine) (
 		return nil, fmt.Errorf("EC2 launched %s (%s), which was not requested", inst.ID, inst.Type)
 	}
 	return launchedMachine(machine, inst, it), nil
+}
+
+// evictTemplates forgets the cached templates Kerf made for req and reports whether there were
+// any. A template the node template names is the user's: Kerf cannot make it again.
+func (c *CloudProvider) evictTemplates(ctx context.Context, machine *v1alpha5.Machine, req LaunchRequest) bool {
+	evicted := map[string]bool{}
+	for _, o := range req.Overrides {
+		if o.LaunchTemplate.ID != "" && !evicted[o.LaunchTemplate.Name] {
+			c.launchTemplates.Evict(o.LaunchTemplate.Name)
+			evicted[o.LaunchTemplate.Name] = true
+		}
+	}
+	if len(evicted) > 0 {
+		log.FromContext(ctx).Info("launch template not found, launching again with fresh templates", "Machine", klog.KObj(machine),
+			"launchTemplates", len(evicted))
+	}
+	return len(evicted) > 0
 }
 
 // markUnavailable passes on the pools EC2 found empty before it launched inst. The launch itself

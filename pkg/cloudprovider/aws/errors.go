@@ -110,6 +110,13 @@ func errorCode(err error) string {
 	return ""
 }
 
+// isLaunchTemplateNotFound reports whether err says a launch template it named does not exist:
+// by ID when Kerf named its own template, by name when the node template names the user's.
+func isLaunchTemplateNotFound(err error) bool {
+	code := errorCode(err)
+	return code == codeLaunchTemplateIDNotFound || code == codeLaunchTemplateNameNotFound
+}
+
 // IsNotFound reports whether err is an AWS "does not exist" error.
 func IsNotFound(err error) bool { return err != nil && Classify(err) == ErrorClassNotFound }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha5"
 	"github.com/kerf-autoscaler/kerf/pkg/cloudprovider"
@@ -153,7 +154,9 @@ func fleetError(req LaunchRequest, fleetErrors []ec2types.CreateFleetError) erro
 		code := aws.ToString(e.ErrorCode)
 		codes[code]++
 		if ClassifyCode(code) != ErrorClassCapacity && other == nil {
-			other = fmt.Errorf("%s: %s", code, aws.ToString(e.ErrorMessage))
+			// An API error, so callers classify it and react to its code as to the same code
+			// failing the whole request (a launch template gone is reported either way).
+			other = &smithy.GenericAPIError{Code: code, Message: aws.ToString(e.ErrorMessage)}
 		}
 	}
 	summary := codeSummary(codes)

@@ -49,6 +49,9 @@ type LaunchTemplate struct {
 type LaunchTemplateProvider interface {
 	// Ensure returns the template for spec, creating it on first use.
 	Ensure(ctx context.Context, spec LaunchTemplateSpec) (LaunchTemplate, error)
+	// Evict forgets the cached template of that name, so the next Ensure looks it up in EC2
+	// again (and makes it anew if it is gone).
+	Evict(name string)
 	// DeleteUnused deletes the cluster's templates that no launch has used for
 	// LaunchTemplateUnusedAfter, and returns their names; see launchtemplate_gc.go.
 	DeleteUnused(ctx context.Context) ([]string, error)
@@ -159,6 +162,9 @@ func (p *DefaultLaunchTemplateProvider) Ensure(ctx context.Context, spec LaunchT
 	p.cache.Set(name, lt)
 	return lt, nil
 }
+
+// Evict implements LaunchTemplateProvider.
+func (p *DefaultLaunchTemplateProvider) Evict(name string) { p.cache.Delete(name) }
 
 func (p *DefaultLaunchTemplateProvider) find(ctx context.Context, name string) (LaunchTemplate, bool, error) {
 	// A filter, not LaunchTemplateNames: a missing name is then an empty answer, not an error.

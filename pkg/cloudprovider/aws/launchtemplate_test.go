@@ -11,6 +11,7 @@ import (
 
 	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha1"
 	"github.com/kerf-autoscaler/kerf/pkg/cloudprovider/aws"
+	"github.com/kerf-autoscaler/kerf/test/awsim"
 )
 
 // templates lists awsim's launch templates by name.
@@ -144,5 +145,54 @@ func TestCreate_UsesTheLaunchTemplateTheUserNamed(t *testing.T) {
 	}
 	if drifted, err := e.cp.IsDrifted(e.ctx, launched); err != nil || drifted {
 		t.Errorf("user template: drifted=%v err=%v, want never drifted", drifted, err)
+	}
+}
+
+func TestCreate_LaunchTemplateGoneFromEC2IsMadeAgainAndTheLaunchSucceeds(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// remove makes EC2 miss the template the provider has cached.
+		remove  func(e *launchEnv, id string)
+		wantNew bool
+	}{
+		{"deleted behind the provider's back", func(e *launchEnv, id string) {
+			if _, err := e.ec2.DeleteLaunchTemplate(e.ctx, &ec2.DeleteLaunchTemplateInput{LaunchTemplateId: awssdk.String(id)}); err != nil {
+				e.t.Fatal(err)
+			}
+		}, true},
+		{"EC2 reports it missing by name once", func(e *launchEnv, _ string) {
+			e.srv.World.SetFault("CreateFleet", awsim.Fault{ErrorCode: "InvalidLaunchTemplateName.NotFoundException", Count: 1})
+		}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newLaunchEnv(t, defaultNodeTemplate(v1alpha1.AMIFamilyAL2023), map[string]float64{"c5.large": 0.085})
+			e.create(newMachine("default-first", onDemand()))
+			old := e.templateIDs()
+			if len(old) != 1 {
+				t.Fatalf("templates %v after one launch, want one", old)
+			}
+			tc.remove(e, old[0])
+			launched := e.create(newMachine("default-second", onDemand()))
+			e.instance(launched.Status.ProviderID) // fails the test unless awsim launched it
+			ids := e.templateIDs()
+			if len(ids) != 1 || (ids[0] != old[0]) != tc.wantNew {
+				t.Errorf("templates %v after the second launch (first %s), want one, new: %v", ids, old[0], tc.wantNew)
+			}
+		})
+	}
+}
+
+func TestCreate_LaunchTemplateStillMissingAfterOneRetryFails(t *testing.T) {
+	e := newLaunchEnv(t, defaultNodeTemplate(v1alpha1.AMIFamilyAL2023), map[string]float64{"c5.large": 0.085})
+	e.srv.World.SetFault("CreateFleet", awsim.Fault{ErrorCode: "InvalidLaunchTemplateId.NotFound", Count: 3})
+	_, err := e.cp.Create(e.ctx, newMachine("default-gone", onDemand()))
+	if err == nil || !strings.Contains(err.Error(), "InvalidLaunchTemplateId.NotFound") {
+		t.Errorf("err = %v, want the EC2 code", err)
+	}
+	if left := e.srv.World.State().Faults["CreateFleet"].Count; left != 1 {
+		t.Errorf("%d CreateFleet calls, want 2: the launch and one retry", 3-left)
+	}
+	if n := len(e.srv.World.Instances()); n != 0 {
+		t.Errorf("%d instances launched", n)
 	}
 }
