@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/pricing"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"github.com/aws/smithy-go/logging"
+	"github.com/go-logr/logr"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
@@ -25,12 +27,12 @@ import (
 // server's address and CA go into node bootstrap unless --cluster-endpoint says otherwise, and the
 // server's version picks the EKS-optimized images. The SDK's standard chain supplies credentials
 // (and honours AWS_ENDPOINT_URL, which the sandbox points at awsim).
-func newAWS(ctx context.Context, o *operator.Options, restConfig *rest.Config, kube client.Reader, clk clock.Clock) (*aws.CloudProvider, error) {
+func newAWS(ctx context.Context, log logr.Logger, o *operator.Options, restConfig *rest.Config, kube client.Reader, clk clock.Clock, unavailable aws.UnavailableOfferingsMarker) (*aws.CloudProvider, error) {
 	endpoint, caBundle, err := bootstrapTarget(o, restConfig, os.Getenv)
 	if err != nil {
 		return nil, err
 	}
-	var loadOpts []func(*config.LoadOptions) error
+	loadOpts := []func(*config.LoadOptions) error{config.WithLogger(sdkLogger(log))}
 	if o.AWSRegion != "" {
 		loadOpts = append(loadOpts, config.WithRegion(o.AWSRegion))
 	}
@@ -40,7 +42,7 @@ func newAWS(ctx context.Context, o *operator.Options, restConfig *rest.Config, k
 	}
 	if cfg.Region == "" {
 		// Nothing named a region: on EC2 the instance metadata service knows it.
-		if cfg, err = config.LoadDefaultConfig(ctx, config.WithEC2IMDSRegion()); err != nil {
+		if cfg, err = config.LoadDefaultConfig(ctx, append(loadOpts, config.WithEC2IMDSRegion())...); err != nil {
 			return nil, fmt.Errorf("--aws-region (env AWS_REGION): not set, and instance metadata did not say, %w", err)
 		}
 	}
@@ -73,6 +75,8 @@ func newAWS(ctx context.Context, o *operator.Options, restConfig *rest.Config, k
 		SSM:             ssm.NewFromConfig(cfg),
 		InstanceTypes:   instanceTypes,
 		Clock:           clk,
+		// Pools a fleet found empty before launching elsewhere: the next Solve avoids them.
+		UnavailableOfferings: unavailable,
 		KubernetesVersion: func(context.Context) (string, error) {
 			v, err := versions.ServerVersion()
 			if err != nil {
@@ -80,6 +84,20 @@ func newAWS(ctx context.Context, o *operator.Options, restConfig *rest.Config, k
 			}
 			return v.Major + "." + strings.TrimSuffix(v.Minor, "+"), nil
 		},
+	})
+}
+
+// sdkLogger sends the SDK's own messages (IMDS fallbacks, clock skew, deprecations) through the
+// controller's JSON log: its default logger writes plain text to stderr, which log pipelines that
+// parse every line would reject.
+func sdkLogger(log logr.Logger) logging.Logger {
+	log = log.WithName("aws-sdk")
+	return logging.LoggerFunc(func(c logging.Classification, format string, v ...any) {
+		if c == logging.Warn {
+			log.Info("AWS SDK warning", "message", fmt.Sprintf(format, v...))
+			return
+		}
+		log.V(1).Info("AWS SDK message", "classification", string(c), "message", fmt.Sprintf(format, v...))
 	})
 }
 

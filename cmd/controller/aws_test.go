@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"encoding/base64"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/aws/smithy-go/logging"
 	"k8s.io/client-go/rest"
 
 	"github.com/kerf-autoscaler/kerf/pkg/operator"
@@ -52,5 +55,24 @@ func TestBootstrapTarget_GivesNodesAnAddressTheyCanReach(t *testing.T) {
 				t.Errorf("CA bundle %q, want %q", got, tc.wantCA)
 			}
 		})
+	}
+}
+
+func TestSDKLogger_WritesTheSDKsWarningsAsJSONLogLines(t *testing.T) {
+	var out bytes.Buffer
+	logger := sdkLogger(operator.NewLogger("info", &out))
+	logger.Logf(logging.Warn, "falling back to %s", "IMDSv1")
+	logger.Logf(logging.Debug, "request %d", 1) // below the info level: not written
+
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 1 {
+		t.Fatalf("logged %d lines, want the warning alone:\n%s", len(lines), out.String())
+	}
+	var entry map[string]any
+	if err := json.Unmarshal([]byte(lines[0]), &entry); err != nil {
+		t.Fatalf("log line is not JSON: %s", lines[0])
+	}
+	if entry["msg"] != "AWS SDK warning" || entry["message"] != "falling back to IMDSv1" || entry["level"] != "info" {
+		t.Errorf("log line %s, want msg %q with the SDK's message", lines[0], "AWS SDK warning")
 	}
 }

@@ -38,7 +38,7 @@ func main() {
 	if err != nil {
 		exit(log, err)
 	}
-	cloud, err := newAWS(ctx, opts, config, op.GetClient(), op.Clock)
+	cloud, err := newAWS(ctx, log, opts, config, op.GetClient(), op.Clock, op.Unavailable)
 	if err != nil {
 		exit(log, err)
 	}

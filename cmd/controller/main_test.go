@@ -19,12 +19,16 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kerf-autoscaler/kerf/pkg/operator"
+	"github.com/kerf-autoscaler/kerf/test/awsim"
 	"github.com/kerf-autoscaler/kerf/test/kubeenv"
 )
 
 var (
 	env    *kubeenv.Env
 	binary string
+	// cloud stands in for AWS so the controller's launches, garbage collection and credential
+	// lookups never reach a real account or the instance metadata service.
+	cloud *awsim.Running
 )
 
 func TestMain(m *testing.M) {
@@ -48,6 +52,11 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer func() { _ = env.Stop() }()
+	if cloud, err = awsim.Start("127.0.0.1:0", awsim.Options{}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer func() { _ = cloud.Close() }()
 	return m.Run()
 }
 
@@ -73,7 +82,8 @@ func TestController_TakesTheLeaseServesProbesAndReleasesTheLeaseOnSIGTERM(t *tes
 	metricsPort, healthPort := kubeenv.FreePort(t), kubeenv.FreePort(t)
 	var logs bytes.Buffer
 	cmd := exec.Command(binary, "--kubeconfig="+kubeconfig, "--leader-election-namespace=default")
-	cmd.Env = append(os.Environ(), "CLUSTER_NAME=test", "AWS_REGION=us-east-1", fmt.Sprintf("METRICS_PORT=%d", metricsPort), fmt.Sprintf("HEALTH_PROBE_PORT=%d", healthPort))
+	cmd.Env = append(os.Environ(), "CLUSTER_NAME=test", "AWS_REGION=us-east-1", "AWS_ENDPOINT_URL="+cloud.URL,
+		"AWS_ACCESS_KEY_ID=AKIDAWSIM", "AWS_SECRET_ACCESS_KEY=awsim-secret", "AWS_EC2_METADATA_DISABLED=true", fmt.Sprintf("METRICS_PORT=%d", metricsPort), fmt.Sprintf("HEALTH_PROBE_PORT=%d", healthPort))
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

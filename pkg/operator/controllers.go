@@ -18,7 +18,7 @@ func (o *Operator) RegisterControllers(ctx context.Context, cloud cloudprovider.
 		return err
 	}
 	cloud = metrics.Decorate(cloud)
-	unavailable := lifecycle.NewUnavailableOfferingsCache(o.Clock)
+	unavailable := o.Unavailable
 	kube := o.GetClient()
 
 	provisioningMetrics, err := provisioning.NewMetrics(o.Registry)

@@ -24,6 +24,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/kerf-autoscaler/kerf/pkg/apis"
+	"github.com/kerf-autoscaler/kerf/pkg/provisioning/lifecycle"
 )
 
 // LeaderElectionID names the Lease the replicas contend for.
@@ -39,6 +40,10 @@ type Operator struct {
 	Clock    clock.WithTicker
 	Registry prometheus.Registerer
 	Scheme   *runtime.Scheme
+	// Unavailable is the one record of offerings that ran out of capacity: the cloud provider
+	// adds the pools a launch found empty, the lifecycle controller those of failed launches, and
+	// every Snapshot leaves them out.
+	Unavailable *lifecycle.UnavailableOfferingsCache
 }
 
 // NewLogger returns a JSON logger at the given level (debug, info or error).
@@ -95,7 +100,9 @@ func New(o *Options, config *rest.Config, log logr.Logger) (*Operator, error) {
 	if err := errors.Join(mgr.AddHealthzCheck("ping", healthz.Ping), mgr.AddReadyzCheck("ping", healthz.Ping)); err != nil {
 		return nil, fmt.Errorf("adding health checks, %w", err)
 	}
-	op := &Operator{Manager: mgr, Options: o, Clock: clock.RealClock{}, Registry: crmetrics.Registry, Scheme: scheme}
+	clk := clock.RealClock{}
+	op := &Operator{Manager: mgr, Options: o, Clock: clk, Registry: crmetrics.Registry, Scheme: scheme,
+		Unavailable: lifecycle.NewUnavailableOfferingsCache(clk)}
 	if err := op.registerBuildInfo(); err != nil {
 		return nil, err
 	}

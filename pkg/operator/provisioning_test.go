@@ -118,6 +118,9 @@ func TestControllers_PendingPodBecomesAnInitializedNodeOnAWS(t *testing.T) {
 		ClusterName: cluster, ClusterEndpoint: env.Config.Host, CABundle: base64.StdEncoding.EncodeToString(env.Config.CAData),
 		KubeClient: op.GetClient(), EC2: ec2Client, SSM: ssm.NewFromConfig(cfg), InstanceTypes: instanceTypes, Clock: clk,
 		KubernetesVersion: func(context.Context) (string, error) { return "1.36", nil },
+		// As the binary wires it: the pools a fleet found empty reach the same record the
+		// lifecycle controller and every Snapshot use.
+		UnavailableOfferings: op.Unavailable,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -151,20 +154,7 @@ func TestControllers_PendingPodBecomesAnInitializedNodeOnAWS(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"},
-		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "pause", Resources: corev1.ResourceRequirements{
-			Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("3"), corev1.ResourceMemory: resource.MustParse("4Gi")},
-		}}}},
-	}
-	if err := env.Client.Create(ctx, pod); err != nil {
-		t.Fatal(err)
-	}
-	// What the kube-scheduler would write for a pod no node can take.
-	pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: corev1.PodReasonUnschedulable}}
-	if err := env.Client.Status().Update(ctx, pod); err != nil {
-		t.Fatal(err)
-	}
+	createUnschedulablePod(ctx, t, "web")
 
 	machine := &v1alpha5.Machine{}
 	kubeenv.Eventually(t, 30*time.Second, "a Machine launched for the pending pod", func() error {
@@ -216,5 +206,63 @@ func TestControllers_PendingPodBecomesAnInitializedNodeOnAWS(t *testing.T) {
 		if got := node.Labels[key]; got != want {
 			t.Errorf("node label %s = %q, want %q", key, got, want)
 		}
+	}
+
+	// The kube-scheduler binds the first pod to its node (this test runs no scheduler).
+	web := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"}}
+	if err := env.Client.SubResource("binding").Create(ctx, web, &corev1.Binding{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"},
+		Target:     corev1.ObjectReference{Kind: "Node", Name: node.Name},
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	// c5.xlarge runs out in every zone. The next pod's fleet launches m5.xlarge instead, and the
+	// empty c5.xlarge pools it met on the way are left out of planning from then on.
+	for _, zone := range srv.World.Zones() {
+		srv.World.SetCapacity("c5.xlarge", zone, "on-demand", 0)
+	}
+	createUnschedulablePod(ctx, t, "api")
+	kubeenv.Eventually(t, 30*time.Second, "a second instance launched", func() error {
+		if n := len(srv.World.Instances()); n != 2 {
+			return fmt.Errorf("%d instances", n)
+		}
+		return nil
+	})
+	second := srv.World.Instances()[0]
+	if second.ID == instances[0].ID {
+		second = srv.World.Instances()[1]
+	}
+	if second.InstanceType != "m5.xlarge" {
+		t.Errorf("launched %s with c5.xlarge out of capacity, want m5.xlarge", second.InstanceType)
+	}
+	var unavailable []string
+	for _, zone := range srv.World.Zones() {
+		if op.Unavailable.IsUnavailable("c5.xlarge", zone, "on-demand") {
+			unavailable = append(unavailable, zone)
+		}
+	}
+	if len(unavailable) == 0 || op.Unavailable.Len() != len(unavailable) {
+		t.Errorf("the operator's unavailable offerings hold %d pools, c5.xlarge in zones %v; want the empty c5.xlarge pools the fleet met, nothing else",
+			op.Unavailable.Len(), unavailable)
+	}
+}
+
+// createUnschedulablePod creates a pod needing 3 CPUs and 4Gi, marked as the kube-scheduler
+// marks a pod no node can take.
+func createUnschedulablePod(ctx context.Context, t *testing.T, name string) {
+	t.Helper()
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "pause", Resources: corev1.ResourceRequirements{
+			Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("3"), corev1.ResourceMemory: resource.MustParse("4Gi")},
+		}}}},
+	}
+	if err := env.Client.Create(ctx, pod); err != nil {
+		t.Fatal(err)
+	}
+	pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: corev1.PodReasonUnschedulable}}
+	if err := env.Client.Status().Update(ctx, pod); err != nil {
+		t.Fatal(err)
 	}
 }
