@@ -125,15 +125,34 @@ func one[T runtime.Object](t *testing.T, r rendered) T {
 }
 
 func TestChart_Lints(t *testing.T) {
-	if out, err := helm(t, "lint", chart, "--strict", "--set", "settings.clusterName=demo"); err != nil {
+	if out, err := helm(t, "lint", chart, "--strict", "--set", "settings.clusterName=demo", "--set", demoEndpoint); err != nil {
 		t.Fatalf("helm lint: %v\n%s", err, out)
 	}
 }
 
-func TestChart_RequiresClusterName(t *testing.T) {
-	out, err := helm(t, "template", "kerf", chart, "--kube-version", kubeVersion)
-	if err == nil || !strings.Contains(out, "settings.clusterName is required") {
-		t.Fatalf("rendering without a cluster name: err %v, output %q; want a refusal naming settings.clusterName", err, out)
+// demoEndpoint sets the API server URL new nodes join, which the chart cannot discover.
+const demoEndpoint = "settings.clusterEndpoint=https://ABCDEF.gr7.us-east-1.eks.amazonaws.com"
+
+func TestChart_RequiresClusterNameAndEndpoint(t *testing.T) {
+	for _, tc := range []struct {
+		set  []string
+		want string
+	}{
+		{set: []string{demoEndpoint}, want: "settings.clusterName is required"},
+		// In a cluster the controller would only see the kubernetes Service address, which a
+		// booting node cannot reach: without an endpoint the chart would crash-loop.
+		{set: []string{"settings.clusterName=demo"}, want: "settings.clusterEndpoint is required"},
+	} {
+		t.Run(tc.want, func(t *testing.T) {
+			args := []string{"template", "kerf", chart, "--kube-version", kubeVersion}
+			for _, s := range tc.set {
+				args = append(args, "--set", s)
+			}
+			out, err := helm(t, args...)
+			if err == nil || !strings.Contains(out, tc.want) {
+				t.Fatalf("rendering with only %v: err %v, output %q; want a refusal saying %q", tc.set, err, out, tc.want)
+			}
+		})
 	}
 }
 
@@ -159,7 +178,7 @@ func TestChart_CRDsEqualTheGeneratedOnes(t *testing.T) {
 			t.Errorf("chart's %s differs from pkg/apis/crds: run make generate", name)
 		}
 	}
-	if n := len(find[*apiextensionsv1.CustomResourceDefinition](render(t, "settings.clusterName=demo"))); n != len(generated) {
+	if n := len(find[*apiextensionsv1.CustomResourceDefinition](render(t, "settings.clusterName=demo", demoEndpoint))); n != len(generated) {
 		t.Errorf("helm installs %d CRDs, want %d", n, len(generated))
 	}
 }
@@ -182,7 +201,7 @@ func podEnv(t *testing.T, c corev1.Container, namespace string) map[string]strin
 }
 
 func TestChart_DefaultValues(t *testing.T) {
-	r := render(t, "settings.clusterName=demo")
+	r := render(t, "settings.clusterName=demo", demoEndpoint)
 	d := one[*appsv1.Deployment](t, r)
 	pod := d.Spec.Template.Spec
 	c := pod.Containers[0]
@@ -326,6 +345,7 @@ func TestChart_DefaultValues(t *testing.T) {
 func TestChart_NonDefaultValues(t *testing.T) {
 	r := render(t,
 		"settings.clusterName=prod",
+		"settings.clusterEndpoint=https://PROD.yl4.eu-west-1.eks.amazonaws.com",
 		"settings.interruptionQueue=prod-interruptions",
 		"settings.leaderElection=false",
 		"settings.logLevel=debug",
@@ -340,7 +360,7 @@ func TestChart_NonDefaultValues(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the binary refuses the chart's settings: %v", err)
 	}
-	if opts.InterruptionQueue != "prod-interruptions" || opts.LeaderElection || opts.LogLevel != "debug" || !opts.IsolatedVPC {
+	if opts.ClusterEndpoint != "https://PROD.yl4.eu-west-1.eks.amazonaws.com" || opts.InterruptionQueue != "prod-interruptions" || opts.LeaderElection || opts.LogLevel != "debug" || !opts.IsolatedVPC {
 		t.Errorf("settings did not reach the binary: %+v", opts)
 	}
 	if *d.Spec.Replicas != 1 {

@@ -52,7 +52,7 @@ var logLevels = []string{"debug", "info", "error"}
 func options() []option {
 	return []option{
 		{"cluster-name", "CLUSTER_NAME", "name of the EKS cluster; tags and discovery use it (required)", stringOpt(func(o *Options) *string { return &o.ClusterName }, "")},
-		{"cluster-endpoint", "CLUSTER_ENDPOINT", "https URL of the cluster's API server, written into node bootstrap; discovered when empty", stringOpt(func(o *Options) *string { return &o.ClusterEndpoint }, "")},
+		{"cluster-endpoint", "CLUSTER_ENDPOINT", "https URL of the cluster's API server that new nodes join; required in a cluster, the kubeconfig's server otherwise", stringOpt(func(o *Options) *string { return &o.ClusterEndpoint }, "")},
 		{"aws-region", "AWS_REGION", "AWS region; the SDK's default chain when empty", stringOpt(func(o *Options) *string { return &o.AWSRegion }, "")},
 		{"interruption-queue", "INTERRUPTION_QUEUE", "SQS queue receiving EC2 interruption events; interruption handling is off when empty", stringOpt(func(o *Options) *string { return &o.InterruptionQueue }, "")},
 		{"batch-idle-duration", "BATCH_IDLE_DURATION", "close a batch of pending pods after this long without a new one", durationOpt(func(o *Options) *time.Duration { return &o.BatchIdleDuration }, time.Second)},

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -29,14 +30,14 @@ var serviceAccountGroups = []string{"system:serviceaccounts", "system:serviceacc
 const chartKubeVersion = "v1.36.3"
 
 // renderChart runs helm template on charts/kerf and returns its objects.
-func renderChart(ctx context.Context, helm, clusterName string) ([]*unstructured.Unstructured, error) {
+func renderChart(ctx context.Context, helm, clusterName, clusterEndpoint string) ([]*unstructured.Unstructured, error) {
 	root, err := RepoRoot()
 	if err != nil {
 		return nil, err
 	}
 	var stdout, stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, helm, "template", "kerf", "charts/kerf", "--namespace", chartNamespace,
-		"--kube-version", chartKubeVersion, "--set", "settings.clusterName="+clusterName)
+		"--kube-version", chartKubeVersion, "--set", "settings.clusterName="+clusterName, "--set", "settings.clusterEndpoint="+clusterEndpoint)
 	cmd.Dir, cmd.Stdout, cmd.Stderr = root, &stdout, &stderr
 	if err := cmd.Run(); err != nil {
 		return nil, fmt.Errorf("rendering the chart, %w\n%s", err, stderr.String())
@@ -65,8 +66,8 @@ func decodeManifests(r io.Reader) ([]*unstructured.Unstructured, error) {
 // chartEnvironment is the controller container's environment as the chart sets it, as
 // NAME=value pairs; the namespace comes from the Downward API in a cluster and is the chart's
 // namespace here.
-func chartEnvironment(ctx context.Context, helm, clusterName string) ([]string, error) {
-	objects, err := renderChart(ctx, helm, clusterName)
+func chartEnvironment(ctx context.Context, helm, clusterName, clusterEndpoint string) ([]string, error) {
+	objects, err := renderChart(ctx, helm, clusterName, clusterEndpoint)
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +98,7 @@ func chartEnvironment(ctx context.Context, helm, clusterName string) ([]string, 
 // installChartRBAC creates the chart's namespace, ServiceAccount and RBAC objects: everything the
 // controller's permissions depend on. The Deployment is the controller process itself.
 func (s *Stack) installChartRBAC(ctx context.Context) error {
-	objects, err := renderChart(ctx, s.binaries.Helm, s.opts.ClusterName)
+	objects, err := renderChart(ctx, s.binaries.Helm, s.opts.ClusterName, apiServerURL(s.Env.Config.Host))
 	if err != nil {
 		return err
 	}
@@ -128,4 +129,12 @@ func Apply(ctx context.Context, env *kubeenv.Env, r io.Reader) ([]*unstructured.
 		}
 	}
 	return objects, nil
+}
+
+// apiServerURL is a REST config's host as the https URL the chart's clusterEndpoint takes.
+func apiServerURL(host string) string {
+	if strings.Contains(host, "://") {
+		return host
+	}
+	return "https://" + host
 }

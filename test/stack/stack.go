@@ -95,10 +95,6 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
-	controllerEnv, err := chartEnvironment(ctx, binaries.Helm, opts.ClusterName)
-	if err != nil {
-		return nil, err
-	}
 	s := &Stack{opts: opts, binaries: binaries, Namespace: chartNamespace}
 	defer func() {
 		if err != nil {
@@ -150,6 +146,11 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 
 	controllerKubeconfig := filepath.Join(dir, "controller.kubeconfig")
 	if err := s.Env.WriteUserKubeconfig(controllerKubeconfig, serviceAccountUser, serviceAccountGroups...); err != nil {
+		return nil, err
+	}
+	// The simulated nodes join the API server this stack runs, as the chart's endpoint says.
+	controllerEnv, err := chartEnvironment(ctx, binaries.Helm, opts.ClusterName, apiServerURL(s.Env.Config.Host))
+	if err != nil {
 		return nil, err
 	}
 	s.controllerEnv = append(controllerEnv, s.awsEnvironment()...)
