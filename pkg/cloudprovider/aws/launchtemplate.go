@@ -67,10 +67,13 @@ type DefaultLaunchTemplateProvider struct {
 	cache       *expiringCache[LaunchTemplate]
 	// mu serialises creation so concurrent launches of one spec create one template.
 	mu sync.Mutex
-	// useMu guards lastUsed and is held by garbage collection from its decision to the end of
-	// a delete, so a template is never handed out while it is being deleted.
+	// useMu guards lastUsed and deleting. Garbage collection holds it to decide, never across
+	// a call to EC2.
 	useMu    sync.Mutex
 	lastUsed map[string]time.Time
+	// deleting holds the templates garbage collection is deleting, each with a channel closed
+	// when the delete is over; Ensure waits on it rather than hand out a template being deleted.
+	deleting map[string]chan struct{}
 }
 
 var _ LaunchTemplateProvider = (*DefaultLaunchTemplateProvider)(nil)
@@ -78,7 +81,8 @@ var _ LaunchTemplateProvider = (*DefaultLaunchTemplateProvider)(nil)
 // NewLaunchTemplateProvider returns a LaunchTemplateProvider for the cluster.
 func NewLaunchTemplateProvider(ec2api EC2API, clusterName string, clk clock.Clock) *DefaultLaunchTemplateProvider {
 	return &DefaultLaunchTemplateProvider{ec2: ec2api, clusterName: clusterName, retry: newRetrier(clk, 0, 0), clock: clk,
-		cache: newExpiringCache[LaunchTemplate](clk, LaunchTemplatesTTL), lastUsed: map[string]time.Time{}}
+		cache: newExpiringCache[LaunchTemplate](clk, LaunchTemplatesTTL), lastUsed: map[string]time.Time{},
+		deleting: map[string]chan struct{}{}}
 }
 
 // Name is the template name for spec: kerf/<cluster>/<16 hex digits of the spec's hash>.
@@ -132,8 +136,11 @@ func (p *DefaultLaunchTemplateProvider) Ensure(ctx context.Context, spec LaunchT
 		return LaunchTemplate{}, err
 	}
 	// Recorded before the template is looked up, so garbage collection either sees this use or
-	// has already deleted the template and evicted it, in which case it is made again below.
-	p.markUsed(name)
+	// has already decided to delete the template; then the delete is waited out and the
+	// template made again below.
+	if err := p.markUsed(ctx, name); err != nil {
+		return LaunchTemplate{}, err
+	}
 	if lt, ok := p.cache.Get(name); ok {
 		return lt, nil
 	}

@@ -2,6 +2,7 @@ package aws
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -24,9 +25,11 @@ import (
 //     template is deleted only after LaunchTemplateUnusedAfter (30 minutes) without one.
 //   - A template also has to be that old. Uses by another process (the leader before a restart
 //     or a failover) were never recorded here, and its last launches may be that recent.
-//   - The decision and the delete happen under useMu, and the delete evicts the cached ID. An
-//     Ensure racing with collection either records its use first (the template stays) or finds
-//     the template gone and makes it again; it never returns an ID that is being deleted.
+//   - The decision happens under useMu: it marks the template deleting and evicts its cached ID;
+//     the deletes happen after, outside the lock, so launches of other templates never wait on
+//     EC2 for collection. An Ensure racing with collection either records its use first (the
+//     template stays) or finds it deleting, waits for the delete to end and makes it again; it
+//     never returns an ID that is being deleted.
 //   - Only templates named kerf/<cluster>/... and tagged karpenter.k8s.aws/cluster=<cluster> are
 //     Kerf's: Karpenter tags its own templates with the same key (a cluster moving from Karpenter
 //     still has them), and a user's template could carry any name.
@@ -53,15 +56,30 @@ func launchTemplateUnused(clusterName string, lt ec2types.LaunchTemplate, lastUs
 	return now.Sub(*lt.CreateTime) >= LaunchTemplateUnusedAfter && now.Sub(lastUsed) >= LaunchTemplateUnusedAfter
 }
 
-// markUsed records that a launch is about to use the named template.
-func (p *DefaultLaunchTemplateProvider) markUsed(name string) {
-	p.useMu.Lock()
-	defer p.useMu.Unlock()
-	p.lastUsed[name] = p.clock.Now()
+// markUsed records that a launch is about to use the named template, first waiting out a delete
+// of it that garbage collection has under way.
+func (p *DefaultLaunchTemplateProvider) markUsed(ctx context.Context, name string) error {
+	for {
+		p.useMu.Lock()
+		done, deleting := p.deleting[name]
+		if !deleting {
+			p.lastUsed[name] = p.clock.Now()
+			p.useMu.Unlock()
+			return nil
+		}
+		p.useMu.Unlock()
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for launch template %s to be deleted, %w", name, ctx.Err())
+		case <-done:
+		}
+	}
 }
 
-// DeleteUnused implements LaunchTemplateProvider.
+// DeleteUnused implements LaunchTemplateProvider. A failed delete does not stop the others; the
+// error joins every failure.
 func (p *DefaultLaunchTemplateProvider) DeleteUnused(ctx context.Context) ([]string, error) {
+	defer p.forgetOldUses()
 	input := &ec2.DescribeLaunchTemplatesInput{Filters: []ec2types.Filter{
 		{Name: aws.String("tag:" + TagLaunchTemplateCluster), Values: []string{p.clusterName}}}}
 	var candidates []ec2types.LaunchTemplate
@@ -74,37 +92,48 @@ func (p *DefaultLaunchTemplateProvider) DeleteUnused(ctx context.Context) ([]str
 		candidates = append(candidates, out.LaunchTemplates...)
 	}
 	var deleted []string
-	for _, lt := range candidates {
-		gone, err := p.deleteIfUnused(ctx, lt)
-		if err != nil {
-			return deleted, err
+	var errs []error
+	for _, lt := range p.markDeleting(candidates) {
+		name := aws.ToString(lt.LaunchTemplateName)
+		_, err := call(ctx, p.retry, func() (*ec2.DeleteLaunchTemplateOutput, error) {
+			return p.ec2.DeleteLaunchTemplate(ctx, &ec2.DeleteLaunchTemplateInput{LaunchTemplateId: lt.LaunchTemplateId})
+		})
+		p.doneDeleting(name)
+		if err != nil && !IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("deleting launch template %s, %w", name, err))
+			continue
 		}
-		if gone {
-			deleted = append(deleted, aws.ToString(lt.LaunchTemplateName))
-		}
+		deleted = append(deleted, name)
+		log.FromContext(ctx).Info("deleted unused launch template", "launchTemplate", name, "id", aws.ToString(lt.LaunchTemplateId))
 	}
-	p.forgetOldUses()
-	return deleted, nil
+	return deleted, errors.Join(errs...)
 }
 
-// deleteIfUnused deletes lt when launchTemplateUnused says so, holding useMu throughout.
-func (p *DefaultLaunchTemplateProvider) deleteIfUnused(ctx context.Context, lt ec2types.LaunchTemplate) (bool, error) {
+// markDeleting decides, under useMu, which candidates to delete, marks them deleting and
+// evicts their cached IDs, so no launch is handed one from here on.
+func (p *DefaultLaunchTemplateProvider) markDeleting(candidates []ec2types.LaunchTemplate) []ec2types.LaunchTemplate {
 	p.useMu.Lock()
 	defer p.useMu.Unlock()
-	name := aws.ToString(lt.LaunchTemplateName)
-	if !launchTemplateUnused(p.clusterName, lt, p.lastUsed[name], p.clock.Now()) {
-		return false, nil
+	now := p.clock.Now()
+	var out []ec2types.LaunchTemplate
+	for _, lt := range candidates {
+		name := aws.ToString(lt.LaunchTemplateName)
+		if _, dup := p.deleting[name]; dup || !launchTemplateUnused(p.clusterName, lt, p.lastUsed[name], now) {
+			continue
+		}
+		p.deleting[name] = make(chan struct{})
+		p.cache.Delete(name)
+		out = append(out, lt)
 	}
-	p.cache.Delete(name)
-	_, err := call(ctx, p.retry, func() (*ec2.DeleteLaunchTemplateOutput, error) {
-		return p.ec2.DeleteLaunchTemplate(ctx, &ec2.DeleteLaunchTemplateInput{LaunchTemplateId: lt.LaunchTemplateId})
-	})
-	if err != nil && !IsNotFound(err) {
-		return false, fmt.Errorf("deleting launch template %s, %w", name, err)
-	}
-	delete(p.lastUsed, name)
-	log.FromContext(ctx).Info("deleted unused launch template", "launchTemplate", name, "id", aws.ToString(lt.LaunchTemplateId))
-	return true, nil
+	return out
+}
+
+// doneDeleting ends the delete of a template, deleted or not, releasing the launches waiting on it.
+func (p *DefaultLaunchTemplateProvider) doneDeleting(name string) {
+	p.useMu.Lock()
+	defer p.useMu.Unlock()
+	close(p.deleting[name])
+	delete(p.deleting, name)
 }
 
 // forgetOldUses drops uses too old to keep any template, so the record does not grow with every

@@ -4,6 +4,7 @@ import (
 	"context"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -146,5 +147,65 @@ func TestLaunchTemplateGC_EnsureDuringADeleteNeverReturnsTheDeletedTemplate(t *t
 	}
 	if _, err := e.ec2.DescribeLaunchTemplates(e.ctx, &ec2.DescribeLaunchTemplatesInput{LaunchTemplateIds: []string{lt.ID}}); err != nil {
 		t.Errorf("Ensure returned %s, which does not exist: %v", lt.ID, err)
+	}
+}
+
+// unusedTemplates makes n templates through p and lets them idle long enough to be collected;
+// it returns their names, sorted.
+func (e *launchEnv) unusedTemplates(p *aws.DefaultLaunchTemplateProvider, n int) []string {
+	e.t.Helper()
+	image := e.param("/aws/service/eks/optimized-ami/1.30/amazon-linux-2023/x86_64/standard/recommended/image_id")
+	var names []string
+	for i := range n {
+		lt, err := p.Ensure(e.ctx, aws.LaunchTemplateSpec{ImageID: image, UserData: string(rune('a' + i))})
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		names = append(names, lt.Name)
+	}
+	slices.Sort(names)
+	e.clock.Step(aws.LaunchTemplateUnusedAfter)
+	return names
+}
+
+func TestLaunchTemplateGC_AFailedDeleteDoesNotStopTheOthersAndIsReported(t *testing.T) {
+	e := newLaunchEnv(t, defaultNodeTemplate(v1alpha1.AMIFamilyAL2023), nil)
+	p := aws.NewLaunchTemplateProvider(e.ec2, testCluster, e.clock)
+	names := e.unusedTemplates(p, 3)
+	// Collection deletes in name order, so the first delete fails.
+	e.srv.World.SetFault("DeleteLaunchTemplate", awsim.Fault{ErrorCode: "UnauthorizedOperation", ErrorStatus: 403, Count: 1})
+	deleted, err := p.DeleteUnused(e.ctx)
+	if err == nil || !strings.Contains(err.Error(), "deleting launch template "+names[0]) || !strings.Contains(err.Error(), "UnauthorizedOperation") {
+		t.Errorf("err = %v, want the failed delete of %s with its code", err, names[0])
+	}
+	if !slices.Equal(deleted, names[1:]) {
+		t.Errorf("deleted %v, want the other templates %v", deleted, names[1:])
+	}
+	if got := e.describedTemplates(); !slices.Equal(got, names[:1]) {
+		t.Errorf("templates left %v, want only the one whose delete failed, %s", got, names[0])
+	}
+	// The next pass tries again.
+	if deleted, err := p.DeleteUnused(e.ctx); err != nil || !slices.Equal(deleted, names[:1]) {
+		t.Errorf("next pass deleted %v, %v; want %s", deleted, err, names[0])
+	}
+}
+
+func TestLaunchTemplateGC_LaunchesOfOtherTemplatesDoNotWaitForADelete(t *testing.T) {
+	e := newLaunchEnv(t, defaultNodeTemplate(v1alpha1.AMIFamilyAL2023), nil)
+	p := aws.NewLaunchTemplateProvider(e.ec2, testCluster, e.clock)
+	e.unusedTemplates(p, 1)
+	// The delete hangs in EC2 until the clock moves.
+	e.srv.World.SetFault("DeleteLaunchTemplate", awsim.Fault{Latency: time.Second, Count: 1})
+	collected := make(chan error)
+	go func() { _, err := p.DeleteUnused(e.ctx); collected <- err }()
+	e.waitForClockWaiter()
+	// Were a lock held across the delete, this would block until the step below.
+	image := e.param("/aws/service/eks/optimized-ami/1.30/amazon-linux-2023/x86_64/standard/recommended/image_id")
+	if _, err := p.Ensure(e.ctx, aws.LaunchTemplateSpec{ImageID: image, UserData: "another"}); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Step(time.Second)
+	if err := <-collected; err != nil {
+		t.Fatal(err)
 	}
 }
