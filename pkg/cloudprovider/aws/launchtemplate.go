@@ -74,6 +74,8 @@ type DefaultLaunchTemplateProvider struct {
 	// deleting holds the templates garbage collection is deleting, each with a channel closed
 	// when the delete is over; Ensure waits on it rather than hand out a template being deleted.
 	deleting map[string]chan struct{}
+	// waitingForDelete, when set (by tests), hears of every Ensure that starts waiting out a delete.
+	waitingForDelete func(name string)
 }
 
 var _ LaunchTemplateProvider = (*DefaultLaunchTemplateProvider)(nil)

@@ -68,6 +68,9 @@ func (p *DefaultLaunchTemplateProvider) markUsed(ctx context.Context, name strin
 			return nil
 		}
 		p.useMu.Unlock()
+		if p.waitingForDelete != nil {
+			p.waitingForDelete(name)
+		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("waiting for launch template %s to be deleted, %w", name, ctx.Err())

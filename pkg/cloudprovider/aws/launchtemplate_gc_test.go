@@ -127,6 +127,13 @@ func TestLaunchTemplateGC_EnsureDuringADeleteNeverReturnsTheDeletedTemplate(t *t
 	collected := make(chan error)
 	go func() { _, err := p.DeleteUnused(e.ctx); collected <- err }()
 	e.waitForClockWaiter()
+	waiting := make(chan struct{}, 1)
+	aws.NotifyWaitingForDelete(p, func(string) {
+		select {
+		case waiting <- struct{}{}:
+		default:
+		}
+	})
 	ensured := make(chan aws.LaunchTemplate)
 	go func() {
 		lt, err := p.Ensure(e.ctx, spec)
@@ -135,8 +142,13 @@ func TestLaunchTemplateGC_EnsureDuringADeleteNeverReturnsTheDeletedTemplate(t *t
 		}
 		ensured <- lt
 	}()
-	// Give Ensure the chance to hand out the old template early, as it would without the lock.
-	time.Sleep(50 * time.Millisecond)
+	// The delete cannot end before the clock steps, so Ensure either waits for it or has
+	// answered with the template being deleted.
+	select {
+	case <-waiting:
+	case lt := <-ensured:
+		t.Fatalf("Ensure returned %s while collection was deleting %s", lt.ID, old.ID)
+	}
 	e.clock.Step(time.Second)
 	if err := <-collected; err != nil {
 		t.Fatal(err)
