@@ -221,6 +221,8 @@ type State struct {
 	Queues      map[string]int    `json:"queueDepths,omitempty"`
 	Instances   []InstanceState   `json:"instances"`
 	Templates   map[string]string `json:"launchTemplates,omitempty"`
+	// TemplateData holds what each launch template launches, by ID.
+	TemplateData map[string]LaunchTemplateState `json:"launchTemplateData,omitempty"`
 }
 
 // State summarises the world (it also applies due transitions first).
@@ -230,7 +232,7 @@ func (w *World) State() State {
 	w.advanceLocked()
 	st := State{Region: w.opts.Region, Zones: w.Zones(), AMIRelease: w.amiRelease, EventsQueue: w.eventsQueue,
 		Subnets: map[string]int{}, Capacity: map[string]int{}, Faults: map[string]Fault{}, Queues: map[string]int{},
-		Instances: []InstanceState{}, Templates: map[string]string{}}
+		Instances: []InstanceState{}, Templates: map[string]string{}, TemplateData: map[string]LaunchTemplateState{}}
 	for _, s := range w.subnets {
 		st.Subnets[s.ID] = s.size - s.inUse
 	}
@@ -245,6 +247,8 @@ func (w *World) State() State {
 	}
 	for id, lt := range w.templates {
 		st.Templates[id] = lt.Name
+		st.TemplateData[id] = LaunchTemplateState{Name: lt.Name, ImageID: lt.ImageID, UserData: lt.UserData,
+			SecurityGroups: append([]string(nil), lt.SecurityGroups...), BlockDeviceMappings: append([]BlockDeviceMappingState(nil), lt.BlockDevices...)}
 	}
 	for _, inst := range w.liveOrderLocked() {
 		st.Instances = append(st.Instances, w.instanceState(inst))

@@ -2,6 +2,8 @@ package awsim
 
 import (
 	"fmt"
+	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -289,5 +291,43 @@ func TestTerminatedInstancesDisappearAndOthersRemainInOrder(t *testing.T) {
 	got := describeIDs(t, e, &ec2.DescribeInstancesInput{})
 	if len(got) != 3 || got[0] != ids[9] || got[2] != ids[11] {
 		t.Errorf("after the terminated expire: %v, want %v", got, ids[9:])
+	}
+}
+
+func TestLaunchTemplates_StateShowsBlockDeviceMappingsAndRefusesBadSizes(t *testing.T) {
+	e := start(t, Options{})
+	ebs := func(size int32) *ec2types.LaunchTemplateEbsBlockDeviceRequest {
+		return &ec2types.LaunchTemplateEbsBlockDeviceRequest{VolumeSize: aws.Int32(size), VolumeType: ec2types.VolumeTypeGp3,
+			Encrypted: aws.Bool(true), DeleteOnTermination: aws.Bool(true), Iops: aws.Int32(3000), Throughput: aws.Int32(125)}
+	}
+	for _, tc := range []struct {
+		name     string
+		mappings []ec2types.LaunchTemplateBlockDeviceMappingRequest
+		wantCode string
+		want     []BlockDeviceMappingState
+	}{
+		{name: "root and data volume", mappings: []ec2types.LaunchTemplateBlockDeviceMappingRequest{
+			{DeviceName: aws.String("/dev/xvda"), Ebs: ebs(20)}, {DeviceName: aws.String("/dev/xvdb"), Ebs: ebs(200)}},
+			want: []BlockDeviceMappingState{
+				{DeviceName: "/dev/xvda", VolumeSize: 20, VolumeType: "gp3", IOPS: 3000, Throughput: 125, Encrypted: true, DeleteOnTermination: true},
+				{DeviceName: "/dev/xvdb", VolumeSize: 200, VolumeType: "gp3", IOPS: 3000, Throughput: 125, Encrypted: true, DeleteOnTermination: true}}},
+		{name: "a zero size", mappings: []ec2types.LaunchTemplateBlockDeviceMappingRequest{{DeviceName: aws.String("/dev/xvda"), Ebs: ebs(0)}},
+			wantCode: "InvalidParameterValue"},
+		{name: "no device name", mappings: []ec2types.LaunchTemplateBlockDeviceMappingRequest{{Ebs: ebs(20)}}, wantCode: "MissingParameter"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := e.ec2.CreateLaunchTemplate(e.ctx, &ec2.CreateLaunchTemplateInput{LaunchTemplateName: aws.String("disks-" + strings.ReplaceAll(tc.name, " ", "-")),
+				LaunchTemplateData: &ec2types.RequestLaunchTemplateData{BlockDeviceMappings: tc.mappings}})
+			if code := errorCode(t, err); code != tc.wantCode {
+				t.Fatalf("error code %q, want %q", code, tc.wantCode)
+			}
+			if tc.wantCode != "" {
+				return
+			}
+			got := e.srv.World.State().TemplateData[aws.ToString(out.LaunchTemplate.LaunchTemplateId)].BlockDeviceMappings
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("state mappings %+v, want %+v", got, tc.want)
+			}
+		})
 	}
 }

@@ -19,6 +19,66 @@ type launchTemplate struct {
 	SecurityGroups []string
 	InstanceTags   []tag // applied to instances launched from it
 	MarketType     string
+	BlockDevices   []BlockDeviceMappingState
+}
+
+// BlockDeviceMappingState is one block device mapping of a launch template, as tests see it.
+type BlockDeviceMappingState struct {
+	DeviceName string `json:"deviceName"`
+	// VolumeSize in GiB, 0 when the mapping leaves it to the snapshot.
+	VolumeSize          int    `json:"volumeSize,omitempty"`
+	VolumeType          string `json:"volumeType,omitempty"`
+	IOPS                int    `json:"iops,omitempty"`
+	Throughput          int    `json:"throughput,omitempty"`
+	Encrypted           bool   `json:"encrypted,omitempty"`
+	DeleteOnTermination bool   `json:"deleteOnTermination,omitempty"`
+	KMSKeyID            string `json:"kmsKeyId,omitempty"`
+	SnapshotID          string `json:"snapshotId,omitempty"`
+}
+
+// LaunchTemplateState is a launch template as tests see it.
+type LaunchTemplateState struct {
+	Name    string `json:"name"`
+	ImageID string `json:"imageId,omitempty"`
+	// UserData is base64, as it was sent to EC2.
+	UserData            string                    `json:"userData,omitempty"`
+	SecurityGroups      []string                  `json:"securityGroups,omitempty"`
+	BlockDeviceMappings []BlockDeviceMappingState `json:"blockDeviceMappings,omitempty"`
+}
+
+// blockDeviceMappings reads LaunchTemplateData.BlockDeviceMapping.N, refusing what EC2 refuses:
+// a mapping without a device, a size that is not a whole number of GiB from 1 to 16384.
+func blockDeviceMappings(data params) ([]BlockDeviceMappingState, *apiError) {
+	var out []BlockDeviceMappingState
+	for _, m := range data.objects("BlockDeviceMapping") {
+		if m.str("DeviceName") == "" {
+			return nil, missingParameter(m.key("DeviceName"))
+		}
+		b := BlockDeviceMappingState{DeviceName: m.str("DeviceName"), VolumeType: m.str("Ebs.VolumeType"),
+			KMSKeyID: m.str("Ebs.KmsKeyId"), SnapshotID: m.str("Ebs.SnapshotId")}
+		size, ok, err := m.integer("Ebs.VolumeSize")
+		if err != nil {
+			return nil, err
+		}
+		if ok && (size < 1 || size > 16384) {
+			return nil, invalidValue(m.key("Ebs.VolumeSize"), m.str("Ebs.VolumeSize"))
+		}
+		b.VolumeSize = size
+		if b.IOPS, _, err = m.integer("Ebs.Iops"); err != nil {
+			return nil, err
+		}
+		if b.Throughput, _, err = m.integer("Ebs.Throughput"); err != nil {
+			return nil, err
+		}
+		if b.Encrypted, err = m.boolean("Ebs.Encrypted"); err != nil {
+			return nil, err
+		}
+		if b.DeleteOnTermination, err = m.boolean("Ebs.DeleteOnTermination"); err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, nil
 }
 
 type xmlLaunchTemplate struct {
@@ -100,9 +160,13 @@ func (w *World) createLaunchTemplate(_ context.Context, p params) (any, *apiErro
 	if err != nil {
 		return nil, err
 	}
+	devices, err := blockDeviceMappings(data)
+	if err != nil {
+		return nil, err
+	}
 	lt := &launchTemplate{ID: w.newID("lt"), Name: name, Created: w.now(), Tags: ltTags, ImageID: data.str("ImageId"),
 		InstanceType: data.str("InstanceType"), UserData: data.str("UserData"), SecurityGroups: groups, InstanceTags: instTags,
-		MarketType: data.str("InstanceMarketOptions.MarketType")}
+		MarketType: data.str("InstanceMarketOptions.MarketType"), BlockDevices: devices}
 	w.templates[lt.ID] = lt
 	return launchTemplateResponse{LaunchTemplate: w.xmlLaunchTemplate(lt)}, nil
 }

@@ -1,32 +1,14 @@
 package aws_test
 
 import (
-	"context"
-	"sync"
 	"testing"
 
-	awssdk "github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha1"
 	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha5"
 	"github.com/kerf-autoscaler/kerf/pkg/cloudprovider/aws"
 )
-
-// recordingEC2 is the real EC2 client, keeping the launch templates it was asked to create.
-type recordingEC2 struct {
-	*ec2.Client
-	mu        sync.Mutex
-	templates []*ec2.CreateLaunchTemplateInput
-}
-
-func (r *recordingEC2) CreateLaunchTemplate(ctx context.Context, in *ec2.CreateLaunchTemplateInput, opts ...func(*ec2.Options)) (*ec2.CreateLaunchTemplateOutput, error) {
-	r.mu.Lock()
-	r.templates = append(r.templates, in)
-	r.mu.Unlock()
-	return r.Client.CreateLaunchTemplate(ctx, in, opts...)
-}
 
 // TestRootVolume_LaunchTemplateAndAllocatableAgreePerFamily launches a c5.large per family through
 // the real instance-type model and checks that the volume the launch template sizes on the device
@@ -78,10 +60,9 @@ func TestRootVolume_LaunchTemplateAndAllocatableAgreePerFamily(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				rec := &recordingEC2{Client: e.ec2}
 				e.newCloudProvider()
 				opts := e.opts
-				opts.EC2, opts.InstanceTypes = rec, model
+				opts.InstanceTypes = model
 				cp, err := aws.NewCloudProvider(opts)
 				if err != nil {
 					t.Fatal(err)
@@ -94,13 +75,16 @@ func TestRootVolume_LaunchTemplateAndAllocatableAgreePerFamily(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if len(rec.templates) != 1 {
-					t.Fatalf("%d launch templates created, want 1", len(rec.templates))
+				templates := e.srv.World.State().TemplateData
+				if len(templates) != 1 {
+					t.Fatalf("%d launch templates in EC2, want 1", len(templates))
 				}
 				var templateGiB int64
-				for _, m := range rec.templates[0].LaunchTemplateData.BlockDeviceMappings {
-					if awssdk.ToString(m.DeviceName) == rootDevice && m.Ebs != nil {
-						templateGiB = int64(awssdk.ToInt32(m.Ebs.VolumeSize))
+				for _, lt := range templates {
+					for _, m := range lt.BlockDeviceMappings {
+						if m.DeviceName == rootDevice {
+							templateGiB = int64(m.VolumeSize)
+						}
 					}
 				}
 				if templateGiB != tc.wantGiB {
