@@ -471,7 +471,10 @@ func launchedMachine(machine *v1alpha5.Machine, inst *Instance, it *scheduling.I
 }
 
 // machineFromInstance is the Machine view of an instance found in EC2: enough to match it to a
-// Machine or Node (name, labels, provider ID, launch time).
+// Machine or Node (name, labels, provider ID, launch time). It has no capacity or allocatable:
+// Get and List serve garbage collection, which matches instances to Machines and never reads
+// them, and sizing an instance means modelling its Provisioner's instance types (Create's
+// answer, kept on the Machine, already holds them).
 func machineFromInstance(inst *Instance) *v1alpha5.Machine {
 	m := &v1alpha5.Machine{ObjectMeta: metav1.ObjectMeta{Name: inst.Tags[TagMachineName],
 		CreationTimestamp: metav1.NewTime(inst.LaunchTime), Labels: map[string]string{
@@ -520,7 +523,7 @@ func (c *CloudProvider) Get(ctx context.Context, providerID string) (*v1alpha5.M
 	if err != nil {
 		return nil, err
 	}
-	return c.machineWithResources(ctx, inst, map[string]*scheduling.InstanceType{}), nil
+	return machineFromInstance(inst), nil
 }
 
 // List implements cloudprovider.CloudProvider, sorted by provider ID.
@@ -530,73 +533,11 @@ func (c *CloudProvider) List(ctx context.Context) ([]*v1alpha5.Machine, error) {
 		return nil, err
 	}
 	out := make([]*v1alpha5.Machine, 0, len(insts))
-	types := map[string]*scheduling.InstanceType{} // per Provisioner and type, shared by the whole list
 	for _, inst := range insts {
-		out = append(out, c.machineWithResources(ctx, inst, types))
+		out = append(out, machineFromInstance(inst))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Status.ProviderID < out[j].Status.ProviderID })
 	return out, nil
-}
-
-// The Machine view of an instance is sized with its Provisioner's kubelet settings and node template.
-//
-// +kubebuilder:rbac:groups=karpenter.sh,resources=provisioners,verbs=get;list;watch
-
-// machineWithResources is the Machine view of inst with the instance type's labels, capacity and
-// allocatable, modelled as Create models them, from the Provisioner named in the instance's tags
-// and its current node template and kubelet settings. Without them (no tag, the Provisioner or
-// node template deleted, the type no longer listed) the view has no resources: an instance is
-// still found when its configuration is gone, which is when it most needs cleaning up. known
-// caches instance types by Provisioner and type across one List.
-func (c *CloudProvider) machineWithResources(ctx context.Context, inst *Instance, known map[string]*scheduling.InstanceType) *v1alpha5.Machine {
-	m := machineFromInstance(inst)
-	provisionerName := inst.Tags[v1alpha5.ProvisionerNameLabelKey]
-	if provisionerName == "" {
-		return m
-	}
-	key := provisionerName + "/" + inst.Type
-	it, ok := known[key]
-	if !ok {
-		var err error
-		if it, err = c.instanceTypeOf(ctx, provisionerName, inst.Type); err != nil {
-			log.FromContext(ctx).V(1).Info("leaving the resources of an instance unknown", "instanceID", inst.ID, "error", err.Error())
-		}
-		known[key] = it
-	}
-	if it == nil {
-		return m
-	}
-	for k, v := range it.Requirements.Labels() {
-		if _, set := m.Labels[k]; !set {
-			m.Labels[k] = v
-		}
-	}
-	m.Status.Capacity = it.Capacity.DeepCopy()
-	m.Status.Allocatable = it.Allocatable()
-	return m
-}
-
-// instanceTypeOf returns the named instance type as the Provisioner's node template and kubelet
-// settings model it, or nil when the template does not list it.
-func (c *CloudProvider) instanceTypeOf(ctx context.Context, provisionerName, instanceType string) (*scheduling.InstanceType, error) {
-	provisioner := &v1alpha5.Provisioner{}
-	if err := c.kube.Get(ctx, types.NamespacedName{Name: provisionerName}, provisioner); err != nil {
-		return nil, fmt.Errorf("getting provisioner %s, %w", provisionerName, err)
-	}
-	nodeTemplate, err := c.nodeTemplate(ctx, provisioner.Spec.ProviderRef)
-	if err != nil {
-		return nil, err
-	}
-	its, err := c.instanceTypes.List(ctx, nodeTemplate, provisioner.Spec.KubeletConfiguration)
-	if err != nil {
-		return nil, fmt.Errorf("listing instance types, %w", err)
-	}
-	for _, it := range its {
-		if it.Name == instanceType {
-			return it, nil
-		}
-	}
-	return nil, nil
 }
 
 // IsDrifted implements cloudprovider.CloudProvider: an instance is drifted when its image is no

@@ -19,7 +19,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	clocktesting "k8s.io/utils/clock/testing"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/kerf-autoscaler/kerf/pkg/apis"
@@ -463,12 +462,30 @@ func TestGetAndList_ReturnTheClustersInstances(t *testing.T) {
 	e := newLaunchEnv(t, defaultNodeTemplate(v1alpha1.AMIFamilyAL2023), map[string]float64{"c5.large": 0.085})
 	a := e.create(newMachine("default-a", onDemand()))
 	b := e.create(newMachine("default-b", onDemand()))
+	// With the instances' Provisioner there to read, as in a cluster.
+	scheme, err := apis.NewScheme()
+	if err != nil {
+		t.Fatal(err)
+	}
+	provisioner := &v1alpha5.Provisioner{ObjectMeta: metav1.ObjectMeta{Name: "default"}, Spec: v1alpha5.ProvisionerSpec{
+		ProviderRef: &v1alpha5.MachineTemplateRef{Name: "default"}}}
+	opts := e.opts
+	opts.KubeClient = fake.NewClientBuilder().WithScheme(scheme).WithObjects(provisioner, e.nodeTp.DeepCopy()).Build()
+	if e.cp, err = aws.NewCloudProvider(opts); err != nil {
+		t.Fatal(err)
+	}
+	modelled := len(e.types.calls)
 	got, err := e.cp.Get(e.ctx, a.Status.ProviderID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Name != "default-a" || got.Labels[v1alpha5.LabelInstanceType] != "c5.large" || got.Labels[v1alpha5.ProvisionerNameLabelKey] != "default" {
-		t.Errorf("Get = %s %v", got.Name, got.Labels)
+	if got.Name != "default-a" || got.Status.ProviderID != a.Status.ProviderID {
+		t.Errorf("Get = %s %s, want default-a %s", got.Name, got.Status.ProviderID, a.Status.ProviderID)
+	}
+	for _, k := range []string{v1alpha5.LabelInstanceType, v1alpha5.LabelTopologyZone, v1alpha5.CapacityTypeLabelKey, v1alpha5.ProvisionerNameLabelKey} {
+		if got.Labels[k] != a.Labels[k] {
+			t.Errorf("Get label %s=%q, want %q as Create returned", k, got.Labels[k], a.Labels[k])
+		}
 	}
 	if _, err := e.cp.Get(e.ctx, "aws:///us-east-1a/i-0123456789abcdef0"); !cloudprovider.IsMachineNotFoundError(err) {
 		t.Errorf("Get of an unknown instance: %v, want MachineNotFound", err)
@@ -486,6 +503,10 @@ func TestGetAndList_ReturnTheClustersInstances(t *testing.T) {
 	}
 	if len(list) != 2 || !names["default-a"] || !names["default-b"] {
 		t.Errorf("List = %d machines %v, want default-a and default-b", len(list), names)
+	}
+	// Finding instances must not cost a model of every Provisioner's instance types.
+	if n := len(e.types.calls) - modelled; n != 0 {
+		t.Errorf("Get and List listed instance types %d times, want none", n)
 	}
 	if err := e.cp.Delete(e.ctx, b); err != nil {
 		t.Fatal(err)
@@ -614,62 +635,6 @@ func TestCreate_PoolsOutOfCapacityBeforeTheLaunchAreMarkedUnavailable(t *testing
 					if got := unavailable.IsUnavailable(typ, z, "on-demand"); got != want {
 						t.Errorf("%s in %s unavailable=%v, want %v", typ, z, got, want)
 					}
-				}
-			}
-		})
-	}
-}
-
-func TestGetAndList_FillCapacityAndAllocatableFromTheProvisionersModel(t *testing.T) {
-	provisioner := &v1alpha5.Provisioner{ObjectMeta: metav1.ObjectMeta{Name: "default"}, Spec: v1alpha5.ProvisionerSpec{
-		ProviderRef: &v1alpha5.MachineTemplateRef{Name: "default"}, KubeletConfiguration: &v1alpha5.KubeletConfiguration{MaxPods: awssdk.Int32(42)}}}
-	tests := []struct {
-		name          string
-		objects       []client.Object
-		wantResources bool
-	}{
-		{name: "provisioner and node template exist", objects: []client.Object{provisioner}, wantResources: true},
-		{name: "provisioner deleted: found, resources unknown", wantResources: false},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			e := newLaunchEnv(t, defaultNodeTemplate(v1alpha1.AMIFamilyAL2023), map[string]float64{"c5.large": 0.085})
-			launched := e.create(newMachine("default-sized", onDemand()))
-			scheme, err := apis.NewScheme()
-			if err != nil {
-				t.Fatal(err)
-			}
-			opts := e.opts
-			opts.KubeClient = fake.NewClientBuilder().WithScheme(scheme).WithObjects(append(tc.objects, e.nodeTp.DeepCopy())...).Build()
-			cp, err := aws.NewCloudProvider(opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := cp.Get(e.ctx, launched.Status.ProviderID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			list, err := cp.List(e.ctx)
-			if err != nil || len(list) != 1 {
-				t.Fatalf("List = %d machines, %v; want 1", len(list), err)
-			}
-			for what, m := range map[string]*v1alpha5.Machine{"Get": got, "List": list[0]} {
-				if !tc.wantResources {
-					if len(m.Status.Capacity) != 0 || len(m.Status.Allocatable) != 0 {
-						t.Errorf("%s: capacity %v allocatable %v, want none without a provisioner", what, m.Status.Capacity, m.Status.Allocatable)
-					}
-					continue
-				}
-				diffResources(t, what+" capacity", m.Status.Capacity, launched.Status.Capacity)
-				diffResources(t, what+" allocatable", m.Status.Allocatable, launched.Status.Allocatable)
-				if m.Labels[v1alpha5.LabelArch] != v1alpha5.ArchAMD64 || m.Labels[v1alpha5.LabelInstanceFamily] != "c5" {
-					t.Errorf("%s: labels %v, want the instance type's", what, m.Labels)
-				}
-			}
-			if tc.wantResources {
-				kubelet := e.types.kubes[len(e.types.kubes)-1]
-				if kubelet == nil || kubelet.MaxPods == nil || *kubelet.MaxPods != 42 {
-					t.Errorf("model asked with kubelet %+v, want the provisioner's (maxPods 42)", kubelet)
 				}
 			}
 		})
