@@ -279,6 +279,10 @@ func (r Requirement) NodeSelectorRequirements() []v1.NodeSelectorRequirement {
 		out = append(out, v1.NodeSelectorRequirement{Key: r.Key, Operator: op, Values: values})
 	}
 	switch {
+	case !r.complement && len(r.values) > 0 && r.allowsAbsent:
+		// "In [...] or absent" summarises candidate instance types some of which lack the label
+		// (local NVMe, GPUs). No single node selector requirement says it, and In alone would
+		// refuse the types without the label; the Machine's instance type list bounds the launch.
 	case !r.complement && len(r.values) == 0:
 		add(v1.NodeSelectorOpDoesNotExist)
 	case !r.complement:

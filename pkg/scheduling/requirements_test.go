@@ -143,3 +143,23 @@ func TestRequirements_RoundTripThroughNodeSelector(t *testing.T) {
 		t.Errorf("round trip changed requirements: %v -> %v", reqs, back)
 	}
 }
+
+// A planned node's requirements summarise its candidate instance types. Written onto a Machine,
+// they must still admit every candidate, including those that lack a label others carry: the
+// cheapest type often has no local NVMe.
+func TestRequirements_NodeSelectorAdmitsCandidatesThatLackALabel(t *testing.T) {
+	withNVMe := NewRequirements(In(LabelInstanceType, "c6id.32xlarge"), In("karpenter.k8s.aws/instance-local-nvme", "7600"))
+	// Instance types say a label is absent, as the AWS provider writes them.
+	withoutNVMe := NewRequirements(In(LabelInstanceType, "c6a.32xlarge"), DoesNotExist("karpenter.k8s.aws/instance-local-nvme"))
+	summary := unionRequirements([]Requirements{withNVMe, withoutNVMe})
+
+	written, err := RequirementsFromNodeSelector(summary.NodeSelectorRequirements())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, candidate := range []Requirements{withNVMe, withoutNVMe} {
+		if err := written.Intersects(candidate); err != nil {
+			t.Errorf("the Machine's requirements %v refuse candidate %v: %v", written, candidate, err)
+		}
+	}
+}
