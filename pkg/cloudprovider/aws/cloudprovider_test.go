@@ -640,3 +640,37 @@ func TestCreate_PoolsOutOfCapacityBeforeTheLaunchAreMarkedUnavailable(t *testing
 		})
 	}
 }
+
+func TestCreate_SameUIDAfterItsInstanceWasTerminatedLaunchesANewOneOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		after time.Duration // from the terminate to the second Create
+	}{
+		{"while the first is shutting down", 0},
+		{"once the first is terminated", time.Minute},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newLaunchEnv(t, defaultNodeTemplate(v1alpha1.AMIFamilyAL2023), map[string]float64{"c5.large": 0.085})
+			m := newMachine("default-again", onDemand())
+			first := e.create(m)
+			if err := e.cp.Delete(e.ctx, first); err != nil {
+				t.Fatal(err)
+			}
+			e.clock.Step(tc.after)
+			again := e.create(m)
+			if again.Status.ProviderID == first.Status.ProviderID {
+				t.Fatalf("Create returned the terminated instance %s", first.Status.ProviderID)
+			}
+			if st := e.instance(again.Status.ProviderID).State; st != "pending" && st != "running" {
+				t.Errorf("new instance is %s, want pending or running", st)
+			}
+			// Still idempotent: a repeat (a lost status write) finds the new instance.
+			if repeat := e.create(m); repeat.Status.ProviderID != again.Status.ProviderID {
+				t.Errorf("repeated Create launched %s, want %s again", repeat.Status.ProviderID, again.Status.ProviderID)
+			}
+			if n := len(e.srv.World.Instances()); n != 2 {
+				t.Errorf("awsim shows %d instances, want the terminated one and one new", n)
+			}
+		})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"sort"
 	"strings"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/smithy-go"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha5"
 	"github.com/kerf-autoscaler/kerf/pkg/cloudprovider"
@@ -49,7 +51,79 @@ type FleetOverride struct {
 // launched and every failure was for capacity, the error is an InsufficientCapacityError naming
 // the offerings, so provisioning plans around them. When one launched after others ran out, the
 // instance names those in UnavailableOfferings.
+//
+// EC2 answers a client token it has seen with that request's instances, even once they are
+// terminated, so a Machine whose instance was terminated before its provider ID was recorded
+// would be handed the dead instance again. Launch checks the instance it is answered with and,
+// when it is shutting down or terminated, launches again under a token derived from the dead
+// instance; see renewedToken.
 func (p *DefaultInstanceProvider) Launch(ctx context.Context, req LaunchRequest) (*Instance, error) {
+	token := req.ClientToken
+	for renewals := 0; ; renewals++ {
+		inst, err := p.launchOnce(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		state, err := p.stateOf(ctx, inst.ID)
+		if err != nil {
+			return nil, fmt.Errorf("checking launched instance %s, %w", inst.ID, err)
+		}
+		if state != string(ec2types.InstanceStateNameShuttingDown) && state != string(ec2types.InstanceStateNameTerminated) {
+			return inst, nil
+		}
+		if renewals == maxTokenRenewals {
+			return nil, fmt.Errorf("creating fleet, client token %s answers with instance %s, which is %s", req.ClientToken, inst.ID, state)
+		}
+		log.FromContext(ctx).Info("client token answers with a terminated instance, launching under a new token",
+			"machine", req.MachineName, "instanceID", inst.ID, "state", state)
+		req.ClientToken = renewedToken(token, inst.ID)
+	}
+}
+
+// maxTokenRenewals bounds the launches of one Create past instances found dead: each was
+// terminated between its launch and this Create, which does not happen many times in a row.
+const maxTokenRenewals = 3
+
+// maxClientTokenLength is EC2's limit on a client token.
+const maxClientTokenLength = 64
+
+// renewedToken is the client token that launches again for token once deadID, the instance it
+// launched, is gone. It depends only on the two, so a repeated Create (a restart, a lost status
+// write) is answered with the same dead instance, derives the same token and finds the same
+// new instance: the launch stays idempotent.
+func renewedToken(token, deadID string) string {
+	if t := token + "/" + deadID; len(t) <= maxClientTokenLength {
+		return t
+	}
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(token)) // hash writes never fail
+	return fmt.Sprintf("%016x/%s", h.Sum64(), deadID)
+}
+
+// stateOf is the state EC2 describes the instance in, "" while it does not describe it yet (EC2
+// is eventually consistent: a new instance may not be described for a moment).
+func (p *DefaultInstanceProvider) stateOf(ctx context.Context, id string) (string, error) {
+	out, err := call(ctx, p.retry, func() (*ec2.DescribeInstancesOutput, error) {
+		return p.ec2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}})
+	})
+	if errorCode(err) == codeInstanceNotFound {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("describing instance %s, %w", id, err)
+	}
+	for _, r := range out.Reservations {
+		for _, inst := range r.Instances {
+			if aws.ToString(inst.InstanceId) == id && inst.State != nil {
+				return string(inst.State.Name), nil
+			}
+		}
+	}
+	return "", nil
+}
+
+// launchOnce is one CreateFleet under req's client token.
+func (p *DefaultInstanceProvider) launchOnce(ctx context.Context, req LaunchRequest) (*Instance, error) {
 	if len(req.Overrides) == 0 {
 		return nil, fmt.Errorf("creating fleet, no instance type and subnet to launch")
 	}
