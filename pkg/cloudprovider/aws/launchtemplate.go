@@ -53,7 +53,8 @@ type LaunchTemplateProvider interface {
 	// again (and makes it anew if it is gone).
 	Evict(name string)
 	// DeleteUnused deletes the cluster's templates that no launch has used for
-	// LaunchTemplateUnusedAfter, and returns their names; see launchtemplate_gc.go.
+	// LaunchTemplateUnusedAfter and returns the names of those deleted; a failed delete does
+	// not stop the rest, and the error joins every failure. See launchtemplate_gc.go.
 	DeleteUnused(ctx context.Context) ([]string, error)
 }
 
