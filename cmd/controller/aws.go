@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"net/url"
 	"os"
 	"regexp"
 	"strings"
@@ -111,7 +112,7 @@ var regionPattern = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
 func bootstrapTarget(o *operator.Options, restConfig *rest.Config, getenv func(string) string) (endpoint, caBundle string, err error) {
 	endpoint = o.ClusterEndpoint
 	if endpoint == "" {
-		if host := getenv("KUBERNETES_SERVICE_HOST"); host != "" && strings.Contains(restConfig.Host, host) {
+		if host := getenv("KUBERNETES_SERVICE_HOST"); host != "" && hostname(restConfig.Host) == host {
 			return "", "", fmt.Errorf("--cluster-endpoint (env CLUSTER_ENDPOINT) is required in a cluster: the API server address %s is a Service address that booting nodes cannot reach", restConfig.Host)
 		}
 		endpoint = restConfig.Host
@@ -120,5 +121,21 @@ func bootstrapTarget(o *operator.Options, restConfig *rest.Config, getenv func(s
 	if err := rest.LoadTLSFiles(tls); err != nil {
 		return "", "", fmt.Errorf("reading the cluster CA for node bootstrap, %w", err)
 	}
+	if len(tls.CAData) == 0 {
+		// Nodes would bootstrap with no CA and fail TLS against the API server, long after launch.
+		return "", "", fmt.Errorf("reading the cluster CA for node bootstrap: the kubeconfig or service account names no CA")
+	}
 	return endpoint, base64.StdEncoding.EncodeToString(tls.CAData), nil
+}
+
+// hostname is the host part of a REST config's Host, which may or may not carry a scheme and port.
+func hostname(host string) string {
+	if !strings.Contains(host, "://") {
+		host = "https://" + host
+	}
+	u, err := url.Parse(host)
+	if err != nil {
+		return ""
+	}
+	return u.Hostname()
 }

@@ -36,6 +36,10 @@ func TestBootstrapTarget_GivesNodesAnAddressTheyCanReach(t *testing.T) {
 		{name: "in cluster with the flag", flag: "https://ABC.gr7.us-east-1.eks.amazonaws.com", config: inCluster, env: serviceEnv,
 			wantEndpoint: "https://ABC.gr7.us-east-1.eks.amazonaws.com", wantCA: "service-account-ca"},
 		{name: "in cluster without the flag", config: inCluster, env: serviceEnv, wantErr: "--cluster-endpoint (env CLUSTER_ENDPOINT) is required"},
+		// The Service address 10.0.0.1 is a prefix of the kubeconfig's host, not its host.
+		{name: "kubeconfig on a look-alike address", config: &rest.Config{Host: "https://10.0.0.10:6443", TLSClientConfig: rest.TLSClientConfig{CAData: []byte("kubeconfig-ca")}},
+			env: map[string]string{"KUBERNETES_SERVICE_HOST": "10.0.0.1"}, wantEndpoint: "https://10.0.0.10:6443", wantCA: "kubeconfig-ca"},
+		{name: "no CA", config: &rest.Config{Host: "https://api.example.com"}, wantErr: "names no CA"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			endpoint, ca, err := bootstrapTarget(&operator.Options{ClusterEndpoint: tc.flag}, tc.config, func(k string) string { return tc.env[k] })

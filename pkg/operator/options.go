@@ -141,9 +141,12 @@ func (o *Options) Validate() error {
 	if o.LeaderElection && o.LeaderElectionNamespace == "" {
 		bad("leader-election-namespace", "required when --leader-elect is true")
 	}
-	for flag, port := range map[string]int{"metrics-port": o.MetricsPort, "health-probe-port": o.HealthProbePort} {
-		if port < 1 || port > 65535 {
-			bad(flag, "%d is not a port (1-65535)", port)
+	for _, p := range []struct {
+		flag string
+		port int
+	}{{"metrics-port", o.MetricsPort}, {"health-probe-port", o.HealthProbePort}} {
+		if p.port < 1 || p.port > 65535 {
+			bad(p.flag, "%d is not a port (1-65535)", p.port)
 		}
 	}
 	if o.MetricsPort == o.HealthProbePort {
