@@ -52,17 +52,9 @@ func TestRootVolume_LaunchTemplateAndAllocatableAgreePerFamily(t *testing.T) {
 					nt.Spec.AMISelector["aws-ids"] = e.param("/aws/service/eks/optimized-ami/1.30/amazon-linux-2023/x86_64/standard/recommended/image_id")
 					e.nodeTp = nt
 				}
-				prices, err := aws.NewPricingProvider(e.ec2, nil, e.clock, aws.PricingOptions{Region: e.srv.World.Region(), IsolatedVPC: true})
-				if err != nil {
-					t.Fatal(err)
-				}
-				model, err := aws.NewInstanceTypeProvider(e.ec2, prices, e.clock, 0.075)
-				if err != nil {
-					t.Fatal(err)
-				}
 				e.newCloudProvider()
 				opts := e.opts
-				opts.InstanceTypes = model
+				opts.InstanceTypes = e.realInstanceTypes()
 				cp, err := aws.NewCloudProvider(opts)
 				if err != nil {
 					t.Fatal(err)

@@ -147,6 +147,20 @@ func (e *launchEnv) instanceTypes(prices map[string]float64) []*scheduling.Insta
 	return out
 }
 
+// realInstanceTypes is the production instance-type model over awsim, with fresh caches.
+func (e *launchEnv) realInstanceTypes() *aws.DefaultInstanceTypeProvider {
+	e.t.Helper()
+	prices, err := aws.NewPricingProvider(e.ec2, nil, e.clock, aws.PricingOptions{Region: e.srv.World.Region(), IsolatedVPC: true})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	model, err := aws.NewInstanceTypeProvider(e.ec2, prices, e.clock, 0.075)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return model
+}
+
 func ec2Names(names []ec2types.InstanceType) []string {
 	out := make([]string, len(names))
 	for i, n := range names {
@@ -459,10 +473,9 @@ func TestDelete_MachineWithoutProviderIDFindsItsInstanceByTag(t *testing.T) {
 }
 
 func TestGetAndList_ReturnTheClustersInstances(t *testing.T) {
-	e := newLaunchEnv(t, defaultNodeTemplate(v1alpha1.AMIFamilyAL2023), map[string]float64{"c5.large": 0.085})
-	a := e.create(newMachine("default-a", onDemand()))
-	b := e.create(newMachine("default-b", onDemand()))
-	// With the instances' Provisioner there to read, as in a cluster.
+	e := newLaunchEnv(t, defaultNodeTemplate(v1alpha1.AMIFamilyAL2023), nil)
+	// The instances' Provisioner is there to read, as in a cluster, and the provider models
+	// instance types as in production.
 	scheme, err := apis.NewScheme()
 	if err != nil {
 		t.Fatal(err)
@@ -471,10 +484,20 @@ func TestGetAndList_ReturnTheClustersInstances(t *testing.T) {
 		ProviderRef: &v1alpha5.MachineTemplateRef{Name: "default"}}}
 	opts := e.opts
 	opts.KubeClient = fake.NewClientBuilder().WithScheme(scheme).WithObjects(provisioner, e.nodeTp.DeepCopy()).Build()
+	opts.InstanceTypes = e.realInstanceTypes()
 	if e.cp, err = aws.NewCloudProvider(opts); err != nil {
 		t.Fatal(err)
 	}
-	modelled := len(e.types.calls)
+	a := e.create(newMachine("default-a", onDemand()))
+	b := e.create(newMachine("default-b", onDemand()))
+	// A restart: fresh caches, so modelling instance types would have to ask EC2.
+	opts.InstanceTypes = e.realInstanceTypes()
+	if e.cp, err = aws.NewCloudProvider(opts); err != nil {
+		t.Fatal(err)
+	}
+	// A fault that fails nothing, so its remaining count counts the calls.
+	const uncounted = 1 << 20
+	e.srv.World.SetFault("DescribeInstanceTypes", awsim.Fault{Count: uncounted})
 	got, err := e.cp.Get(e.ctx, a.Status.ProviderID)
 	if err != nil {
 		t.Fatal(err)
@@ -505,8 +528,8 @@ func TestGetAndList_ReturnTheClustersInstances(t *testing.T) {
 		t.Errorf("List = %d machines %v, want default-a and default-b", len(list), names)
 	}
 	// Finding instances must not cost a model of every Provisioner's instance types.
-	if n := len(e.types.calls) - modelled; n != 0 {
-		t.Errorf("Get and List listed instance types %d times, want none", n)
+	if n := uncounted - e.srv.World.State().Faults["DescribeInstanceTypes"].Count; n != 0 {
+		t.Errorf("Get and List described instance types %d times, want none", n)
 	}
 	if err := e.cp.Delete(e.ctx, b); err != nil {
 		t.Fatal(err)
