@@ -26,7 +26,7 @@ func (o *Operator) RegisterControllers(ctx context.Context, cloud cloudprovider.
 		return err
 	}
 	batcher := provisioning.NewBatcher(o.Clock, o.Options.BatchIdleDuration, o.Options.BatchMaxDuration)
-	cluster := state.NewCluster(kube, cloud, defaults, unavailable)
+	cluster := state.NewCluster(kube, cloud, defaults, unavailable, o.GetEventRecorder("provisioner"))
 	provisioner := provisioning.NewProvisioner(kube, cluster, batcher, o.GetEventRecorder("provisioner"), o.Clock, provisioningMetrics)
 	if err := o.Add(provisioner); err != nil {
 		return fmt.Errorf("adding the provisioner, %w", err)

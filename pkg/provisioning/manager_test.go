@@ -54,7 +54,7 @@ func manage(t *testing.T, f *fixture) *managed {
 		t.Fatal(err)
 	}
 	batcher := NewBatcher(clock.RealClock{}, 10*time.Millisecond, 100*time.Millisecond)
-	f.provision = NewProvisioner(mgr.GetClient(), state.NewCluster(mgr.GetClient(), f.cloud, nil, unavailable), batcher, f.recorder, clk, metrics)
+	f.provision = NewProvisioner(mgr.GetClient(), state.NewCluster(mgr.GetClient(), f.cloud, nil, unavailable, nil), batcher, f.recorder, clk, metrics)
 	return &managed{fixture: f, mgr: mgr, unavailable: unavailable, batcher: batcher}
 }
 

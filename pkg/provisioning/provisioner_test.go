@@ -117,7 +117,7 @@ func newFixture(t *testing.T, name string, limits corev1.ResourceList) *fixture 
 	}
 	rec := &recorder{}
 	f := &fixture{t: t, namespace: name, provisioner: prov, recorder: rec, registry: registry, cloud: cloud}
-	f.provision = NewProvisioner(env.Client, state.NewCluster(env.Client, cloud, nil, nil), NewBatcher(clocktesting.NewFakeClock(time.Now()), time.Second, 10*time.Second), rec, clocktesting.NewFakeClock(time.Now()), metrics)
+	f.provision = NewProvisioner(env.Client, state.NewCluster(env.Client, cloud, nil, nil, nil), NewBatcher(clocktesting.NewFakeClock(time.Now()), time.Second, 10*time.Second), rec, clocktesting.NewFakeClock(time.Now()), metrics)
 	return f
 }
 

@@ -9,6 +9,8 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -23,6 +25,7 @@ type Cluster struct {
 	cloud       cloudprovider.CloudProvider
 	defaults    DefaultRequirements
 	unavailable OfferingAvailability
+	recorder    events.EventRecorder
 }
 
 // OfferingAvailability says which capacity pools recently ran out (an insufficient-capacity error
@@ -34,8 +37,9 @@ type OfferingAvailability interface {
 // NewCluster reads through kube (the manager's cache in production) and asks cloud for each
 // Provisioner's instance types; defaults are the cloud's meaning of open requirement keys;
 // unavailable, when not nil, marks offerings that recently failed for lack of capacity.
-func NewCluster(kube client.Reader, cloud cloudprovider.CloudProvider, defaults DefaultRequirements, unavailable OfferingAvailability) *Cluster {
-	return &Cluster{kube: kube, cloud: cloud, defaults: defaults, unavailable: unavailable}
+func NewCluster(kube client.Reader, cloud cloudprovider.CloudProvider, defaults DefaultRequirements, unavailable OfferingAvailability,
+	recorder events.EventRecorder) *Cluster {
+	return &Cluster{kube: kube, cloud: cloud, defaults: defaults, unavailable: unavailable, recorder: recorder}
 }
 
 // Snapshot returns everything one scheduling decision depends on, as of now.
@@ -82,8 +86,13 @@ func (c *Cluster) Snapshot(ctx context.Context) (scheduling.Snapshot, error) {
 		view, err := c.provisioner(ctx, p, usage[p.Name])
 		if err != nil {
 			// One broken Provisioner (a missing AWSNodeTemplate, say) must not stop the others
-			// from provisioning; it is logged and left out of this Snapshot.
-			log.FromContext(ctx).Error(err, "leaving provisioner out of the snapshot", "provisioner", p.Name)
+			// from provisioning; it is left out of this Snapshot, with an Event where its owner
+			// looks (the recorder folds repeats from batch after batch into one Event).
+			log.FromContext(ctx).Error(err, "leaving provisioner out of the snapshot", "Provisioner", klog.KObj(p))
+			if c.recorder != nil {
+				c.recorder.Eventf(p, nil, corev1.EventTypeWarning, EventProvisionerUnavailable, "Snapshot",
+					"Provisioner %s is left out of provisioning: %v", p.Name, err)
+			}
 			failed = append(failed, err)
 			continue
 		}
@@ -94,6 +103,10 @@ func (c *Cluster) Snapshot(ctx context.Context) (scheduling.Snapshot, error) {
 	}
 	return snap, nil
 }
+
+// EventProvisionerUnavailable is the reason of the Event on a Provisioner whose instance types
+// could not be read (a missing AWSNodeTemplate, say), so no pod is provisioned for through it.
+const EventProvisionerUnavailable = "ProvisionerUnavailable"
 
 // ProvisionersUnavailableError says no Provisioner could be read into a Snapshot.
 type ProvisionersUnavailableError struct{ Errs []error }

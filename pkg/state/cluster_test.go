@@ -14,6 +14,7 @@ import (
 	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha5"
@@ -124,7 +125,7 @@ func TestSnapshot_ReadsPendingPodsNodesInFlightMachinesAndUsage(t *testing.T) {
 		},
 	})
 
-	snap, err := state.NewCluster(env.Client, fake.New(), nil, nil).Snapshot(ctx)
+	snap, err := state.NewCluster(env.Client, fake.New(), nil, nil, nil).Snapshot(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +220,7 @@ func TestSnapshot_CarriesVolumesAndAttachLimits(t *testing.T) {
 		}},
 	})
 
-	snap, err := state.NewCluster(env.Client, fake.New(), nil, nil).Snapshot(ctx)
+	snap, err := state.NewCluster(env.Client, fake.New(), nil, nil, nil).Snapshot(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +252,7 @@ func TestSnapshot_PlansAroundOfferingsThatRecentlyRanOut(t *testing.T) {
 		{Zone: "us-east-1a", CapacityType: "spot", Price: 0.04, Available: true},
 		{Zone: "us-east-1b", CapacityType: "spot", Price: 0.05, Available: true},
 	}}
-	cluster := state.NewCluster(env.Client, fake.New(it), nil, availability{"m5.large", "us-east-1a", "spot"})
+	cluster := state.NewCluster(env.Client, fake.New(it), nil, availability{"m5.large", "us-east-1a", "spot"}, nil)
 	snap, err := cluster.Snapshot(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -293,9 +294,19 @@ func TestSnapshot_LeavesOutAProvisionerWhoseInstanceTypesFail(t *testing.T) {
 	for _, name := range []string{"broken", "works"} {
 		create(t, &v1alpha5.Provisioner{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: v1alpha5.ProvisionerSpec{ProviderRef: &v1alpha5.MachineTemplateRef{Name: name}}})
 	}
-	snap, err := state.NewCluster(env.Client, failingFor{fake.New(), map[string]bool{"broken": true}}, nil, nil).Snapshot(ctx)
+	recorder := events.NewFakeRecorder(10)
+	snap, err := state.NewCluster(env.Client, failingFor{fake.New(), map[string]bool{"broken": true}}, nil, nil, recorder).Snapshot(ctx)
 	if err != nil {
 		t.Fatalf("one broken provisioner failed the whole snapshot: %v", err)
+	}
+	// Its owner learns why from an Event, not only the controller's log.
+	close(recorder.Events)
+	var said []string
+	for e := range recorder.Events {
+		said = append(said, e)
+	}
+	if want := "Warning ProvisionerUnavailable Provisioner broken is left out of provisioning: awsnodetemplate not found"; len(said) != 1 || said[0] != want {
+		t.Errorf("events %q, want one: %q", said, want)
 	}
 	var got []string
 	for _, p := range snap.Provisioners {
@@ -305,7 +316,7 @@ func TestSnapshot_LeavesOutAProvisionerWhoseInstanceTypesFail(t *testing.T) {
 		t.Errorf("provisioners %v, want works and not broken", got)
 	}
 
-	_, err = state.NewCluster(env.Client, failingFor{fake.New(), map[string]bool{"*": true}}, nil, nil).Snapshot(ctx)
+	_, err = state.NewCluster(env.Client, failingFor{fake.New(), map[string]bool{"*": true}}, nil, nil, nil).Snapshot(ctx)
 	var unavailable *state.ProvisionersUnavailableError
 	if !errors.As(err, &unavailable) || !strings.Contains(err.Error(), "awsnodetemplate not found") {
 		t.Errorf("with every provisioner broken, error %v, want ProvisionersUnavailableError carrying the cause", err)
