@@ -91,7 +91,7 @@ func (c *Cluster) Snapshot(ctx context.Context) (scheduling.Snapshot, error) {
 			log.FromContext(ctx).Error(err, "leaving provisioner out of the snapshot", "Provisioner", klog.KObj(p))
 			if c.recorder != nil {
 				c.recorder.Eventf(p, nil, corev1.EventTypeWarning, EventProvisionerUnavailable, "Snapshot",
-					"Provisioner %s is left out of provisioning: %v", p.Name, err)
+					"Left out of provisioning: %v", err)
 			}
 			failed = append(failed, err)
 			continue

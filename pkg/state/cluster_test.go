@@ -305,7 +305,7 @@ func TestSnapshot_LeavesOutAProvisionerWhoseInstanceTypesFail(t *testing.T) {
 	for e := range recorder.Events {
 		said = append(said, e)
 	}
-	if want := "Warning ProvisionerUnavailable Provisioner broken is left out of provisioning: awsnodetemplate not found"; len(said) != 1 || said[0] != want {
+	if want := "Warning ProvisionerUnavailable Left out of provisioning: getting instance types for provisioner broken, awsnodetemplate not found"; len(said) != 1 || said[0] != want {
 		t.Errorf("events %q, want one: %q", said, want)
 	}
 	var got []string
