@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"regexp"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -47,7 +46,8 @@ func newAWS(ctx context.Context, log logr.Logger, o *operator.Options, restConfi
 			return nil, fmt.Errorf("--aws-region (env AWS_REGION): not set, and instance metadata did not say, %w", err)
 		}
 	}
-	if !regionPattern.MatchString(cfg.Region) {
+	// The flag was checked at start; this catches a region from the environment or shared config.
+	if !operator.ValidRegion(cfg.Region) {
 		return nil, fmt.Errorf("--aws-region (env AWS_REGION): %q is not an AWS region such as us-east-1", cfg.Region)
 	}
 	ec2Client := ec2.NewFromConfig(cfg)
@@ -101,9 +101,6 @@ func sdkLogger(log logr.Logger) logging.Logger {
 		log.V(1).Info("AWS SDK message", "classification", string(c), "message", fmt.Sprintf(format, v...))
 	})
 }
-
-// regionPattern matches region names: us-east-1, ap-southeast-4, us-gov-west-1, eu-isoe-west-1.
-var regionPattern = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
 
 // bootstrapTarget returns the API server URL and base64 CA bundle that new nodes bootstrap against.
 // Inside a cluster the REST config points at the kubernetes Service's ClusterIP, which a booting

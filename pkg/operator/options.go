@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -126,6 +127,9 @@ func (o *Options) Validate() error {
 			bad("cluster-endpoint", "%q is not an https URL", o.ClusterEndpoint)
 		}
 	}
+	if o.AWSRegion != "" && !ValidRegion(o.AWSRegion) {
+		bad("aws-region", "%q is not an AWS region such as us-east-1", o.AWSRegion)
+	}
 	if o.BatchIdleDuration <= 0 {
 		bad("batch-idle-duration", "%s must be positive", o.BatchIdleDuration)
 	}
@@ -228,3 +232,9 @@ func floatOpt(field func(*Options) *float64, def float64) registrar {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// regionPattern matches region names: us-east-1, ap-southeast-4, us-gov-west-1, eu-isoe-west-1.
+var regionPattern = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
+
+// ValidRegion reports whether region is shaped like an AWS region name.
+func ValidRegion(region string) bool { return regionPattern.MatchString(region) }

@@ -64,6 +64,7 @@ func TestParseOptions_BadValuesNameTheFlag(t *testing.T) {
 		{name: "unparseable environment", args: []string{"--cluster-name=c"}, env: map[string]string{"METRICS_PORT": "eighty"}, want: "METRICS_PORT for --metrics-port"},
 		{name: "max shorter than idle", args: []string{"--cluster-name=c", "--batch-idle-duration=5s", "--batch-max-duration=2s"}, want: "--batch-max-duration: 2s must be at least"},
 		{name: "endpoint not https", args: []string{"--cluster-name=c", "--cluster-endpoint=http://x"}, want: "--cluster-endpoint"},
+		{name: "region misspelt", args: []string{"--cluster-name=c", "--aws-region=us-east1"}, want: `--aws-region: "us-east1" is not an AWS region`},
 		{name: "port out of range", args: []string{"--cluster-name=c", "--metrics-port=70000"}, want: "--metrics-port: 70000 is not a port"},
 		{name: "ports collide", args: []string{"--cluster-name=c", "--metrics-port=8081"}, want: "--health-probe-port: 8081 is also --metrics-port"},
 		{name: "unknown log level", args: []string{"--cluster-name=c", "--log-level=loud"}, want: `--log-level: "loud" is not one of`},
