@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
@@ -126,9 +127,27 @@ func (c *Controller) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	setReady(machine, c.clock.Now())
 	errs = append(errs, c.patch(ctx, stored, machine))
 	if err := errors.Join(errs...); err != nil {
+		if onlyConflicts(errs) {
+			// Someone wrote the Machine or Node first (the kubelet, a user): try again on the
+			// newer version, without an error in the log.
+			return reconcile.Result{RequeueAfter: conflictRetry}, nil
+		}
 		return reconcile.Result{}, err
 	}
 	return result, nil
+}
+
+// conflictRetry is how soon a Machine whose write lost a race is reconciled again.
+const conflictRetry = 100 * time.Millisecond
+
+// onlyConflicts reports whether every error in errs is an optimistic-lock conflict.
+func onlyConflicts(errs []error) bool {
+	for _, err := range errs {
+		if err != nil && !apierrors.IsConflict(err) {
+			return false
+		}
+	}
+	return true
 }
 
 // ensureFinalizer adds the termination finalizer to a Machine that lacks it.
