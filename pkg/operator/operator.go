@@ -73,15 +73,16 @@ func RESTConfig(o *Options) (*rest.Config, error) {
 }
 
 // New builds the manager: leader election on a Lease that is released on shutdown, metrics and
-// health endpoints, Kerf's own scheme.
-func New(o *Options, config *rest.Config, log logr.Logger) (*Operator, error) {
+// health endpoints, Kerf's own scheme. adjust may change the manager's options; tests that run
+// one operator after another in a process use it.
+func New(o *Options, config *rest.Config, log logr.Logger, adjust ...func(*ctrl.Options)) (*Operator, error) {
 	scheme, err := apis.NewScheme()
 	if err != nil {
 		return nil, err
 	}
 	// Exit well inside the 30 s a kubelet gives a pod, so a rollout hands over the lease quickly.
 	gracefulShutdown := 5 * time.Second
-	mgr, err := ctrl.NewManager(config, ctrl.Options{
+	mgrOpts := ctrl.Options{
 		Scheme:                        scheme,
 		Logger:                        log,
 		LeaderElection:                o.LeaderElection,
@@ -93,7 +94,11 @@ func New(o *Options, config *rest.Config, log logr.Logger) (*Operator, error) {
 		HealthProbeBindAddress:        net.JoinHostPort("", strconv.Itoa(o.HealthProbePort)),
 		GracefulShutdownTimeout:       &gracefulShutdown,
 		BaseContext:                   func() context.Context { return logr.NewContext(context.Background(), log) },
-	})
+	}
+	for _, f := range adjust {
+		f(&mgrOpts)
+	}
+	mgr, err := ctrl.NewManager(config, mgrOpts)
 	if err != nil {
 		return nil, fmt.Errorf("creating manager, %w", err)
 	}
@@ -117,7 +122,8 @@ func (o *Operator) registerBuildInfo() error {
 		ConstLabels: prometheus.Labels{"version": Version},
 	})
 	info.Set(1)
-	if err := o.Registry.Register(info); err != nil {
+	// A second Operator in one process (tests) finds the identical gauge already published.
+	if err := o.Registry.Register(info); err != nil && !errors.As(err, new(prometheus.AlreadyRegisteredError)) {
 		return fmt.Errorf("registering build info metric, %w", err)
 	}
 	return nil

@@ -2,33 +2,27 @@ package operator_test
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/yaml"
 
 	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha1"
 	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha5"
-	"github.com/kerf-autoscaler/kerf/pkg/cloudprovider/aws"
-	"github.com/kerf-autoscaler/kerf/pkg/operator"
-	"github.com/kerf-autoscaler/kerf/test/awsim"
 	"github.com/kerf-autoscaler/kerf/test/awsim/simkubelet"
 	"github.com/kerf-autoscaler/kerf/test/kubeenv"
 )
@@ -65,7 +59,8 @@ func asChartRBAC(t *testing.T) *rest.Config {
 			Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: user}},
 		}
 		for _, obj := range []client.Object{role, binding} {
-			if err := env.Client.Create(ctx, obj); err != nil {
+			// Every test's operator runs as the same user.
+			if err := env.Client.Create(ctx, obj); err != nil && !apierrors.IsAlreadyExists(err) {
 				t.Fatal(err)
 			}
 		}
@@ -82,65 +77,14 @@ func asChartRBAC(t *testing.T) *rest.Config {
 // awsim's kubelet registering the Node. A pod the scheduler marked unschedulable becomes one
 // Machine, one EC2 instance of the cheapest type that fits, and an initialized Node.
 func TestControllers_PendingPodBecomesAnInitializedNodeOnAWS(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	clk := clocktesting.NewFakeClock(time.Now())
-	const cluster = "kerf-it"
-	srv, err := awsim.Start("127.0.0.1:0", awsim.Options{Clock: clk, Seed: 42, ClusterName: cluster})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
-
-	opts, err := operator.ParseOptions([]string{"--cluster-name=" + cluster, "--leader-elect=false", "--isolated-vpc",
-		fmt.Sprintf("--metrics-port=%d", kubeenv.FreePort(t)), fmt.Sprintf("--health-probe-port=%d", kubeenv.FreePort(t)),
-		"--batch-idle-duration=50ms", "--batch-max-duration=200ms"}, func(string) string { return "" })
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The controllers run as a user holding only the chart's ClusterRole, so a permission the
-	// code needs but its RBAC markers forgot fails here rather than in a user's cluster.
-	op, err := operator.New(opts, asChartRBAC(t), logr.Discard())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := srv.AWSConfig()
-	ec2Client := ec2.NewFromConfig(cfg)
-	prices, err := aws.NewPricingProvider(ec2Client, nil, clk, aws.PricingOptions{Region: cfg.Region, IsolatedVPC: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	instanceTypes, err := aws.NewInstanceTypeProvider(ec2Client, prices, clk, opts.VMMemoryOverheadPercent)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cloud, err := aws.NewCloudProvider(aws.CloudProviderOptions{
-		ClusterName: cluster, ClusterEndpoint: env.Config.Host, CABundle: base64.StdEncoding.EncodeToString(env.Config.CAData),
-		KubeClient: op.GetClient(), EC2: ec2Client, SSM: ssm.NewFromConfig(cfg), InstanceTypes: instanceTypes, Clock: clk,
-		KubernetesVersion: func(context.Context) (string, error) { return "1.36", nil },
-		// As the binary wires it: the pools a fleet found empty reach the same record the
-		// lifecycle controller and every Snapshot use.
-		UnavailableOfferings: op.Unavailable,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The batcher runs on the operator's real clock: its windows are milliseconds here.
-	if err := op.RegisterControllers(ctx, cloud, aws.DefaultRequirements); err != nil {
-		t.Fatal(err)
-	}
-	stopped := make(chan error, 1)
-	go func() { stopped <- op.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-stopped; err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	})
+	ctx := context.Background()
+	a := newAWSOperator(t, "kerf-it")
+	op, srv, clk := a.op, a.srv, a.clk
+	a.start(t)
 
 	for _, obj := range []client.Object{
 		&v1alpha1.AWSNodeTemplate{ObjectMeta: metav1.ObjectMeta{Name: "it"}, Spec: v1alpha1.AWSNodeTemplateSpec{
-			SubnetSelector: map[string]string{"karpenter.sh/discovery": cluster}, SecurityGroupSelector: map[string]string{"karpenter.sh/discovery": cluster},
+			SubnetSelector: map[string]string{"karpenter.sh/discovery": a.cluster}, SecurityGroupSelector: map[string]string{"karpenter.sh/discovery": a.cluster},
 		}},
 		&v1alpha5.Provisioner{ObjectMeta: metav1.ObjectMeta{Name: "it"}, Spec: v1alpha5.ProvisionerSpec{
 			ProviderRef: &v1alpha5.MachineTemplateRef{Name: "it"},
