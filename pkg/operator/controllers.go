@@ -37,8 +37,11 @@ func (o *Operator) RegisterControllers(ctx context.Context, cloud cloudprovider.
 	if err := provisioning.NewChangeTrigger(batcher).Register(o.Manager); err != nil {
 		return fmt.Errorf("registering the change trigger, %w", err)
 	}
-	if err := provisioning.NewStatusController(kube).Register(o.Manager); err != nil {
+	if err := provisioning.NewStatusController(kube, provisioningMetrics).Register(ctx, o.Manager); err != nil {
 		return fmt.Errorf("registering the provisioner status controller, %w", err)
+	}
+	if err := provisioning.NewStartupController(kube, o.Clock, provisioningMetrics).Register(o.Manager); err != nil {
+		return fmt.Errorf("registering the pod startup controller, %w", err)
 	}
 	lifecycleMetrics, err := lifecycle.NewMetrics(o.Registry, unavailable)
 	if err != nil {
