@@ -12,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/clock"
 
 	"github.com/kerf-autoscaler/kerf/test/awsim"
@@ -66,7 +67,17 @@ func (r *Registrar) Sync(ctx context.Context) error {
 		// As the cloud controller manager sees it, an instance still shutting down exists; only
 		// a terminated (or vanished) one takes its Node with it.
 		exists[pid] = inst.State == "running" || inst.State == "shutting-down"
-		if inst.State != "running" || byProvider[pid] != nil {
+		if inst.State != "running" {
+			continue
+		}
+		if n := byProvider[pid]; n != nil {
+			// Lifting the taint at registration can lose a race with another writer (Kerf
+			// labelling the Node): try again on every pass until it is gone.
+			if hasNotReadyTaint(n) && isReady(n) {
+				if err := r.clearNotReadyTaint(ctx, n.Name); err != nil {
+					errs = append(errs, err)
+				}
+			}
 			continue
 		}
 		if err := r.register(ctx, inst); err != nil {
@@ -108,25 +119,54 @@ func (r *Registrar) register(ctx context.Context, inst awsim.InstanceState) erro
 	if err != nil {
 		return fmt.Errorf("updating node status, %w", err)
 	}
-	return r.clearNotReadyTaint(ctx, ready)
+	if !hasNotReadyTaint(ready) {
+		return nil
+	}
+	return r.clearNotReadyTaint(ctx, ready.Name)
 }
 
 // clearNotReadyTaint removes the node.kubernetes.io/not-ready taint the API server's
 // TaintNodesByCondition admission adds at creation. The node lifecycle controller lifts it once
 // the node reports Ready; the local stack runs no controller manager, so awsim does it.
-func (r *Registrar) clearNotReadyTaint(ctx context.Context, node *corev1.Node) error {
-	kept := node.Spec.Taints[:0]
-	for _, t := range node.Spec.Taints {
-		if t.Key != corev1.TaintNodeNotReady {
-			kept = append(kept, t)
+func (r *Registrar) clearNotReadyTaint(ctx context.Context, name string) error {
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		node, err := r.client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return err
 		}
-	}
-	if len(kept) == len(node.Spec.Taints) {
-		return nil
-	}
-	node.Spec.Taints = kept
-	if _, err := r.client.CoreV1().Nodes().Update(ctx, node, metav1.UpdateOptions{}); err != nil {
-		return fmt.Errorf("removing not-ready taint, %w", err)
+		kept := make([]corev1.Taint, 0, len(node.Spec.Taints))
+		for _, t := range node.Spec.Taints {
+			if t.Key != corev1.TaintNodeNotReady {
+				kept = append(kept, t)
+			}
+		}
+		if len(kept) == len(node.Spec.Taints) {
+			return nil
+		}
+		node.Spec.Taints = kept
+		_, err = r.client.CoreV1().Nodes().Update(ctx, node, metav1.UpdateOptions{})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("removing not-ready taint from node %s, %w", name, err)
 	}
 	return nil
+}
+
+func hasNotReadyTaint(n *corev1.Node) bool {
+	for _, t := range n.Spec.Taints {
+		if t.Key == corev1.TaintNodeNotReady {
+			return true
+		}
+	}
+	return false
+}
+
+func isReady(n *corev1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }

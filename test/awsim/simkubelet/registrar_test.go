@@ -69,6 +69,19 @@ func TestRegistrar_RegistersRunningInstancesAndDeletesTerminated(t *testing.T) {
 	if len(nodes()) != 2 {
 		t.Errorf("a second sync changed the node count")
 	}
+	// Another writer won the race at registration and the not-ready taint stayed on a Ready node:
+	// the next sync lifts it, or the node would never take a pod.
+	n.Spec.Taints = append(n.Spec.Taints, corev1.Taint{Key: corev1.TaintNodeNotReady, Effect: corev1.TaintEffectNoSchedule})
+	if _, err := kube.CoreV1().Nodes().Update(ctx, &n, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, node := range nodes() {
+		for _, taint := range node.Spec.Taints {
+			if taint.Key == corev1.TaintNodeNotReady {
+				t.Errorf("node %s is Ready and still has the not-ready taint after a sync", node.Name)
+			}
+		}
+	}
 	victim := aws.ToString(out.Instances[0].InstanceId)
 	if _, err := ec2c.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{victim}}); err != nil {
 		t.Fatal(err)
