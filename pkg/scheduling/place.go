@@ -2,6 +2,7 @@ package scheduling
 
 import (
 	"cmp"
+	"math"
 	"slices"
 
 	v1 "k8s.io/api/core/v1"
@@ -208,6 +209,9 @@ func (s *solver) tryPlanned(pm *podModel, a *attempt, n *simNode) ReasonCode {
 	if kept == 0 {
 		return ReasonInsufficientResources
 	}
+	if kept < len(n.types) && len(n.pods) > 0 && !s.worthGrowing(n, reqs, changed, pm.requests) {
+		return ReasonInsufficientResources
+	}
 	n.used.add(pm.requests)
 	if changed {
 		n.reqs = reqs
@@ -346,7 +350,7 @@ func newTypeFilter(reqs Requirements) typeFilter {
 }
 
 func (f typeFilter) allows(t *typeModel) bool {
-	if f.reqs.Intersects(t.reqs) != nil {
+	if !f.reqs.compatible(t.reqs) {
 		return false
 	}
 	for _, o := range t.it.Offerings {
@@ -420,4 +424,55 @@ func (s *solver) commit(pm *podModel, n *simNode) {
 	for _, g := range pm.owns {
 		g.owners = bump(g.owners, n.domains[g.key.index])
 	}
+}
+
+// growthTolerance is how much dearer, per unit of what a planned node holds, its remaining
+// candidates may be than the Provisioner's best types for the same content before the node stops
+// growing. Spot prices of similar types differ by this much from pool to pool.
+const growthTolerance = 1.25
+
+// worthGrowing reports whether adding add to planned node n, which drops some of its candidate
+// types, still leaves a type about as cost-efficient for the node's content as the Provisioner's
+// best. Packing ever more pods onto one node would otherwise end on the few very large types,
+// which cost several times more per vCPU (u-*, x2*), where two ordinary nodes would do.
+func (s *solver) worthGrowing(n *simNode, reqs Requirements, reqsChanged bool, add resVec) bool {
+	filter := newTypeFilter(reqs)
+	// Candidates are in price order: if the cheapest still fits, the node costs what it did.
+	if _, ok := n.used.fitsWith(add, n.types[0].available); ok && (!reqsChanged || filter.allows(n.types[0])) {
+		return true
+	}
+	kept := math.Inf(1)
+	for _, t := range n.types {
+		if _, ok := n.used.fitsWith(add, t.available); !ok {
+			continue
+		}
+		if p := proportionalPrice(t, n.used, add); p < kept && (!reqsChanged || filter.allows(t)) {
+			kept = p
+		}
+	}
+	best := math.Inf(1)
+	for _, t := range n.prov.efficient {
+		if p := proportionalPrice(t, n.used, add); p < best && filter.allows(t) {
+			best = p
+		}
+	}
+	// No efficient type suits the node's requirements (say arm64 only): nothing to hold it to.
+	return math.IsInf(best, 1) || kept <= best*growthTolerance
+}
+
+// proportionalPrice is the share of t's price that used+add would pay if t were shared out by
+// its scarcest resource; +Inf when t lacks a resource they need.
+func proportionalPrice(t *typeModel, used, add resVec) float64 {
+	share := 0.0
+	for i := range used {
+		content := used[i] + add[i]
+		if content == 0 {
+			continue
+		}
+		if t.available[i] <= 0 {
+			return math.Inf(1)
+		}
+		share = max(share, float64(content)/float64(t.available[i]))
+	}
+	return t.price * share
 }

@@ -155,6 +155,23 @@ func (rs Requirements) Admits(wanted Requirements) *Incompatibility {
 // mentions is unconstrained by the other. Used between a planned node and an instance type's
 // labels, where the node may carry labels the instance type knows nothing of.
 func (rs Requirements) Intersects(o Requirements) *Incompatibility {
+	if k, ok := rs.firstConflict(o); !ok {
+		a, _ := rs.Get(k)
+		b, _ := o.Get(k)
+		return &Incompatibility{Key: k, Wanted: b.String(), Allowed: a.String()}
+	}
+	return nil
+}
+
+// compatible is Intersects for hot loops that need no explanation: it allocates nothing.
+func (rs Requirements) compatible(o Requirements) bool {
+	_, ok := rs.firstConflict(o)
+	return ok
+}
+
+// firstConflict returns the first key whose requirements in rs and o share no value, and false;
+// or true when there is none.
+func (rs Requirements) firstConflict(o Requirements) (string, bool) {
 	i, j := 0, 0
 	for i < len(rs.byKey) && j < len(o.byKey) {
 		switch a, b := rs.byKey[i], o.byKey[j]; {
@@ -164,12 +181,12 @@ func (rs Requirements) Intersects(o Requirements) *Incompatibility {
 			j++
 		default:
 			if !a.overlaps(b) {
-				return &Incompatibility{Key: a.Key, Wanted: b.String(), Allowed: a.String()}
+				return a.Key, false
 			}
 			i, j = i+1, j+1
 		}
 	}
-	return nil
+	return "", true
 }
 
 // MatchesLabels checks an existing node's labels against rs and names the first key that fails.

@@ -1,6 +1,7 @@
 package scheduling
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -207,5 +208,29 @@ func TestSolve_PreferNoScheduleTaintAvoidedUntilNeeded(t *testing.T) {
 	snap.Options.IgnorePreferences = true
 	if plan := Solve(snap); len(plan.Placements) != 1 {
 		t.Errorf("IgnorePreferences must use the tainted node, got %+v", plan)
+	}
+}
+
+// Packing pods onto one node stops where the only types left cost far more per vCPU than the
+// Provisioner's ordinary ones: 24 one-vCPU pods go on three ordinary nodes, not one "huge" at
+// three times the price per vCPU.
+func TestSolve_StopsGrowingANodeOntoTypesThatCostMorePerPod(t *testing.T) {
+	types := append(standardTypes(), makeInstanceType("huge", 32, 64, 4.8, false))
+	var pods []*v1.Pod
+	for i := range 24 {
+		pods = append(pods, makePod(fmt.Sprintf("p%02d", i), "1", "1Gi"))
+	}
+	plan := Solve(Snapshot{Pods: pods, Provisioners: []Provisioner{makeProvisioner("default", types)}})
+	if len(plan.Unschedulable) > 0 {
+		t.Fatalf("unschedulable: %v", plan.Unschedulable)
+	}
+	for _, n := range plan.NewNodes {
+		if n.InstanceTypes[0].Name == "huge" {
+			t.Errorf("a node of %d pods launches as huge at $%.2f/h", len(n.Pods), n.Price())
+		}
+	}
+	// Ordinary types cost $0.05 per vCPU: 24 pods need at least $1.20/h of them.
+	if price := plan.HourlyPrice(); price > 1.6 {
+		t.Errorf("plan costs $%.2f/h for 24 vCPUs of pods, want ordinary nodes at about $0.05 per vCPU", price)
 	}
 }
