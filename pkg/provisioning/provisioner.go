@@ -99,6 +99,7 @@ func (p *Provisioner) retryDelay(ctx context.Context, plan scheduling.Plan, err 
 // Provision solves the pending pods once and creates the Machines the Plan asks for. It returns
 // once the cache has seen those Machines, so the next batch counts them as in flight.
 func (p *Provisioner) Provision(ctx context.Context) (scheduling.Plan, error) {
+	began := p.clock.Now()
 	snap, err := p.cluster.Snapshot(ctx)
 	if err != nil {
 		return scheduling.Plan{}, fmt.Errorf("building snapshot, %w", err)
@@ -110,8 +111,10 @@ func (p *Provisioner) Provision(ctx context.Context) (scheduling.Plan, error) {
 	start := p.clock.Now()
 	plan := scheduling.Solve(snap)
 	p.metrics.observeSolve(p.clock.Since(start), len(snap.Pods))
+	// duration covers the Snapshot too: how long after the batch closed the Plan was ready.
 	log.FromContext(ctx).Info("solved pending pods", "pods", len(snap.Pods), "newNodes", len(plan.NewNodes),
-		"placed", len(plan.Placements), "unschedulable", len(plan.Unschedulable), "usdPerHour", plan.HourlyPrice())
+		"placed", len(plan.Placements), "unschedulable", len(plan.Unschedulable), "usdPerHour", plan.HourlyPrice(),
+		"duration", p.clock.Since(began).String())
 
 	pods := map[scheduling.PodKey]*corev1.Pod{}
 	for _, pod := range snap.Pods {
