@@ -427,41 +427,37 @@ func (s *solver) commit(pm *podModel, n *simNode) {
 }
 
 // growthTolerance is how much dearer, per unit of what a planned node holds, its remaining
-// candidates may be than the Provisioner's best types for the same content before the node stops
-// growing. Spot prices of similar types differ by this much from pool to pool.
-const growthTolerance = 1.25
+// candidates may be than the type it would launch as now before the node stops growing. Spot
+// prices of neighbouring sizes differ by less; the very large types that break the pattern cost
+// several times more per vCPU.
+const growthTolerance = 1.5
 
-// worthGrowing reports whether adding add to planned node n, which drops some of its candidate
-// types, still leaves a type about as cost-efficient for the node's content as the Provisioner's
-// best. Packing ever more pods onto one node would otherwise end on the few very large types,
-// which cost several times more per vCPU (u-*, x2*), where two ordinary nodes would do.
+// worthGrowing reports whether adding add to planned node n, which drops its cheapest candidate
+// types, still leaves a type about as cost-efficient for the node's content as the type it would
+// launch as now. Packing ever more pods onto one node would otherwise end on the few very large
+// types (u-*, x2*), where two ordinary nodes would cost a fraction.
 func (s *solver) worthGrowing(n *simNode, reqs Requirements, reqsChanged bool, add resVec) bool {
 	filter := newTypeFilter(reqs)
-	// Candidates are in price order: if the cheapest still fits, the node costs what it did.
-	if _, ok := n.used.fitsWith(add, n.types[0].available); ok && (!reqsChanged || filter.allows(n.types[0])) {
+	now := n.types[0] // candidates are in price order
+	// If the cheapest still fits, the node costs what it did.
+	if _, ok := n.used.fitsWith(add, now.available); ok && (!reqsChanged || filter.allows(now)) {
 		return true
 	}
-	kept := math.Inf(1)
+	limit := proportionalPrice(now, n.used, add) * growthTolerance
 	for _, t := range n.types {
 		if _, ok := n.used.fitsWith(add, t.available); !ok {
 			continue
 		}
-		if p := proportionalPrice(t, n.used, add); p < kept && (!reqsChanged || filter.allows(t)) {
-			kept = p
+		if proportionalPrice(t, n.used, add) <= limit && (!reqsChanged || filter.allows(t)) {
+			return true
 		}
 	}
-	best := math.Inf(1)
-	for _, t := range n.prov.efficient {
-		if p := proportionalPrice(t, n.used, add); p < best && filter.allows(t) {
-			best = p
-		}
-	}
-	// No efficient type suits the node's requirements (say arm64 only): nothing to hold it to.
-	return math.IsInf(best, 1) || kept <= best*growthTolerance
+	return false
 }
 
 // proportionalPrice is the share of t's price that used+add would pay if t were shared out by
-// its scarcest resource; +Inf when t lacks a resource they need.
+// its scarcest resource (more than t's price when they overflow it); +Inf when t lacks a
+// resource they need.
 func proportionalPrice(t *typeModel, used, add resVec) float64 {
 	share := 0.0
 	for i := range used {

@@ -99,7 +99,6 @@ type provModel struct {
 	types      []*typeModel // by price, then name
 	limited    []bool       // per dimension: does limits.resources cap it
 	remaining  resVec       // limits less usage less the largest candidate of each planned node
-	efficient  []*typeModel // the cheapest per unit of each resource: what a node's cost is held to
 }
 
 // typeModel is an instance type as launched by one Provisioner.
@@ -141,7 +140,6 @@ func (s *solver) addProvisioners(in []Provisioner, daemonSets []*v1.Pod) {
 			typeReqs = append(typeReqs, tm.reqs)
 		}
 		slices.SortStableFunc(pm.types, func(a, b *typeModel) int { return cmp.Compare(a.price, b.price) })
-		pm.efficient = efficientTypes(pm.types, len(s.dims.names))
 		pm.base = pm.reqs.Intersect(unionRequirements(typeReqs))
 		pm.limited = make([]bool, len(s.dims.names))
 		pm.remaining = unlimited(len(s.dims.names))
@@ -302,36 +300,4 @@ func (s *solver) linkGroups(pm *podModel) {
 	keys = slices.DeleteFunc(keys, func(k *topoKey) bool { return k.hostname })
 	slices.SortFunc(keys, func(a, b *topoKey) int { return cmp.Compare(a.index, b.index) })
 	pm.pinKeys = slices.Compact(keys)
-}
-
-// efficientPerResource is how many of the cheapest types per unit of each resource
-// efficientTypes keeps.
-const efficientPerResource = 8
-
-// efficientTypes returns, in price order, the types among the efficientPerResource cheapest per
-// unit of some resource. The cheapest type for any mix of requests is almost always among them,
-// so a planned node's cost can be judged against a dozen types instead of hundreds.
-func efficientTypes(types []*typeModel, dims int) []*typeModel {
-	chosen := make(map[*typeModel]bool)
-	byUnit := make([]*typeModel, 0, len(types))
-	for d := range dims {
-		byUnit = byUnit[:0]
-		for _, t := range types {
-			if t.available[d] > 0 {
-				byUnit = append(byUnit, t)
-			}
-		}
-		unit := func(t *typeModel) float64 { return t.price / float64(t.available[d]) }
-		slices.SortStableFunc(byUnit, func(a, b *typeModel) int { return cmp.Compare(unit(a), unit(b)) })
-		for _, t := range byUnit[:min(efficientPerResource, len(byUnit))] {
-			chosen[t] = true
-		}
-	}
-	out := make([]*typeModel, 0, len(chosen))
-	for _, t := range types { // types are in price order; keep it, and determinism
-		if chosen[t] {
-			out = append(out, t)
-		}
-	}
-	return out
 }
