@@ -3,6 +3,7 @@ package provisioning
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha5"
 	"github.com/kerf-autoscaler/kerf/pkg/cloudprovider"
 	"github.com/kerf-autoscaler/kerf/pkg/provisioning/lifecycle"
+	"github.com/kerf-autoscaler/kerf/pkg/scheduling"
 	"github.com/kerf-autoscaler/kerf/pkg/state"
 	"github.com/kerf-autoscaler/kerf/test/kubeenv"
 )
@@ -166,4 +168,35 @@ func TestControllers_InsufficientCapacityRelaunchesOnTheNextOfferingWithoutAPodE
 	if len(launched) != 2 || len(instances) != 1 {
 		t.Errorf("%d machines launched, %d instances: want 2 (the one out of capacity, the one on the next offering) and 1", len(launched), len(instances))
 	}
+}
+
+// countingTypes counts the instance-type reads that reach the cloud provider.
+type countingTypes struct {
+	cloudprovider.CloudProvider
+	calls atomic.Int32
+}
+
+func (c *countingTypes) GetInstanceTypes(ctx context.Context, p *v1alpha5.Provisioner) ([]*scheduling.InstanceType, error) {
+	c.calls.Add(1)
+	return c.CloudProvider.GetInstanceTypes(ctx, p)
+}
+
+// The first batch after a start should not wait for the cloud's catalog: the provisioner reads
+// every Provisioner's instance types as soon as it starts, before any pod is pending.
+func TestProvisioner_ReadsInstanceTypesAtStartBeforeAnyPod(t *testing.T) {
+	f := newFixture(t, "warm", nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	m := manage(t, f)
+	counting := &countingTypes{CloudProvider: f.cloud}
+	m.provision.cluster = state.NewCluster(m.mgr.GetClient(), counting, nil, m.unavailable, nil)
+	if err := m.mgr.Add(m.provision); err != nil {
+		t.Fatal(err)
+	}
+	m.start(ctx, cancel)
+	kubeenv.Eventually(t, 10*time.Second, "instance types read with no pod pending", func() error {
+		if counting.calls.Load() == 0 {
+			return fmt.Errorf("no instance-type read yet")
+		}
+		return nil
+	})
 }

@@ -72,6 +72,11 @@ func (p *Provisioner) NeedLeaderElection() bool { return true }
 // after a backoff even if no pod changes.
 func (p *Provisioner) Start(ctx context.Context) error {
 	defer p.retry.stop()
+	// Read every Provisioner's instance types and prices once now, while no pod waits: cold,
+	// the cloud's catalog takes seconds to fetch, which the first batch would otherwise pay.
+	if _, err := p.cluster.Snapshot(ctx); err != nil {
+		log.FromContext(ctx).Error(err, "warming instance types failed; the first batch reads them")
+	}
 	for p.batcher.Wait(ctx) {
 		plan, err := p.Provision(ctx)
 		p.retry.after(ctx, p.retryDelay(ctx, plan, err))

@@ -105,6 +105,9 @@ func TestStart_RetriesFailedAndUnplacedBatchesWithBackoff(t *testing.T) {
 		expectBatch(step)
 	}
 
+	// Start reads the cluster once to warm the cloud's caches; a failure there is not retried.
+	expectBatch("warming at start")
+	expectNoBatch("after warming")
 	batcher.Trigger()
 	expectBatch("first pod")
 	waitRetry("first retry", time.Second)
