@@ -22,6 +22,9 @@ test: ## Build the test control plane and tools if needed, then run every test.
 	assets="$$(hack/control-plane.sh)"; tools="$$(hack/tools.sh)"; \
 	KUBEBUILDER_ASSETS="$$assets" PATH="$$tools:$$PATH" $(GO) test ./... $(TESTFLAGS)
 
+e2e: ## End-to-end suites on the whole local stack (etcd, apiserver, scheduler, kwok, awsim, Kerf); build tag e2e.
+	$(GO) test -tags e2e -count=1 -timeout 15m ./test/e2e/ $(E2EFLAGS)
+
 generate: ## Regenerate deep copies, CRDs, chart CRDs and RBAC from the code.
 	$(GO) generate ./pkg/apis/...
 	rm -f charts/kerf/crds/*.yaml && cp pkg/apis/crds/*.yaml charts/kerf/crds/
@@ -38,6 +41,7 @@ verify: generate ## Fail when generated files are stale.
 lint: ## go vet and gofmt.
 	$(GO) vet ./...
 	$(GO) vet -tags bench ./...
+	$(GO) vet -tags e2e ./test/e2e/
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo "files need gofmt" >&2; exit 1; }
 
 bench: ## Benchmarks (behind the bench build tag).
