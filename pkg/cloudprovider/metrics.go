@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/utils/clock"
 
 	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha5"
 	"github.com/kerf-autoscaler/kerf/pkg/scheduling"
@@ -16,11 +17,14 @@ import (
 type Metrics struct {
 	duration *prometheus.HistogramVec
 	errors   *prometheus.CounterVec
+	clock    clock.PassiveClock
 }
 
-// NewMetrics registers kerf_cloudprovider_duration_seconds and kerf_cloudprovider_errors_total.
-func NewMetrics(registry prometheus.Registerer) (*Metrics, error) {
+// NewMetrics registers kerf_cloudprovider_duration_seconds and kerf_cloudprovider_errors_total;
+// durations are read from clk.
+func NewMetrics(registry prometheus.Registerer, clk clock.PassiveClock) (*Metrics, error) {
 	m := &Metrics{
+		clock: clk,
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "kerf_cloudprovider_duration_seconds",
 			Help:    "Duration of cloud provider calls by provider and method.",
@@ -41,7 +45,7 @@ func NewMetrics(registry prometheus.Registerer) (*Metrics, error) {
 
 // Decorate returns cp with every call measured.
 func (m *Metrics) Decorate(cp CloudProvider) CloudProvider {
-	return &measured{CloudProvider: cp, metrics: m, clock: time.Now}
+	return &measured{CloudProvider: cp, metrics: m, clock: m.clock.Now}
 }
 
 type measured struct {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha5"
 	"github.com/kerf-autoscaler/kerf/pkg/cloudprovider"
@@ -15,11 +17,13 @@ import (
 
 func TestMetrics_CountCallsAndErrorsByKind(t *testing.T) {
 	registry := prometheus.NewRegistry()
-	metrics, err := cloudprovider.NewMetrics(registry)
+	clk := clocktesting.NewFakeClock(time.Now())
+	metrics, err := cloudprovider.NewMetrics(registry, clk)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cp := metrics.Decorate(fake.New()) // no instance types: every Create is short of capacity
+	// no instance types: every Create is short of capacity; List takes 2 s
+	cp := metrics.Decorate(slowList{CloudProvider: fake.New(), clk: clk, took: 2 * time.Second})
 	ctx := context.Background()
 	for range 2 {
 		if _, err := cp.Create(ctx, &v1alpha5.Machine{}); !cloudprovider.IsInsufficientCapacityError(err) {
@@ -46,7 +50,45 @@ kerf_cloudprovider_errors_total{error="machine_not_found",method="Delete",provid
 	if n := testutil.CollectAndCount(registry, "kerf_cloudprovider_duration_seconds"); n != 3 {
 		t.Errorf("%d duration series, want 3 (Create, Delete, List)", n)
 	}
-	if _, err := cloudprovider.NewMetrics(registry); err == nil {
+	if got := durationSum(t, registry, "List"); got != 2 {
+		t.Errorf("List took %gs by the metric, want the 2s the call took", got)
+	}
+	if _, err := cloudprovider.NewMetrics(registry, clk); err == nil {
 		t.Error("registering the metrics twice succeeded, want an error")
 	}
+}
+
+// slowList is a cloud whose List takes a while on the test's clock.
+type slowList struct {
+	cloudprovider.CloudProvider
+	clk  *clocktesting.FakeClock
+	took time.Duration
+}
+
+func (s slowList) List(ctx context.Context) ([]*v1alpha5.Machine, error) {
+	s.clk.Step(s.took)
+	return s.CloudProvider.List(ctx)
+}
+
+// durationSum is the total seconds kerf_cloudprovider_duration_seconds holds for method.
+func durationSum(t *testing.T, registry *prometheus.Registry, method string) float64 {
+	t.Helper()
+	families, err := registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != "kerf_cloudprovider_duration_seconds" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "method" && l.GetValue() == method {
+					return m.GetHistogram().GetSampleSum()
+				}
+			}
+		}
+	}
+	t.Fatalf("no duration recorded for %s", method)
+	return 0
 }

@@ -13,7 +13,7 @@ import (
 // RegisterControllers adds Kerf's controllers to the manager, all sharing one measured cloud
 // provider, one record of offerings that ran out of capacity and the operator's clock.
 func (o *Operator) RegisterControllers(ctx context.Context, cloud cloudprovider.CloudProvider, defaults state.DefaultRequirements) error {
-	metrics, err := cloudprovider.NewMetrics(o.Registry)
+	metrics, err := cloudprovider.NewMetrics(o.Registry, o.Clock)
 	if err != nil {
 		return err
 	}
