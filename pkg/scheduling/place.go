@@ -68,6 +68,21 @@ func (s *solver) setDomains(n *simNode) {
 
 // place puts pm on the first node that takes it, relaxing preferences level by level.
 func (s *solver) place(pm *podModel) bool {
+	s.growthRefused = false
+	if s.placeOnce(pm) {
+		return true
+	}
+	if !s.growthRefused {
+		return false
+	}
+	// Keeping nodes off dearer types is a preference: a pod that fits only by growing a planned
+	// node onto them (required co-location, a Provisioner limit) still gets its place.
+	s.looseGrowth = true
+	defer func() { s.looseGrowth = false }()
+	return s.placeOnce(pm)
+}
+
+func (s *solver) placeOnce(pm *podModel) bool {
 	for _, a := range pm.attempts(s.opts.IgnorePreferences) {
 		if !satisfiable(a.reqs) {
 			continue
@@ -209,7 +224,8 @@ func (s *solver) tryPlanned(pm *podModel, a *attempt, n *simNode) ReasonCode {
 	if kept == 0 {
 		return ReasonInsufficientResources
 	}
-	if kept < len(n.types) && len(n.pods) > 0 && !s.worthGrowing(n, reqs, changed, pm.requests) {
+	if kept < len(n.types) && len(n.pods) > 0 && !s.looseGrowth && !s.worthGrowing(n, reqs, changed, pm.requests) {
+		s.growthRefused = true
 		return ReasonInsufficientResources
 	}
 	n.used.add(pm.requests)

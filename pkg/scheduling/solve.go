@@ -36,6 +36,9 @@ type solver struct {
 	anyPreferNoSchedule bool
 	// scratchTypes is reused by tryNew for the candidate list of a node on trial.
 	scratchTypes []*typeModel
+	// growthRefused says the pod being placed was kept off a planned node only by worthGrowing;
+	// looseGrowth turns that rule off for a second try.
+	growthRefused, looseGrowth bool
 }
 
 func newSolver(snap Snapshot) *solver {

@@ -234,3 +234,32 @@ func TestSolve_StopsGrowingANodeOntoTypesThatCostMorePerPod(t *testing.T) {
 		t.Errorf("plan costs $%.2f/h for 24 vCPUs of pods, want ordinary nodes at about $0.05 per vCPU", price)
 	}
 }
+
+// Keeping nodes off dear types never costs a pod its place: pods that must share a node, or that
+// a Provisioner limit leaves no room for elsewhere, still grow a node onto them.
+func TestSolve_GrowsOntoDearTypesWhenNothingElseFits(t *testing.T) {
+	types := append(standardTypes(), makeInstanceType("huge", 32, 64, 4.8, false))
+	limited := makeProvisioner("default", types)
+	limited.Limits = v1.ResourceList{v1.ResourceCPU: resource.MustParse("34")}
+	for _, tc := range []struct {
+		name        string
+		provisioner Provisioner
+		pod         func(i int) *v1.Pod
+	}{
+		{"provisioner limit", limited, func(i int) *v1.Pod { return makePod(fmt.Sprintf("p%02d", i), "1", "1Gi") }},
+		{"required co-location", makeProvisioner("default", types), func(i int) *v1.Pod {
+			return makePod(fmt.Sprintf("p%02d", i), "1", "1Gi", withLabels("app", "db"), withPodAffinity(LabelHostname, map[string]string{"app": "db"}))
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var pods []*v1.Pod
+			for i := range 20 {
+				pods = append(pods, tc.pod(i))
+			}
+			plan := Solve(Snapshot{Pods: pods, Provisioners: []Provisioner{tc.provisioner}})
+			if len(plan.Unschedulable) > 0 {
+				t.Errorf("%d of 20 pods unschedulable, first: %+v", len(plan.Unschedulable), plan.Unschedulable[0])
+			}
+		})
+	}
+}
