@@ -21,6 +21,8 @@ func TestDefaultRequirements_LeaveKeysTheProvisionerChose(t *testing.T) {
 		// A GPU Provisioner must reach g and p types.
 		{name: "gpu manufacturer", provisioner: scheduling.NewRequirements(scheduling.In(v1alpha5.LabelInstanceGPUManufacturer, "nvidia")), wantCategory: false, wantGen: true},
 		{name: "accelerator", provisioner: scheduling.NewRequirements(scheduling.In(v1alpha5.LabelInstanceAcceleratorManufacturer, "aws")), wantCategory: false, wantGen: true},
+		// Ruling GPUs out is no reason to open every category, as in Karpenter v0.31.
+		{name: "no gpus", provisioner: scheduling.NewRequirements(scheduling.DoesNotExist(v1alpha5.LabelInstanceGPUCount)), wantCategory: true, wantGen: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			defaults := aws.DefaultRequirements(tc.provisioner)
