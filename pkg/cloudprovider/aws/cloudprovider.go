@@ -187,7 +187,7 @@ func (c *CloudProvider) Create(ctx context.Context, machine *v1alpha5.Machine) (
 	if isLaunchTemplateNotFound(err) && c.evictTemplates(ctx, machine, req) {
 		// A template of Kerf's was deleted behind the cache (by hand, or by another replica's
 		// garbage collection); once more with templates looked up or made afresh. The failed
-		// request launched nothing, so its client token is still free.
+		// request launched nothing; if EC2 recorded it under the token, Launch derives a new one.
 		if req, err = c.launchRequest(ctx, machine, nodeTemplate, candidates, reqs, capacityType); err != nil {
 			return nil, err
 		}

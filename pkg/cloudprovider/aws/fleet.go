@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/smithy-go"
+	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha5"
@@ -75,7 +76,7 @@ func (p *DefaultInstanceProvider) Launch(ctx context.Context, req LaunchRequest)
 			return nil, fmt.Errorf("creating fleet, client token %s answers with instance %s, which is %s", req.ClientToken, inst.ID, state)
 		}
 		log.FromContext(ctx).Info("client token answers with a terminated instance, launching under a new token",
-			"machine", req.MachineName, "instanceID", inst.ID, "state", state)
+			"Machine", klog.KRef("", req.MachineName), "instanceID", inst.ID, "state", state)
 		req.ClientToken = renewedToken(token, inst.ID)
 	}
 }
@@ -83,6 +84,9 @@ func (p *DefaultInstanceProvider) Launch(ctx context.Context, req LaunchRequest)
 // maxTokenRenewals bounds the launches of one Create past instances found dead: each was
 // terminated between its launch and this Create, which does not happen many times in a row.
 const maxTokenRenewals = 3
+
+// spentTokenSuffix marks a client token derived from one whose fleet launched nothing.
+const spentTokenSuffix = "/spent"
 
 // maxClientTokenLength is EC2's limit on a client token.
 const maxClientTokenLength = 64
@@ -138,6 +142,14 @@ func (p *DefaultInstanceProvider) launchOnce(ctx context.Context, req LaunchRequ
 		}
 		if !cloudprovider.IsMachineNotFoundError(findErr) {
 			return nil, errors.Join(fmt.Errorf("creating fleet, %w", err), findErr)
+		}
+		// That attempt launched nothing (its launch template was gone, its pools were empty),
+		// and EC2 answers its token with that failure forever: launch under a token derived
+		// from it, once. A repeat of this Create finds the instance by its tags, as above.
+		if !strings.HasSuffix(req.ClientToken, spentTokenSuffix) {
+			req.ClientToken = renewedToken(req.ClientToken, spentTokenSuffix[1:])
+			input = fleetInput(req)
+			out, err = call(ctx, p.retry, func() (*ec2.CreateFleetOutput, error) { return p.ec2.CreateFleet(ctx, input) })
 		}
 	}
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha1"
+	"github.com/kerf-autoscaler/kerf/pkg/cloudprovider"
 	"github.com/kerf-autoscaler/kerf/pkg/cloudprovider/aws"
 	"github.com/kerf-autoscaler/kerf/test/awsim"
 )
@@ -194,5 +195,37 @@ func TestCreate_LaunchTemplateStillMissingAfterOneRetryFails(t *testing.T) {
 	}
 	if n := len(e.srv.World.Instances()); n != 0 {
 		t.Errorf("%d instances launched", n)
+	}
+}
+
+// A Machine whose first fleet launched nothing has spent its client token: EC2 answers that token
+// with the failure for good, and with a mismatch once the request changes (here, prices moved
+// and the types come in another order). Create launches under a derived token, and a repeat of
+// it finds that instance instead of launching another.
+func TestCreate_AfterAFleetThatLaunchedNothingLaunchesOnceUnderADerivedToken(t *testing.T) {
+	e := newLaunchEnv(t, defaultNodeTemplate(v1alpha1.AMIFamilyAL2023), map[string]float64{"c5.large": 0.085, "m5.large": 0.096})
+	m := newMachine("default-spent", onDemand())
+	setCapacity := func(n int) {
+		for _, typ := range []string{"c5.large", "m5.large"} {
+			for _, zone := range e.srv.World.Zones() {
+				e.srv.World.SetCapacity(typ, zone, "on-demand", n)
+			}
+		}
+	}
+	setCapacity(0)
+	if _, err := e.cp.Create(e.ctx, m); !cloudprovider.IsInsufficientCapacityError(err) {
+		t.Fatalf("Create with no capacity: %v, want insufficient capacity", err)
+	}
+	setCapacity(-1)
+	e.types = &staticInstanceTypes{types: e.instanceTypes(map[string]float64{"c5.large": 0.2, "m5.large": 0.096})}
+	e.cp = e.newCloudProvider()
+
+	launched := e.create(m)
+	again := e.create(m)
+	if again.Status.ProviderID != launched.Status.ProviderID {
+		t.Errorf("a repeated Create answered %s, the first %s: want the same instance", again.Status.ProviderID, launched.Status.ProviderID)
+	}
+	if n := len(e.srv.World.Instances()); n != 1 {
+		t.Errorf("awsim holds %d instances for one Machine, want 1", n)
 	}
 }
