@@ -108,6 +108,7 @@ func (m *Metrics) setProvisioner(name string, nodes, pods int, used, limits core
 func (m *Metrics) forgetProvisioner(name string) {
 	m.nodes.DeleteLabelValues(name)
 	m.pods.DeleteLabelValues(name)
+	m.podStartup.DeleteLabelValues(name)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.limitUsed.DeletePartialMatch(prometheus.Labels{"provisioner": name})

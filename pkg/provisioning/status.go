@@ -80,7 +80,8 @@ func (c *StatusController) runningPods(ctx context.Context, nodes []corev1.Node)
 	count := 0
 	for i := range nodes {
 		pods := &corev1.PodList{}
-		if err := c.kube.List(ctx, pods, client.MatchingFields{PodNodeNameIndex: nodes[i].Name}); err != nil {
+		// Only counted, never kept or changed: no need to copy every pod out of the cache.
+		if err := c.kube.List(ctx, pods, client.MatchingFields{PodNodeNameIndex: nodes[i].Name}, client.UnsafeDisableDeepCopy); err != nil {
 			return 0, fmt.Errorf("listing pods on node %s, %w", nodes[i].Name, err)
 		}
 		for j := range pods.Items {
