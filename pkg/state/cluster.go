@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"sort"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -91,7 +92,7 @@ func (c *Cluster) Snapshot(ctx context.Context) (scheduling.Snapshot, error) {
 			log.FromContext(ctx).Error(err, "leaving provisioner out of the snapshot", "Provisioner", klog.KObj(p))
 			if c.recorder != nil {
 				c.recorder.Eventf(p, nil, corev1.EventTypeWarning, EventProvisionerUnavailable, "Snapshot",
-					"Left out of provisioning: %v", err)
+					"Left out of provisioning: %s", stableCause(err))
 			}
 			failed = append(failed, err)
 			continue
@@ -312,3 +313,10 @@ func (c *Cluster) withAvailability(instanceTypes []*scheduling.InstanceType) []*
 	}
 	return out
 }
+
+// requestID matches the request ID AWS errors carry, different on every call.
+var requestID = regexp.MustCompile(`RequestID: [0-9A-Za-z-]+, `)
+
+// stableCause is err's message without per-call request IDs, so the same failure batch after
+// batch is one Event counted again, not a new Event each time.
+func stableCause(err error) string { return requestID.ReplaceAllString(err.Error(), "") }

@@ -3,9 +3,11 @@ package state_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -280,11 +282,13 @@ func TestSnapshot_PlansAroundOfferingsThatRecentlyRanOut(t *testing.T) {
 type failingFor struct {
 	*fake.CloudProvider
 	broken map[string]bool
+	calls  *atomic.Int32
 }
 
 func (c failingFor) GetInstanceTypes(ctx context.Context, p *v1alpha5.Provisioner) ([]*scheduling.InstanceType, error) {
 	if c.broken[p.Name] || c.broken["*"] {
-		return nil, errors.New("awsnodetemplate not found")
+		// As AWS errors do, every failure carries its own request ID.
+		return nil, fmt.Errorf("RequestID: %d, awsnodetemplate not found", c.calls.Add(1))
 	}
 	return c.CloudProvider.GetInstanceTypes(ctx, p)
 }
@@ -295,18 +299,24 @@ func TestSnapshot_LeavesOutAProvisionerWhoseInstanceTypesFail(t *testing.T) {
 		create(t, &v1alpha5.Provisioner{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: v1alpha5.ProvisionerSpec{ProviderRef: &v1alpha5.MachineTemplateRef{Name: name}}})
 	}
 	recorder := events.NewFakeRecorder(10)
-	snap, err := state.NewCluster(env.Client, failingFor{fake.New(), map[string]bool{"broken": true}}, nil, nil, recorder).Snapshot(ctx)
+	cluster := state.NewCluster(env.Client, failingFor{fake.New(), map[string]bool{"broken": true}, new(atomic.Int32)}, nil, nil, recorder)
+	snap, err := cluster.Snapshot(ctx)
 	if err != nil {
 		t.Fatalf("one broken provisioner failed the whole snapshot: %v", err)
 	}
-	// Its owner learns why from an Event, not only the controller's log.
+	if _, err := cluster.Snapshot(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Its owner learns why from an Event, not only the controller's log; batch after batch it is
+	// the same Event (no request ID in it), which the recorder counts instead of repeating.
 	close(recorder.Events)
 	var said []string
 	for e := range recorder.Events {
 		said = append(said, e)
 	}
-	if want := "Warning ProvisionerUnavailable Left out of provisioning: getting instance types for provisioner broken, awsnodetemplate not found"; len(said) != 1 || said[0] != want {
-		t.Errorf("events %q, want one: %q", said, want)
+	want := "Warning ProvisionerUnavailable Left out of provisioning: getting instance types for provisioner broken, awsnodetemplate not found"
+	if len(said) != 2 || said[0] != want || said[1] != want {
+		t.Errorf("events %q, want twice: %q", said, want)
 	}
 	var got []string
 	for _, p := range snap.Provisioners {
@@ -316,7 +326,7 @@ func TestSnapshot_LeavesOutAProvisionerWhoseInstanceTypesFail(t *testing.T) {
 		t.Errorf("provisioners %v, want works and not broken", got)
 	}
 
-	_, err = state.NewCluster(env.Client, failingFor{fake.New(), map[string]bool{"*": true}}, nil, nil, nil).Snapshot(ctx)
+	_, err = state.NewCluster(env.Client, failingFor{fake.New(), map[string]bool{"*": true}, new(atomic.Int32)}, nil, nil, nil).Snapshot(ctx)
 	var unavailable *state.ProvisionersUnavailableError
 	if !errors.As(err, &unavailable) || !strings.Contains(err.Error(), "awsnodetemplate not found") {
 		t.Errorf("with every provisioner broken, error %v, want ProvisionersUnavailableError carrying the cause", err)
