@@ -430,7 +430,12 @@ func nodeLabelsOf(machine *v1alpha5.Machine, reqs scheduling.Requirements) map[s
 		}
 	}
 	for k, v := range machine.Labels {
-		labels[k] = v
+		// The labels a launch writes onto the Machine (instance type, zone, capacity type, the
+		// type's own) are not part of the request: registration copies them onto the Node, and
+		// leaving them out keeps a repeated launch on the same template and the same token.
+		if !wellKnown[k] {
+			labels[k] = v
+		}
 	}
 	return labels
 }

@@ -229,3 +229,24 @@ func TestCreate_AfterAFleetThatLaunchedNothingLaunchesOnceUnderADerivedToken(t *
 		t.Errorf("awsim holds %d instances for one Machine, want 1", n)
 	}
 }
+
+// The lifecycle controller writes a launch's labels before its status: a reconcile in between
+// launches again with the launched labels on the Machine. That repeat must be the same request
+// (same template, same token), answered with the same instance.
+func TestCreate_RepeatedWithTheLaunchsLabelsIsTheSameRequest(t *testing.T) {
+	e := newLaunchEnv(t, defaultNodeTemplate(v1alpha1.AMIFamilyAL2023), map[string]float64{"c5.large": 0.085})
+	m := newMachine("default-relabelled", onDemand())
+	first := e.create(m)
+	relabelled := m.DeepCopy()
+	relabelled.Labels = first.Labels
+	again := e.create(relabelled)
+	if again.Status.ProviderID != first.Status.ProviderID {
+		t.Errorf("the repeat launched %s, the first %s: want the same instance", again.Status.ProviderID, first.Status.ProviderID)
+	}
+	if ids := e.templateIDs(); len(ids) != 1 {
+		t.Errorf("launch templates %v after one launch repeated, want one", ids)
+	}
+	if n := len(e.srv.World.Instances()); n != 1 {
+		t.Errorf("awsim holds %d instances, want 1", n)
+	}
+}
