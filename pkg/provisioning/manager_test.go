@@ -9,6 +9,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
@@ -199,4 +201,61 @@ func TestProvisioner_ReadsInstanceTypesAtStartBeforeAnyPod(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// slowCloud holds every Create until released, counting those in progress.
+type slowCloud struct {
+	cloudprovider.CloudProvider
+	started chan string
+	release chan struct{}
+}
+
+func (c *slowCloud) Create(ctx context.Context, m *v1alpha5.Machine) (*v1alpha5.Machine, error) {
+	c.started <- m.Name
+	select {
+	case <-c.release:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return c.CloudProvider.Create(ctx, m)
+}
+
+// Launches wait seconds on the cloud: a batch's Machines launch side by side, so a burst of
+// nodes takes about one launch's time, not one per node.
+func TestLifecycle_LaunchesMachinesConcurrently(t *testing.T) {
+	f := newFixture(t, "parallel", nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	m := manage(t, f)
+	slow := &slowCloud{CloudProvider: f.cloud, started: make(chan string, 10), release: make(chan struct{})}
+	metrics, err := lifecycle.NewMetrics(prometheus.NewRegistry(), m.unavailable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	machines := lifecycle.NewController(m.mgr.GetClient(), slow, m.unavailable, m.mgr.GetEventRecorder(lifecycle.Name),
+		clocktesting.NewFakeClock(time.Now()), lifecycle.DefaultRegistrationTTL, metrics)
+	if err := machines.Register(ctx, m.mgr); err != nil {
+		t.Fatal(err)
+	}
+	m.start(ctx, cancel)
+	defer close(slow.release)
+
+	for _, name := range []string{"parallel-a", "parallel-b", "parallel-c"} {
+		machine := &v1alpha5.Machine{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{v1alpha5.ProvisionerNameLabelKey: f.provisioner.Name}},
+			Spec:       v1alpha5.MachineSpec{Resources: v1alpha5.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")}}},
+		}
+		if err := env.Client.Create(ctx, machine); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inProgress := map[string]bool{}
+	timeout := time.After(10 * time.Second)
+	for len(inProgress) < 3 {
+		select {
+		case name := <-slow.started:
+			inProgress[name] = true
+		case <-timeout:
+			t.Fatalf("launches in progress at once: %v, want all 3", inProgress)
+		}
+	}
 }

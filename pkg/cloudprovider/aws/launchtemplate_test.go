@@ -1,6 +1,7 @@
 package aws_test
 
 import (
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -248,5 +249,41 @@ func TestCreate_RepeatedWithTheLaunchsLabelsIsTheSameRequest(t *testing.T) {
 	}
 	if n := len(e.srv.World.Instances()); n != 1 {
 		t.Errorf("awsim holds %d instances, want 1", n)
+	}
+}
+
+// The lifecycle controller launches many Machines at once through one provider: each gets its
+// own instance, sharing templates, subnets and caches safely (run with -race).
+func TestCreate_ConcurrentLaunchesEachGetTheirOwnInstance(t *testing.T) {
+	e := newLaunchEnv(t, defaultNodeTemplate(v1alpha1.AMIFamilyAL2023), map[string]float64{"c5.large": 0.085, "m5.large": 0.096})
+	const n = 8
+	ids := make([]string, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			launched, err := e.cp.Create(e.ctx, newMachine(fmt.Sprintf("default-burst-%d", i), onDemand()))
+			if err == nil {
+				ids[i] = launched.Status.ProviderID
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	seen := map[string]bool{}
+	for i := range n {
+		if errs[i] != nil {
+			t.Fatalf("Create %d: %v", i, errs[i])
+		}
+		if seen[ids[i]] {
+			t.Errorf("two Machines got instance %s", ids[i])
+		}
+		seen[ids[i]] = true
+	}
+	if got := len(e.srv.World.Instances()); got != n {
+		t.Errorf("awsim holds %d instances for %d Machines", got, n)
+	}
+	if templates := e.templateIDs(); len(templates) != 1 {
+		t.Errorf("launch templates %v, want the one all launches share", templates)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -193,6 +194,9 @@ func (c *Controller) delete(ctx context.Context, machine *v1alpha5.Machine, reas
 	return nil
 }
 
+// MaxConcurrentReconciles is how many Machines are launched, registered or terminated at once.
+const MaxConcurrentReconciles = 64
+
 // Register adds the indexes the controller reads through and starts it with the manager. It
 // reconciles a Machine when it changes and when a Node with its provider ID does.
 func (c *Controller) Register(ctx context.Context, mgr manager.Manager) error {
@@ -202,6 +206,8 @@ func (c *Controller) Register(ctx context.Context, mgr manager.Manager) error {
 	err := ctrl.NewControllerManagedBy(mgr).
 		Named(Name).
 		For(&v1alpha5.Machine{}).
+		// A launch waits seconds on EC2; one slow or failing launch must not hold up the rest.
+		WithOptions(controller.Options{MaxConcurrentReconciles: MaxConcurrentReconciles}).
 		Watches(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(c.machinesForNode),
 			builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
 				node, ok := o.(*corev1.Node)
