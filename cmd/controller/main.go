@@ -48,6 +48,10 @@ func main() {
 	if err := op.Add(cloud.LaunchTemplateGarbageCollector()); err != nil {
 		exit(log, err)
 	}
+	if opts.InterruptionQueue != "" {
+		// Say so rather than let an operator believe spot interruptions are handled.
+		log.Info("interruption handling has not landed; the queue is not read", "interruptionQueue", opts.InterruptionQueue)
+	}
 	log.Info("starting", "version", operator.Version, "clusterName", opts.ClusterName, "leaderElection", opts.LeaderElection)
 	if err := op.Start(ctx); err != nil {
 		exit(log, err)
