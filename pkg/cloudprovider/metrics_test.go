@@ -13,6 +13,7 @@ import (
 	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha5"
 	"github.com/kerf-autoscaler/kerf/pkg/cloudprovider"
 	"github.com/kerf-autoscaler/kerf/pkg/cloudprovider/fake"
+	"github.com/kerf-autoscaler/kerf/test/metricstest"
 )
 
 func TestMetrics_CountCallsAndErrorsByKind(t *testing.T) {
@@ -73,22 +74,9 @@ func (s slowList) List(ctx context.Context) ([]*v1alpha5.Machine, error) {
 // durationSum is the total seconds kerf_cloudprovider_duration_seconds holds for method.
 func durationSum(t *testing.T, registry *prometheus.Registry, method string) float64 {
 	t.Helper()
-	families, err := registry.Gather()
-	if err != nil {
-		t.Fatal(err)
+	n, sum := metricstest.Histogram(t, registry, "kerf_cloudprovider_duration_seconds", map[string]string{"method": method})
+	if n == 0 {
+		t.Fatalf("no duration recorded for %s", method)
 	}
-	for _, f := range families {
-		if f.GetName() != "kerf_cloudprovider_duration_seconds" {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "method" && l.GetValue() == method {
-					return m.GetHistogram().GetSampleSum()
-				}
-			}
-		}
-	}
-	t.Fatalf("no duration recorded for %s", method)
-	return 0
+	return sum
 }

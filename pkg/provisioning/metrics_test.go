@@ -9,37 +9,16 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kerf-autoscaler/kerf/test/metricstest"
 )
 
-// metricValue reads one series from what registry would serve to Prometheus; -1 when absent.
+// metricValue is the gauge or counter value of the first series matching labels; -1 when there is
+// none.
 func metricValue(t *testing.T, registry prometheus.Gatherer, name string, labels map[string]string) float64 {
 	t.Helper()
-	families, err := registry.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, family := range families {
-		if family.GetName() != name {
-			continue
-		}
-	series:
-		for _, m := range family.GetMetric() {
-			got := map[string]string{}
-			for _, l := range m.GetLabel() {
-				got[l.GetName()] = l.GetValue()
-			}
-			for k, v := range labels {
-				if got[k] != v {
-					continue series
-				}
-			}
-			switch {
-			case m.GetGauge() != nil:
-				return m.GetGauge().GetValue()
-			case m.GetCounter() != nil:
-				return m.GetCounter().GetValue()
-			}
-		}
+	if v, ok := metricstest.Value(t, registry, name, labels); ok {
+		return v
 	}
 	return -1
 }

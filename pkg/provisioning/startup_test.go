@@ -14,37 +14,12 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/kerf-autoscaler/kerf/test/kubeenv"
+	"github.com/kerf-autoscaler/kerf/test/metricstest"
 )
 
-// histogramSamples sums the sample count and sum of name's series matching labels.
 func histogramSamples(t *testing.T, registry prometheus.Gatherer, name string, labels map[string]string) (uint64, float64) {
 	t.Helper()
-	families, err := registry.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var count uint64
-	var sum float64
-	for _, family := range families {
-		if family.GetName() != name {
-			continue
-		}
-	series:
-		for _, m := range family.GetMetric() {
-			got := map[string]string{}
-			for _, l := range m.GetLabel() {
-				got[l.GetName()] = l.GetValue()
-			}
-			for k, v := range labels {
-				if got[k] != v {
-					continue series
-				}
-			}
-			count += m.GetHistogram().GetSampleCount()
-			sum += m.GetHistogram().GetSampleSum()
-		}
-	}
-	return count, sum
+	return metricstest.Histogram(t, registry, name, labels)
 }
 
 func TestStartupDuration_FromUnschedulableOrCreationToScheduledOrNow(t *testing.T) {

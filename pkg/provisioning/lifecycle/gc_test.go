@@ -13,6 +13,7 @@ import (
 
 	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha5"
 	"github.com/kerf-autoscaler/kerf/pkg/provisioning/lifecycle"
+	"github.com/kerf-autoscaler/kerf/test/metricstest"
 )
 
 // launchUntracked launches an instance the way a controller that then lost track of it would:
@@ -120,30 +121,6 @@ func expectMetric(t *testing.T, registry prometheus.Gatherer, name string, label
 // never incremented.
 func metricValue(t *testing.T, registry prometheus.Gatherer, name string, labels map[string]string) float64 {
 	t.Helper()
-	families, err := registry.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, family := range families {
-		if family.GetName() != name {
-			continue
-		}
-	series:
-		for _, m := range family.GetMetric() {
-			got := map[string]string{}
-			for _, l := range m.GetLabel() {
-				got[l.GetName()] = l.GetValue()
-			}
-			for k, v := range labels {
-				if got[k] != v {
-					continue series
-				}
-			}
-			if m.GetGauge() != nil {
-				return m.GetGauge().GetValue()
-			}
-			return m.GetCounter().GetValue()
-		}
-	}
-	return 0
+	v, _ := metricstest.Value(t, registry, name, labels)
+	return v
 }
