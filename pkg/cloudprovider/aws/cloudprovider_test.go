@@ -235,6 +235,20 @@ func (e *launchEnv) create(m *v1alpha5.Machine) *v1alpha5.Machine {
 	return launched
 }
 
+// expectOneInstance fails unless every Create answered with the same instance, the only one
+// awsim runs: a repeated launch of one Machine is idempotent.
+func (e *launchEnv) expectOneInstance(answers ...*v1alpha5.Machine) {
+	e.t.Helper()
+	for _, a := range answers[1:] {
+		if a.Status.ProviderID != answers[0].Status.ProviderID {
+			e.t.Errorf("a repeated Create answered %s, the first %s: want the same instance", a.Status.ProviderID, answers[0].Status.ProviderID)
+		}
+	}
+	if n := len(e.srv.World.Instances()); n != 1 {
+		e.t.Errorf("awsim holds %d instances for one Machine, want 1", n)
+	}
+}
+
 // stepWhileWaiting runs fn and, whenever something waits on the fake clock (a backoff), steps
 // the clock, so retries happen without real sleeps.
 func stepWhileWaiting(clk *clocktesting.FakeClock, fn func()) {
@@ -367,14 +381,7 @@ func TestCreate_EveryPoolOutIsATypedInsufficientCapacityError(t *testing.T) {
 func TestCreate_SameMachineUIDLaunchesOnce(t *testing.T) {
 	e := newLaunchEnv(t, defaultNodeTemplate(v1alpha1.AMIFamilyAL2023), map[string]float64{"c5.large": 0.085, "m5.large": 0.096})
 	m := newMachine("default-once", onDemand())
-	first := e.create(m)
-	again := e.create(m)
-	if first.Status.ProviderID != again.Status.ProviderID {
-		t.Errorf("second Create launched %s, first %s", again.Status.ProviderID, first.Status.ProviderID)
-	}
-	if n := len(e.srv.World.Instances()); n != 1 {
-		t.Errorf("awsim holds %d instances, want 1", n)
-	}
+	e.expectOneInstance(e.create(m), e.create(m))
 }
 
 func TestCreate_SameUIDAfterOfferingsChangedFindsTheFirstInstance(t *testing.T) {

@@ -221,14 +221,7 @@ func TestCreate_AfterAFleetThatLaunchedNothingLaunchesOnceUnderADerivedToken(t *
 	e.types = &staticInstanceTypes{types: e.instanceTypes(map[string]float64{"c5.large": 0.2, "m5.large": 0.096})}
 	e.cp = e.newCloudProvider()
 
-	launched := e.create(m)
-	again := e.create(m)
-	if again.Status.ProviderID != launched.Status.ProviderID {
-		t.Errorf("a repeated Create answered %s, the first %s: want the same instance", again.Status.ProviderID, launched.Status.ProviderID)
-	}
-	if n := len(e.srv.World.Instances()); n != 1 {
-		t.Errorf("awsim holds %d instances for one Machine, want 1", n)
-	}
+	e.expectOneInstance(e.create(m), e.create(m))
 }
 
 // The lifecycle controller writes a launch's labels before its status: a reconcile in between
@@ -240,15 +233,9 @@ func TestCreate_RepeatedWithTheLaunchsLabelsIsTheSameRequest(t *testing.T) {
 	first := e.create(m)
 	relabelled := m.DeepCopy()
 	relabelled.Labels = first.Labels
-	again := e.create(relabelled)
-	if again.Status.ProviderID != first.Status.ProviderID {
-		t.Errorf("the repeat launched %s, the first %s: want the same instance", again.Status.ProviderID, first.Status.ProviderID)
-	}
+	e.expectOneInstance(first, e.create(relabelled))
 	if ids := e.templateIDs(); len(ids) != 1 {
 		t.Errorf("launch templates %v after one launch repeated, want one", ids)
-	}
-	if n := len(e.srv.World.Instances()); n != 1 {
-		t.Errorf("awsim holds %d instances, want 1", n)
 	}
 }
 
