@@ -107,21 +107,12 @@ func (c *StartupController) onUpdate(_ context.Context, e event.UpdateEvent, que
 // scheduler left no transition time) to pod being scheduled (or now, likewise).
 func startupDuration(old, pod *corev1.Pod, now time.Time) time.Duration {
 	since := old.CreationTimestamp.Time
-	if c := podScheduled(old); c != nil && !c.LastTransitionTime.IsZero() {
+	if c := state.PodScheduled(old); c != nil && !c.LastTransitionTime.IsZero() {
 		since = c.LastTransitionTime.Time
 	}
 	until := now
-	if c := podScheduled(pod); c != nil && c.Status == corev1.ConditionTrue && !c.LastTransitionTime.IsZero() {
+	if c := state.PodScheduled(pod); c != nil && c.Status == corev1.ConditionTrue && !c.LastTransitionTime.IsZero() {
 		until = c.LastTransitionTime.Time
 	}
 	return until.Sub(since)
-}
-
-func podScheduled(pod *corev1.Pod) *corev1.PodCondition {
-	for i := range pod.Status.Conditions {
-		if pod.Status.Conditions[i].Type == corev1.PodScheduled {
-			return &pod.Status.Conditions[i]
-		}
-	}
-	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
+	"github.com/kerf-autoscaler/kerf/pkg/state"
 	"github.com/kerf-autoscaler/kerf/test/kubeenv"
 	"github.com/kerf-autoscaler/kerf/test/metricstest"
 )
@@ -124,7 +125,7 @@ func TestStartup_TimesPodsThatWaitedAndBoundToAProvisionersNodeOnce(t *testing.T
 
 	bind(f.unscheduledPod("direct"), kerfNode.Name)
 	bound := bind(waiting("web"), kerfNode.Name)
-	scheduled := podScheduled(bound)
+	scheduled := state.PodScheduled(bound)
 	if scheduled == nil || scheduled.Status != corev1.ConditionTrue {
 		t.Fatalf("bound pod's conditions %v, want PodScheduled True", bound.Status.Conditions)
 	}
