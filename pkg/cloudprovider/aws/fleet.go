@@ -85,8 +85,8 @@ func (p *DefaultInstanceProvider) Launch(ctx context.Context, req LaunchRequest)
 // terminated between its launch and this Create, which does not happen many times in a row.
 const maxTokenRenewals = 3
 
-// spentTokenSuffix marks a client token derived from one whose fleet launched nothing.
-const spentTokenSuffix = "/spent"
+// spentToken ends a client token derived from one whose fleet launched nothing.
+const spentToken = "spent"
 
 // maxClientTokenLength is EC2's limit on a client token.
 const maxClientTokenLength = 64
@@ -131,8 +131,11 @@ func (p *DefaultInstanceProvider) launchOnce(ctx context.Context, req LaunchRequ
 	if len(req.Overrides) == 0 {
 		return nil, fmt.Errorf("creating fleet, no instance type and subnet to launch")
 	}
-	input := fleetInput(req)
-	out, err := call(ctx, p.retry, func() (*ec2.CreateFleetOutput, error) { return p.ec2.CreateFleet(ctx, input) })
+	createFleet := func(req LaunchRequest) (*ec2.CreateFleetOutput, error) {
+		input := fleetInput(req)
+		return call(ctx, p.retry, func() (*ec2.CreateFleetOutput, error) { return p.ec2.CreateFleet(ctx, input) })
+	}
+	out, err := createFleet(req)
 	if errorCode(err) == codeIdempotentParameterMismatch {
 		// The token was used by an earlier attempt whose request differed (prices or
 		// availability moved between retries); that attempt's instance is the answer.
@@ -146,10 +149,9 @@ func (p *DefaultInstanceProvider) launchOnce(ctx context.Context, req LaunchRequ
 		// That attempt launched nothing (its launch template was gone, its pools were empty),
 		// and EC2 answers its token with that failure forever: launch under a token derived
 		// from it, once. A repeat of this Create finds the instance by its tags, as above.
-		if !strings.HasSuffix(req.ClientToken, spentTokenSuffix) {
-			req.ClientToken = renewedToken(req.ClientToken, spentTokenSuffix[1:])
-			input = fleetInput(req)
-			out, err = call(ctx, p.retry, func() (*ec2.CreateFleetOutput, error) { return p.ec2.CreateFleet(ctx, input) })
+		if !strings.HasSuffix(req.ClientToken, "/"+spentToken) {
+			req.ClientToken = renewedToken(req.ClientToken, spentToken)
+			out, err = createFleet(req)
 		}
 	}
 	if err != nil {
