@@ -211,7 +211,14 @@ type slowCloud struct {
 }
 
 func (c *slowCloud) Create(ctx context.Context, m *v1alpha5.Machine) (*v1alpha5.Machine, error) {
-	c.started <- m.Name
+	// Once released nobody counts: retries after the test must not block on a full channel and
+	// hold up the manager's shutdown.
+	select {
+	case c.started <- m.Name:
+	case <-c.release:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 	select {
 	case <-c.release:
 	case <-ctx.Done():
