@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -94,7 +95,7 @@ func (a *awsOperator) newCloudProvider(t *testing.T, kube client.Reader, unavail
 }
 
 // start registers the controllers and runs the manager until the test ends. At the end every
-// Machine is deleted and its instance terminated first, so the next test's operator starts on an
+// Machine is deleted, its Node drained and its instance terminated first, so the next test's operator starts on an
 // API server without them.
 func (a *awsOperator) start(t *testing.T) {
 	t.Helper()
@@ -113,6 +114,10 @@ func (a *awsOperator) start(t *testing.T) {
 				t.Errorf("manager: %v", err)
 			}
 		}()
+		// No kubelet runs here to finish the pods a drain evicts, so the test's pods go first.
+		if err := env.Client.DeleteAllOf(context.Background(), &corev1.Pod{}, client.InNamespace("default"), client.GracePeriodSeconds(0)); err != nil {
+			t.Errorf("deleting pods: %v", err)
+		}
 		if err := env.Client.DeleteAllOf(context.Background(), &v1alpha5.Machine{}); err != nil {
 			t.Errorf("deleting machines: %v", err)
 			return

@@ -8,6 +8,7 @@ import (
 	"github.com/kerf-autoscaler/kerf/pkg/provisioning"
 	"github.com/kerf-autoscaler/kerf/pkg/provisioning/lifecycle"
 	"github.com/kerf-autoscaler/kerf/pkg/state"
+	"github.com/kerf-autoscaler/kerf/pkg/termination"
 )
 
 // RegisterControllers adds Kerf's controllers to the manager, all sharing one measured cloud
@@ -18,6 +19,9 @@ func (o *Operator) RegisterControllers(ctx context.Context, cloud cloudprovider.
 		return err
 	}
 	cloud = metrics.Decorate(cloud)
+	if err := state.AddIndexes(ctx, o.GetFieldIndexer()); err != nil {
+		return err
+	}
 	unavailable := o.Unavailable
 	kube := o.GetClient()
 
@@ -50,6 +54,14 @@ func (o *Operator) RegisterControllers(ctx context.Context, cloud cloudprovider.
 	machines := lifecycle.NewController(kube, cloud, unavailable, o.GetEventRecorder(lifecycle.Name), o.Clock, o.Options.RegistrationTTL, lifecycleMetrics)
 	if err := machines.Register(ctx, o.Manager); err != nil {
 		return fmt.Errorf("registering the machine lifecycle controller, %w", err)
+	}
+	terminationMetrics, err := termination.NewMetrics(o.Registry)
+	if err != nil {
+		return err
+	}
+	nodes := termination.NewController(kube, cloud, o.GetEventRecorder(termination.Name), o.Clock, terminationMetrics)
+	if err := nodes.Register(o.Manager); err != nil {
+		return fmt.Errorf("registering the node termination controller, %w", err)
 	}
 	if err := o.Add(lifecycle.NewGarbageCollector(kube, cloud, o.Clock, o.Options.GCGracePeriod, lifecycleMetrics)); err != nil {
 		return fmt.Errorf("adding the machine garbage collector, %w", err)

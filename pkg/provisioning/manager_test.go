@@ -50,6 +50,9 @@ func manage(t *testing.T, f *fixture) *managed {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := state.AddIndexes(context.Background(), mgr.GetFieldIndexer()); err != nil {
+		t.Fatal(err)
+	}
 	clk := clocktesting.NewFakeClock(time.Now())
 	unavailable := lifecycle.NewUnavailableOfferingsCache(clk)
 	f.registry = prometheus.NewRegistry()

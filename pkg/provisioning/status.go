@@ -20,10 +20,6 @@ import (
 
 // +kubebuilder:rbac:groups=karpenter.sh,resources=provisioners/status,verbs=patch
 
-// PodNodeNameIndex indexes Pods by spec.nodeName. The name is the API server's own field
-// selector, so a lookup by it works through the cache and straight against the server alike.
-const PodNodeNameIndex = "spec.nodeName"
-
 // StatusController keeps each Provisioner's status.resources at the summed capacity of its nodes
 // and launching Machines, the figure `kubectl get provisioners` shows next to the limits, and
 // exports the same pass as metrics: nodes, pods on them, and how much of each limit is used.
@@ -81,7 +77,7 @@ func (c *StatusController) runningPods(ctx context.Context, nodes []corev1.Node)
 	for i := range nodes {
 		pods := &corev1.PodList{}
 		// Only counted, never kept or changed: no need to copy every pod out of the cache.
-		if err := c.kube.List(ctx, pods, client.MatchingFields{PodNodeNameIndex: nodes[i].Name}, client.UnsafeDisableDeepCopy); err != nil {
+		if err := c.kube.List(ctx, pods, client.MatchingFields{state.PodNodeNameIndex: nodes[i].Name}, client.UnsafeDisableDeepCopy); err != nil {
 			return 0, fmt.Errorf("listing pods on node %s, %w", nodes[i].Name, err)
 		}
 		for j := range pods.Items {
@@ -94,17 +90,9 @@ func (c *StatusController) runningPods(ctx context.Context, nodes []corev1.Node)
 }
 
 // Register reconciles a Provisioner whenever it, one of its Nodes or one of its Machines changes,
-// or a pod binds to, finishes on or leaves one of its Nodes.
+// or a pod binds to, finishes on or leaves one of its Nodes. The manager's cache must have
+// state.AddIndexes.
 func (c *StatusController) Register(ctx context.Context, mgr ctrl.Manager) error {
-	if err := mgr.GetFieldIndexer().IndexField(ctx, &corev1.Pod{}, PodNodeNameIndex, func(o client.Object) []string {
-		pod, ok := o.(*corev1.Pod)
-		if !ok || pod.Spec.NodeName == "" {
-			return nil
-		}
-		return []string{pod.Spec.NodeName}
-	}); err != nil {
-		return fmt.Errorf("indexing pods by node name, %w", err)
-	}
 	toProvisioner := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
 		return provisionerRequest(o.GetLabels())
 	})

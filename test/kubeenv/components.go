@@ -17,8 +17,9 @@ type Component string
 const (
 	// Scheduler binds pods to nodes.
 	Scheduler Component = "kube-scheduler"
-	// ControllerManager runs only the controllers the local stack needs: Deployments, ReplicaSets
-	// and the garbage collector (nodes are kwok's, so no node lifecycle controller).
+	// ControllerManager runs only the controllers the local stack needs: Deployments, ReplicaSets,
+	// the garbage collector and the disruption controller, which keeps PodDisruptionBudgets'
+	// status current for the Eviction API (nodes are kwok's, so no node lifecycle controller).
 	ControllerManager Component = "kube-controller-manager"
 )
 
@@ -108,7 +109,7 @@ func componentArgs(c Component, dir, kubeconfig string) ([]string, error) {
 			return nil, err
 		}
 		return []string{"--kubeconfig=" + kubeconfig, "--leader-elect=false", "--bind-address=127.0.0.1", fmt.Sprintf("--secure-port=%d", port),
-			"--controllers=deployment-controller,replicaset-controller,garbage-collector-controller",
+			"--controllers=deployment-controller,replicaset-controller,garbage-collector-controller,disruption-controller",
 			"--kube-api-qps=500", "--kube-api-burst=1000", "--concurrent-replicaset-syncs=10"}, nil
 	}
 	return nil, fmt.Errorf("unknown component %q", c)

@@ -25,6 +25,7 @@ import (
 
 	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha5"
 	"github.com/kerf-autoscaler/kerf/pkg/cloudprovider"
+	"github.com/kerf-autoscaler/kerf/pkg/state"
 )
 
 // Name is the controller's name in logs, metrics and Events.
@@ -39,11 +40,12 @@ const DefaultRegistrationTTL = 15 * time.Minute
 //
 // +kubebuilder:rbac:groups=karpenter.sh,resources=machines,verbs=get;list;watch;patch;delete
 // +kubebuilder:rbac:groups=karpenter.sh,resources=machines/status,verbs=patch
-// +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch;patch;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Controller carries a Machine through launch, registration and initialization, deletes it when
-// its Node never registers, and terminates its instance when it is deleted.
+// its Node never registers, and when it is deleted has its Node drained (pkg/termination) and
+// its instance terminated before letting it go.
 type Controller struct {
 	kubeClient      client.Client
 	cloudProvider   cloudprovider.CloudProvider
@@ -55,7 +57,7 @@ type Controller struct {
 }
 
 // NewController returns the Machine lifecycle controller. kubeClient should read from a cache
-// that has the indexes of AddIndexes (Register adds them to the manager's); registrationTTL is how
+// that has the indexes of state.AddIndexes; registrationTTL is how
 // long a launched Machine may wait for its Node (DefaultRegistrationTTL unless configured);
 // metrics is shared with the GarbageCollector.
 func NewController(kubeClient client.Client, cloudProvider cloudprovider.CloudProvider, unavailable UnavailableOfferings,
@@ -99,7 +101,11 @@ func (c *Controller) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	}
 	ctx = log.IntoContext(ctx, log.FromContext(ctx).WithValues("Machine", klog.KObj(machine)))
 	if !machine.DeletionTimestamp.IsZero() {
-		return reconcile.Result{}, c.finalize(ctx, machine)
+		result, err := c.finalize(ctx, machine)
+		if apierrors.IsConflict(err) {
+			return reconcile.Result{RequeueAfter: conflictRetry}, nil
+		}
+		return result, err
 	}
 	// The finalizer is persisted before anything is launched, so deleting the Machine always
 	// terminates its instance.
@@ -197,12 +203,9 @@ func (c *Controller) delete(ctx context.Context, machine *v1alpha5.Machine, reas
 // MaxConcurrentReconciles is how many Machines are launched, registered or terminated at once.
 const MaxConcurrentReconciles = 64
 
-// Register adds the indexes the controller reads through and starts it with the manager. It
+// Register starts the controller with the manager, whose cache must have state.AddIndexes. It
 // reconciles a Machine when it changes and when a Node with its provider ID does.
 func (c *Controller) Register(ctx context.Context, mgr manager.Manager) error {
-	if err := AddIndexes(ctx, mgr.GetFieldIndexer()); err != nil {
-		return err
-	}
 	err := ctrl.NewControllerManagedBy(mgr).
 		Named(Name).
 		For(&v1alpha5.Machine{}).
@@ -227,7 +230,7 @@ func (c *Controller) machinesForNode(ctx context.Context, o client.Object) []rec
 		return nil
 	}
 	machines := &v1alpha5.MachineList{}
-	if err := c.kubeClient.List(ctx, machines, client.MatchingFields{MachineProviderIDIndex: node.Spec.ProviderID}); err != nil {
+	if err := c.kubeClient.List(ctx, machines, client.MatchingFields{state.MachineProviderIDIndex: node.Spec.ProviderID}); err != nil {
 		log.FromContext(ctx).Error(err, "listing machines for node", "Node", klog.KObj(node))
 		return nil
 	}

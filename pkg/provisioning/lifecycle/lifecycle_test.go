@@ -259,7 +259,7 @@ func TestReconcile_LivenessDeletesMachineWhoseNodeNeverRegistered(t *testing.T) 
 		{name: "no node, within the TTL", wait: ttl - time.Second},
 		{name: "no node, TTL passed", wait: ttl, wantDeleted: true},
 		{name: "node registered, TTL passed", register: true, wait: time.Hour},
-		{name: "node registered then deleted, TTL passed", register: true, deleteNode: true, wait: time.Hour},
+		{name: "node registered then being deleted, TTL passed", register: true, deleteNode: true, wait: time.Hour},
 		{name: "launch failing since the TTL", launchFails: true, wait: ttl, wantDeleted: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -276,7 +276,6 @@ func TestReconcile_LivenessDeletesMachineWhoseNodeNeverRegistered(t *testing.T) 
 				node := h.registerNode(h.machine("liveness"), nodeReady(true))
 				h.mustReconcile("liveness")
 				if tc.deleteNode {
-					h.updateNode(node.Name, func(n *corev1.Node) { n.Finalizers = nil }, false)
 					if err := env.Client.Delete(h.ctx, node); err != nil {
 						t.Fatal(err)
 					}
@@ -301,7 +300,8 @@ func TestReconcile_LivenessDeletesMachineWhoseNodeNeverRegistered(t *testing.T) 
 				return
 			}
 			expectEvent(t, h.events(), corev1.EventTypeWarning, lifecycle.ReasonRegistrationTimeout, "15m0s")
-			h.mustReconcile("liveness")
+			h.mustReconcile("liveness") // terminates
+			h.mustReconcile("liveness") // finds it gone, lets the Machine go
 			instances, err := h.cloud.List(h.ctx)
 			if err != nil {
 				t.Fatal(err)
@@ -345,6 +345,12 @@ func TestReconcile_DeletingMachineTerminatesItsInstanceAndIsSafeToRepeat(t *test
 					t.Fatal("machine gone while its instance may still run, want it kept until terminated")
 				}
 			}
+			if !tc.goneAlready {
+				if result := h.mustReconcile("delete"); result.RequeueAfter == 0 || h.machine("delete") == nil {
+					t.Fatalf("after terminating: requeue %s, machine %v; want the machine kept and looked at again until the cloud reports the instance gone",
+						result.RequeueAfter, h.machine("delete"))
+				}
+			}
 			h.mustReconcile("delete")
 
 			instances, err := h.cloud.List(h.ctx)
@@ -358,5 +364,40 @@ func TestReconcile_DeletingMachineTerminatesItsInstanceAndIsSafeToRepeat(t *test
 				t.Errorf("reconciling a machine that is gone: %v", err)
 			}
 		})
+	}
+}
+
+// A deleted Machine whose Node registered leaves the drain to the Node's termination: it deletes
+// the Node, keeps its instance running while the Node drains, and terminates it once the Node
+// is gone.
+func TestReconcile_DeletingMachineDeletesItsNodeAndWaitsForItsDrain(t *testing.T) {
+	h := newHarness(t)
+	h.createMachine("drained", withInstanceType("m5.large"))
+	h.mustReconcile("drained")
+	node := h.registerNode(h.machine("drained"), nodeReady(true))
+	h.mustReconcile("drained")
+	if err := env.Client.Delete(h.ctx, h.machine("drained")); err != nil {
+		t.Fatal(err)
+	}
+
+	for range 2 {
+		h.mustReconcile("drained")
+		if n := h.node(node.Name); n == nil || n.DeletionTimestamp.IsZero() {
+			t.Fatalf("node %v, want it being deleted (its termination drains it)", n)
+		}
+		if len(h.cloud.DeleteCalls) != 0 {
+			t.Fatalf("%d cloud deletes while the node drains, want none", len(h.cloud.DeleteCalls))
+		}
+	}
+
+	h.releaseNode(node.Name)
+	h.mustReconcile("drained")
+	h.mustReconcile("drained")
+	instances, err := h.cloud.List(h.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(instances) != 0 || h.machine("drained") != nil {
+		t.Errorf("%d instances and machine %v left, want the instance terminated and the machine gone", len(instances), h.machine("drained"))
 	}
 }

@@ -35,6 +35,9 @@ func TestMetrics_CountEachStepOfAMachinesLifeOnce(t *testing.T) {
 					h.t.Fatal(err)
 				}
 				h.mustReconcile("life")
+				h.releaseNode("node-life")
+				h.mustReconcile("life")
+				h.mustReconcile("life")
 			},
 			want: map[string]map[string]float64{
 				"kerf_machines_launched_total":    {"": 1},
@@ -72,6 +75,7 @@ func TestMetrics_CountEachStepOfAMachinesLifeOnce(t *testing.T) {
 				}
 				h.mustReconcile("slow")
 				h.clock.Step(lifecycle.DefaultRegistrationTTL)
+				h.mustReconcile("slow")
 				h.mustReconcile("slow")
 				h.mustReconcile("slow")
 			},

@@ -12,6 +12,7 @@ import (
 
 	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha5"
 	"github.com/kerf-autoscaler/kerf/pkg/provisioning/lifecycle"
+	"github.com/kerf-autoscaler/kerf/pkg/state"
 	"github.com/kerf-autoscaler/kerf/test/kubeenv"
 )
 
@@ -28,6 +29,9 @@ func TestRegister_NewMachineBecomesReadyWhenItsNodeRegisters(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	if err := state.AddIndexes(ctx, mgr.GetFieldIndexer()); err != nil {
+		t.Fatal(err)
+	}
 	controller := lifecycle.NewController(mgr.GetClient(), h.cloud, h.unavailable, mgr.GetEventRecorder(lifecycle.Name), h.clock, lifecycle.DefaultRegistrationTTL, h.metrics)
 	if err := controller.Register(ctx, mgr); err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha5"
+	"github.com/kerf-autoscaler/kerf/pkg/state"
 )
 
 // register links the Node that registered with the Machine's provider ID: the first time, it gives
@@ -24,7 +25,7 @@ func (c *Controller) register(ctx context.Context, s *scope) (phaseResult, error
 	if machine.Status.ProviderID == "" {
 		return phaseResult{}, nil
 	}
-	node, err := nodeForProviderID(ctx, c.kubeClient, machine.Status.ProviderID)
+	node, err := state.NodeForProviderID(ctx, c.kubeClient, machine.Status.ProviderID)
 	if err != nil {
 		return phaseResult{}, fmt.Errorf("registering machine %s, %w", machine.Name, err)
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/kerf-autoscaler/kerf/pkg/cloudprovider/fake"
 	"github.com/kerf-autoscaler/kerf/pkg/provisioning/lifecycle"
 	"github.com/kerf-autoscaler/kerf/pkg/scheduling"
+	"github.com/kerf-autoscaler/kerf/pkg/state"
 	"github.com/kerf-autoscaler/kerf/test/kubeenv"
 )
 
@@ -56,7 +57,7 @@ func run(m *testing.M) int {
 	defer cancel()
 	informers, err := cache.New(env.Config, cache.Options{Scheme: env.Scheme})
 	if err == nil {
-		err = lifecycle.AddIndexes(ctx, informers)
+		err = state.AddIndexes(ctx, informers)
 	}
 	if err == nil {
 		cached, err = client.New(env.Config, client.Options{Scheme: env.Scheme, Cache: &client.CacheOptions{Reader: informers}})
@@ -284,6 +285,18 @@ func (h *harness) updateNode(name string, change func(*corev1.Node), status bool
 		}
 	}
 	h.sync()
+}
+
+// releaseNode removes the termination finalizer from a Node being deleted, standing in for
+// pkg/termination (which the package's tests do not run) once it has drained the Node.
+func (h *harness) releaseNode(name string) {
+	h.t.Helper()
+	h.updateNode(name, func(n *corev1.Node) {
+		if n.DeletionTimestamp.IsZero() {
+			h.t.Fatalf("node %s is not being deleted", name)
+		}
+		n.Finalizers = nil
+	}, false)
 }
 
 // reconcile runs one Reconcile of the Machine and waits for the cache to see what it wrote.

@@ -3,30 +3,61 @@ package lifecycle
 import (
 	"context"
 	"fmt"
+	"time"
 
+	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha5"
 	"github.com/kerf-autoscaler/kerf/pkg/cloudprovider"
+	"github.com/kerf-autoscaler/kerf/pkg/state"
 )
 
-// finalize terminates the instance of a deleted Machine, then lets the Machine go. An instance
-// that is already gone counts as terminated, so this is safe to repeat.
-func (c *Controller) finalize(ctx context.Context, machine *v1alpha5.Machine) error {
+// terminationPoll is how soon a deleted Machine looks again at an instance it terminated, until
+// the cloud reports it shutting down or gone.
+const terminationPoll = 2 * time.Second
+
+// finalize lets a deleted Machine go the way every node leaves: its Node is deleted and drained
+// by the termination controller (which terminates the instance), and only once the Node is gone
+// and the cloud reports the instance going or gone is the finalizer removed. A Machine whose Node
+// never registered terminates its instance directly. Every step is safe to repeat.
+func (c *Controller) finalize(ctx context.Context, machine *v1alpha5.Machine) (reconcile.Result, error) {
 	if !controllerutil.ContainsFinalizer(machine, v1alpha5.TerminationFinalizer) {
-		return nil
+		return reconcile.Result{}, nil
 	}
-	if err := cloudprovider.IgnoreMachineNotFoundError(c.cloudProvider.Delete(ctx, machine)); err != nil {
-		return fmt.Errorf("terminating machine %s, %w", machine.Name, err)
+	if machine.Status.ProviderID != "" {
+		node, err := state.NodeForProviderID(ctx, c.kubeClient, machine.Status.ProviderID)
+		if err != nil {
+			return reconcile.Result{}, fmt.Errorf("finalizing machine %s, %w", machine.Name, err)
+		}
+		if node != nil {
+			if node.DeletionTimestamp.IsZero() {
+				if err := c.kubeClient.Delete(ctx, node); client.IgnoreNotFound(err) != nil {
+					return reconcile.Result{}, fmt.Errorf("deleting node %s of machine %s, %w", node.Name, machine.Name, err)
+				}
+				log.FromContext(ctx).Info("deleted the node of a deleted machine", "Node", klog.KObj(node))
+			}
+			// The Node's removal wakes this Machine through the Node watch; the requeue only
+			// covers a missed event.
+			return reconcile.Result{RequeueAfter: time.Minute}, nil
+		}
+	}
+	err := c.cloudProvider.Delete(ctx, machine)
+	if err == nil {
+		return reconcile.Result{RequeueAfter: terminationPoll}, nil
+	}
+	if !cloudprovider.IsMachineNotFoundError(err) {
+		return reconcile.Result{}, fmt.Errorf("terminating machine %s, %w", machine.Name, err)
 	}
 	stored := machine.DeepCopy()
 	controllerutil.RemoveFinalizer(machine, v1alpha5.TerminationFinalizer)
 	if err := c.kubeClient.Patch(ctx, machine, client.MergeFromWithOptions(stored, client.MergeFromWithOptimisticLock{})); client.IgnoreNotFound(err) != nil {
-		return fmt.Errorf("removing finalizer from machine %s, %w", machine.Name, err)
+		return reconcile.Result{}, fmt.Errorf("removing finalizer from machine %s, %w", machine.Name, err)
 	}
 	reason := c.metrics.finalized(machine)
 	log.FromContext(ctx).Info("terminated machine", "providerID", machine.Status.ProviderID, "reason", reason)
-	return nil
+	return reconcile.Result{}, nil
 }

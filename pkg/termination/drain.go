@@ -1,0 +1,88 @@
+package termination
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/klog/v2"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+)
+
+// drain evicts the Node's pods, ordinary pods first and system-critical ones once those are gone,
+// and returns how long to wait before looking again; zero once nothing is left to wait for.
+func (c *Controller) drain(ctx context.Context, node *corev1.Node, d *drain) (time.Duration, error) {
+	pods, err := c.podsOn(ctx, node)
+	if err != nil {
+		return 0, err
+	}
+	now := c.clock.Now()
+	var first, second, blockers []*corev1.Pod
+	firstWaveLeft := false
+	for i := range pods {
+		pod := &pods[i]
+		class := classify(pod, now)
+		switch class {
+		case evictable:
+			first = append(first, pod)
+		case critical:
+			second = append(second, pod)
+		case blocking:
+			blockers = append(blockers, pod)
+		}
+		if (class == terminating || class == blocking) && !isCritical(pod) {
+			firstWaveLeft = true
+		}
+	}
+	if len(first) == 0 && len(second) == 0 && len(blockers) == 0 && !anyTerminating(pods, now) {
+		return 0, nil
+	}
+	c.reportBlockers(ctx, node, d, blockers, now)
+	wave := first
+	if len(first) == 0 && !firstWaveLeft {
+		wave = second
+	}
+	wait := waitInterval
+	for _, pod := range wave {
+		d.tried[pod.UID] = true
+		outcome, err := c.evictor.evict(ctx, pod)
+		switch outcome {
+		case evicted:
+			c.recorder.Eventf(pod, node, corev1.EventTypeNormal, EventEvicted, "Evict", "Evicted from node %s, which is being terminated", node.Name)
+			log.FromContext(ctx).V(1).Info("evicted pod", "Pod", klog.KObj(pod))
+		case refused:
+			log.FromContext(ctx).V(1).Info("eviction refused, retrying", "Pod", klog.KObj(pod), "error", err.Error())
+		}
+		if outcome == refused || outcome == deferred {
+			wait = min(wait, max(c.evictor.retryAt(pod.UID).Sub(now), 10*time.Millisecond))
+		}
+	}
+	return wait, nil
+}
+
+func anyTerminating(pods []corev1.Pod, now time.Time) bool {
+	for i := range pods {
+		if classify(&pods[i], now) == terminating {
+			return true
+		}
+	}
+	return false
+}
+
+// reportBlockers puts a Warning Event on the Node naming a pod that keeps the drain from
+// finishing, at most once per blockedEventInterval.
+func (c *Controller) reportBlockers(ctx context.Context, node *corev1.Node, d *drain, blockers []*corev1.Pod, now time.Time) {
+	if len(blockers) == 0 || now.Sub(d.lastBlockedEvent) < blockedEventInterval {
+		return
+	}
+	d.lastBlockedEvent = now
+	pod := blockers[0]
+	others := ""
+	if len(blockers) > 1 {
+		others = fmt.Sprintf(" (and %d more such pods)", len(blockers)-1)
+	}
+	c.recorder.Eventf(node, pod, corev1.EventTypeWarning, EventDrainBlocked, "Drain",
+		"Pod %s/%s has %s; the drain waits for it to finish%s", pod.Namespace, pod.Name, blockingAnnotation(pod), others)
+	log.FromContext(ctx).Info("drain blocked by a pod that may not be evicted", "Pod", klog.KObj(pod), "blockingPods", len(blockers))
+}
