@@ -115,7 +115,8 @@ func (c *Controller) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	if node.DeletionTimestamp.IsZero() || !controllerutil.ContainsFinalizer(node, v1alpha5.TerminationFinalizer) {
 		return reconcile.Result{}, nil
 	}
-	ctx = log.IntoContext(ctx, log.FromContext(ctx).WithValues("Node", klog.KObj(node), "providerID", node.Spec.ProviderID))
+	// controller-runtime's logger already names the Node.
+	ctx = log.IntoContext(ctx, log.FromContext(ctx).WithValues("providerID", node.Spec.ProviderID))
 	result, err := c.terminate(ctx, node)
 	if apierrors.IsConflict(err) {
 		// The cache was behind a write (ours or the kubelet's): look again on the newer Node.
