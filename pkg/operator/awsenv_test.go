@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -42,6 +43,13 @@ func newAWSOperator(t *testing.T, cluster string) *awsOperator {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = srv.Close() })
+	return newAWSOperatorOn(t, cluster, srv, clk)
+}
+
+// newAWSOperatorOn builds an operator on an awsim already running, as a restarted controller
+// finds the cloud its predecessor left.
+func newAWSOperatorOn(t *testing.T, cluster string, srv *awsim.Running, clk *clocktesting.FakeClock) *awsOperator {
+	t.Helper()
 	opts, err := operator.ParseOptions([]string{"--cluster-name=" + cluster, "--leader-elect=false", "--isolated-vpc",
 		fmt.Sprintf("--metrics-port=%d", kubeenv.FreePort(t)), fmt.Sprintf("--health-probe-port=%d", kubeenv.FreePort(t)),
 		"--batch-idle-duration=50ms", "--batch-max-duration=200ms"}, func(string) string { return "" })
@@ -99,21 +107,9 @@ func (a *awsOperator) newCloudProvider(t *testing.T, kube client.Reader, unavail
 // API server without them.
 func (a *awsOperator) start(t *testing.T) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	// The batcher runs on the operator's real clock: its windows are milliseconds here.
-	if err := a.op.RegisterControllers(ctx, a.cloud, aws.DefaultRequirements); err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	stopped := make(chan error, 1)
-	go func() { stopped <- a.op.Start(ctx) }()
+	stop := a.run(t)
 	t.Cleanup(func() {
-		defer func() {
-			cancel()
-			if err := <-stopped; err != nil {
-				t.Errorf("manager: %v", err)
-			}
-		}()
+		defer stop()
 		// No kubelet runs here to finish the pods a drain evicts, so the test's pods go first.
 		if err := env.Client.DeleteAllOf(context.Background(), &corev1.Pod{}, client.InNamespace("default"), client.GracePeriodSeconds(0)); err != nil {
 			t.Errorf("deleting pods: %v", err)
@@ -133,4 +129,29 @@ func (a *awsOperator) start(t *testing.T) {
 			return nil
 		})
 	})
+}
+
+// run registers the controllers and runs the manager until stop, which a test calls to kill the
+// controller mid-way (and the test's end calls in any case).
+func (a *awsOperator) run(t *testing.T) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	// The batcher runs on the operator's real clock: its windows are milliseconds here.
+	if err := a.op.RegisterControllers(ctx, a.cloud, aws.DefaultRequirements); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	stopped := make(chan error, 1)
+	go func() { stopped <- a.op.Start(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-stopped; err != nil {
+				t.Errorf("manager: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
 }

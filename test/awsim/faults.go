@@ -30,10 +30,19 @@ func (w *World) SetFault(action string, f Fault) {
 	w.faults[action] = f
 }
 
+// Calls returns how many requests for action (e.g. "TerminateInstances") the world has received,
+// failed ones included: the request log tests read when an effect must happen exactly once.
+func (w *World) Calls(action string) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.calls[action]
+}
+
 // drawFault decides, for one call, the latency to add and the error to return.
 func (w *World) drawFault(action string, proto protocol) (time.Duration, *apiError) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.calls[action]++
 	key := action
 	f, ok := w.faults[key]
 	if !ok {

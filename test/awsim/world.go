@@ -80,6 +80,7 @@ type World struct {
 	odPrices    map[string]float64
 	capacity    map[pool]int // remaining launches per pool; absent means unlimited
 	faults      map[string]Fault
+	calls       map[string]int // requests received per action, faulted ones included
 	spotNotice  time.Duration
 	eventsQueue string // queue receiving EventBridge events; "" means every queue
 
@@ -120,6 +121,7 @@ func NewWorld(opts Options) (*World, error) {
 		odPrices:     map[string]float64{},
 		capacity:     map[pool]int{},
 		faults:       map[string]Fault{},
+		calls:        map[string]int{},
 		spotNotice:   defaultSpotNotice,
 		instances:    map[string]*instance{},
 		templates:    map[string]*launchTemplate{},
