@@ -124,11 +124,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if err := os.WriteFile(kwokConfig, kwokStages, 0o644); err != nil {
 		return nil, err
 	}
-	// kwok's client-go asks for streaming lists, which need watch progress notifications that
-	// Debian's etcd 3.4 lacks: each watch then ends after seconds and kwok only sees pods on its
-	// next relist, so pods took up to ~30 s to start or finish. Plain list-and-watch has no lag.
-	kwokEnv := []string{"KUBE_FEATURE_WatchListClient=false"}
-	if s.kwok, err = s.startProcess("kwok", binaries.Kwok, kwokArgs(s.Kubeconfig, kwokConfig), kwokEnv, nil); err != nil {
+	if s.kwok, err = s.startProcess("kwok", binaries.Kwok, kwokArgs(s.Kubeconfig, kwokConfig), nil, nil); err != nil {
 		return nil, err
 	}
 
