@@ -33,12 +33,19 @@ func TestMain(m *testing.M) {
 }
 
 // start runs a fresh stack for one test and stops it when the test ends, printing the end of the
-// controller's log when the test failed.
+// controller's log when the test failed. With KERF_E2E_KEEP=<dir> every process's log stays in
+// <dir>/<test name> after the run.
 func start(t *testing.T, bootDelay time.Duration, manifests ...string) *stack.Stack {
 	t.Helper()
 	ctx := context.Background()
 	began := time.Now()
 	dir := t.TempDir()
+	if keep := os.Getenv("KERF_E2E_KEEP"); keep != "" {
+		dir = filepath.Join(keep, t.Name())
+		if err := os.RemoveAll(dir); err != nil {
+			t.Fatal(err)
+		}
+	}
 	s, err := stack.Start(ctx, stack.Options{ClusterName: "kerf-e2e", BootDelay: bootDelay, Dir: dir,
 		// Short batch windows keep each scenario quick; the chart's defaults suit real clusters.
 		ControllerEnv: []string{"BATCH_IDLE_DURATION=500ms", "BATCH_MAX_DURATION=3s"}})
@@ -103,6 +110,7 @@ type workload struct {
 	nodeSelector map[string]string
 	tolerations  []corev1.Toleration
 	spread       bool // DoNotSchedule spread across the three zones
+	onePerNode   bool // required anti-affinity with itself on the hostname: at most one pod per node
 }
 
 // tolerateSeedTaint tolerates the seed Provisioner's karpenter=true:NoSchedule taint.
@@ -129,6 +137,10 @@ func deploy(t *testing.T, s *stack.Stack, w workload) {
 		// the first node to register takes every pod while the others boot.
 		spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{{MaxSkew: 1, TopologyKey: corev1.LabelTopologyZone,
 			MinDomains: ptr.To[int32](3), WhenUnsatisfiable: corev1.DoNotSchedule, LabelSelector: &metav1.LabelSelector{MatchLabels: labels}}}
+	}
+	if w.onePerNode {
+		spec.Affinity = &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{
+			TopologyKey: corev1.LabelHostname, LabelSelector: &metav1.LabelSelector{MatchLabels: labels}}}}}
 	}
 	d := &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: w.name, Namespace: "default"},

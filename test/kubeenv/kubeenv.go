@@ -72,6 +72,12 @@ func StartWith(opts Options) (*Env, error) {
 		Scheme:                scheme,
 		BinaryAssetsDirectory: assets,
 	}
+	// etcd is Debian's 3.4, which lacks the watch-progress requests the API server's WatchList
+	// needs; with the feature on, the API server turns every watch from resourceVersion 0 (kwok
+	// sends only those) into a watch-list stream and fails it at once, so kwok only saw pods
+	// when its reflector relisted, seconds to half a minute late. Without it such watches are
+	// ordinary ones, and client-go's watch-list requests fall back to list and watch.
+	environment.ControlPlane.GetAPIServer().Configure().Append("feature-gates", "WatchList=false")
 	config, err := environment.Start()
 	if err != nil {
 		// envtest leaves etcd and kube-apiserver running when a later step (installing the CRDs)
