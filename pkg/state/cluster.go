@@ -177,7 +177,7 @@ func schedulableTaints(n *corev1.Node, startup []corev1.Taint) []corev1.Taint {
 	}
 	var out []corev1.Taint
 	for _, t := range n.Spec.Taints {
-		if isTransientTaint(t) || containsTaint(startup, t) {
+		if IsEphemeralTaint(t) || containsTaint(startup, t) {
 			continue
 		}
 		out = append(out, t)
@@ -189,7 +189,9 @@ func schedulableTaints(n *corev1.Node, startup []corev1.Taint) []corev1.Taint {
 // node (k8s.io/cloud-provider/api.TaintExternalCloudProvider, not worth the dependency).
 const taintUninitialized = "node.cloudprovider.kubernetes.io/uninitialized"
 
-func isTransientTaint(t corev1.Taint) bool {
+// IsEphemeralTaint reports whether t is one the node lifecycle controller or the cloud controller
+// manager removes on its own once a new node is up: not-ready, unreachable, uninitialized.
+func IsEphemeralTaint(t corev1.Taint) bool {
 	switch t.Key {
 	case corev1.TaintNodeNotReady, corev1.TaintNodeUnreachable, taintUninitialized:
 		return true

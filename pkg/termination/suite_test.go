@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"sync"
 	"testing"
@@ -128,7 +129,7 @@ func startControllers(t *testing.T, c *cloud) *controllers {
 	clk := clock.RealClock{}
 	machines := lifecycle.NewController(mgr.GetClient(), c, lifecycle.NewUnavailableOfferingsCache(clk), mgr.GetEventRecorder(lifecycle.Name),
 		clk, lifecycle.DefaultRegistrationTTL, lifecycleMetrics)
-	nodes := termination.NewController(mgr.GetClient(), c, mgr.GetEventRecorder(termination.Name), clk, terminationMetrics)
+	nodes := termination.NewController(mgr.GetClient(), mgr.GetAPIReader(), c, mgr.GetEventRecorder(termination.Name), clk, terminationMetrics)
 	for _, err := range []error{state.AddIndexes(ctx, mgr.GetFieldIndexer()), machines.Register(ctx, mgr), nodes.Register(mgr)} {
 		if err != nil {
 			t.Fatal(err)
@@ -208,7 +209,14 @@ func plainNode(t *testing.T, name, pool, providerID string) *corev1.Node {
 	if err := env.Client.Status().Patch(ctx, reported, client.MergeFrom(node)); err != nil {
 		t.Fatal(err)
 	}
-	return reported
+	// The API server taints every new Node not-ready; stand in for the node lifecycle controller,
+	// which lifts it once the Node is Ready.
+	lifted := reported.DeepCopy()
+	lifted.Spec.Taints = slices.DeleteFunc(lifted.Spec.Taints, func(t corev1.Taint) bool { return t.Key == corev1.TaintNodeNotReady })
+	if err := env.Client.Patch(ctx, lifted, client.MergeFrom(reported)); err != nil {
+		t.Fatal(err)
+	}
+	return lifted
 }
 
 // forceDelete removes an object a test left behind, finalizers first.
@@ -229,11 +237,15 @@ func forceDelete(t *testing.T, obj client.Object, name string) {
 	}
 }
 
-func namespace(t *testing.T, name string) {
+// namespace creates a namespace named after base and returns its name, new on every run so
+// -count=N works (envtest runs no namespace controller to finish deleting the old ones).
+func namespace(t *testing.T, base string) string {
 	t.Helper()
-	if err := env.Client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: base + "-"}}
+	if err := env.Client.Create(context.Background(), ns); err != nil {
 		t.Fatal(err)
 	}
+	return ns.Name
 }
 
 // gone reports whether the named object no longer exists.

@@ -20,6 +20,7 @@ const (
 	ReasonInitialized          = "Initialized"
 	ReasonNodeNotReady         = "NodeNotReady"
 	ReasonStartupTaintsExist   = "StartupTaintsExist"
+	ReasonEphemeralTaintsExist = "EphemeralTaintsExist"
 	ReasonResourceNotReady     = "ResourceNotRegistered"
 	ReasonNotLaunched          = "NotLaunched"
 	ReasonNotRegistered        = "NotRegistered"

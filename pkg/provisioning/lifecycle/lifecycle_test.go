@@ -209,6 +209,7 @@ func TestReconcile_InitializationWaitsUntilTheNodeCanTakePods(t *testing.T) {
 		name               string
 		ready              bool
 		startupTaintLeft   bool
+		notReadyTaintLeft  bool
 		allocatable        corev1.ResourceList
 		wantReason         string
 		wantInitialized    bool
@@ -216,6 +217,7 @@ func TestReconcile_InitializationWaitsUntilTheNodeCanTakePods(t *testing.T) {
 	}{
 		{name: "node not ready", ready: false, allocatable: withGPU, wantReason: lifecycle.ReasonNodeNotReady},
 		{name: "startup taint left", ready: true, startupTaintLeft: true, allocatable: withGPU, wantReason: lifecycle.ReasonStartupTaintsExist},
+		{name: "ready, the not-ready taint not yet lifted", ready: true, notReadyTaintLeft: true, allocatable: withGPU, wantReason: lifecycle.ReasonEphemeralTaintsExist},
 		{name: "gpu not yet advertised", ready: true, allocatable: withoutGPU, wantReason: lifecycle.ReasonResourceNotReady},
 		{name: "ready, untainted, gpu advertised", ready: true, allocatable: withGPU, wantReason: lifecycle.ReasonInitialized, wantInitialized: true},
 	} {
@@ -227,6 +229,11 @@ func TestReconcile_InitializationWaitsUntilTheNodeCanTakePods(t *testing.T) {
 			h.mustReconcile("gpu")
 			if !tc.startupTaintLeft {
 				h.updateNode(node.Name, func(n *corev1.Node) { n.Spec.Taints = nil }, false)
+			}
+			if tc.notReadyTaintLeft {
+				h.updateNode(node.Name, func(n *corev1.Node) {
+					n.Spec.Taints = append(n.Spec.Taints, corev1.Taint{Key: corev1.TaintNodeNotReady, Effect: corev1.TaintEffectNoSchedule})
+				}, false)
 			}
 
 			h.mustReconcile("gpu")

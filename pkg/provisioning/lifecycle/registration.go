@@ -80,7 +80,7 @@ func (c *Controller) syncNode(ctx context.Context, machine *v1alpha5.Machine, no
 }
 
 // initialize marks the Node initialized once it can take the pods planned for it: Ready, no startup
-// taint left, and every extended resource the instance has advertised by the device plugins.
+// or ephemeral (not-ready, unreachable, uninitialized) taint left, and every extended resource the instance has advertised by the device plugins.
 func (c *Controller) initialize(ctx context.Context, s *scope) (phaseResult, error) {
 	machine, node := s.machine, s.node
 	if node == nil || isTrue(machine, v1alpha5.MachineInitialized) {
@@ -113,6 +113,14 @@ func notInitialized(machine *v1alpha5.Machine, node *corev1.Node) (reason, messa
 	}
 	if !ready {
 		return ReasonNodeNotReady, "node " + node.Name + " is not Ready"
+	}
+	// A Ready node can still carry the not-ready taint for a moment: pods planned there would be
+	// refused by the kube-scheduler, and once the node counts as initialized the next batch would
+	// plan a second node for them.
+	for _, taint := range node.Spec.Taints {
+		if state.IsEphemeralTaint(taint) {
+			return ReasonEphemeralTaintsExist, "taint " + taint.ToString() + " remains on node " + node.Name
+		}
 	}
 	for _, taint := range machine.Spec.StartupTaints {
 		if hasTaint(node.Spec.Taints, taint) {

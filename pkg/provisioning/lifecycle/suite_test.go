@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -259,7 +260,26 @@ func (h *harness) registerNode(machine *v1alpha5.Machine, opts ...nodeOption) *c
 		h.t.Fatalf("reporting status of node %s: %v", name, err)
 	}
 	h.track(reported)
+	if nodeIsReady(reported) {
+		// The API server taints every new Node not-ready; the node lifecycle controller, which
+		// this package's tests do not run, lifts the taint once the Node reports Ready.
+		h.updateNode(name, func(n *corev1.Node) {
+			n.Spec.Taints = slices.DeleteFunc(n.Spec.Taints, func(t corev1.Taint) bool { return t.Key == corev1.TaintNodeNotReady })
+		}, false)
+		if err := env.Client.Get(h.ctx, client.ObjectKeyFromObject(reported), reported); err != nil {
+			h.t.Fatal(err)
+		}
+	}
 	return reported
+}
+
+func nodeIsReady(n *corev1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }
 
 // updateNode changes a Node as a kubelet or an agent would, retrying on conflict.
