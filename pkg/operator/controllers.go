@@ -59,7 +59,7 @@ func (o *Operator) RegisterControllers(ctx context.Context, cloud cloudprovider.
 	if err != nil {
 		return err
 	}
-	nodes := termination.NewController(kube, cloud, o.GetEventRecorder(termination.Name), o.Clock, terminationMetrics)
+	nodes := termination.NewController(kube, o.GetAPIReader(), cloud, o.GetEventRecorder(termination.Name), o.Clock, terminationMetrics)
 	if err := nodes.Register(o.Manager); err != nil {
 		return fmt.Errorf("registering the node termination controller, %w", err)
 	}

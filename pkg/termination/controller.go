@@ -8,6 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
@@ -35,9 +36,10 @@ const Name = "node.termination"
 // What the controller does through the API server. controller-gen turns these into the chart's
 // ClusterRole (make generate).
 //
-// +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch;patch;delete
+// +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;delete
 // +kubebuilder:rbac:groups="",resources=pods/eviction,verbs=create
+// +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=karpenter.sh,resources=machines,verbs=get;list;watch;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
@@ -71,38 +73,48 @@ const (
 // reports it going, release the finalizer. Each step reads its state from the API server and the
 // cloud, so a restart resumes where the last run stopped.
 type Controller struct {
-	kubeClient    client.Client
+	kubeClient client.Client
+	// apiReader reads around the cache: a node is only terminated once the API server itself
+	// lists no pod left on it, since a pod bound a moment ago may not be in the cache yet.
+	apiReader     client.Reader
 	cloudProvider cloudprovider.CloudProvider
 	recorder      events.EventRecorder
 	clock         clock.Clock
 	metrics       *Metrics
 	evictor       *evictor
 
-	mu     sync.Mutex
-	drains map[types.UID]*drain
+	mu sync.Mutex
+	// drains is keyed by Node name; an entry whose UID differs belongs to an earlier Node of
+	// that name.
+	drains map[string]*drain
 }
 
 // drain is what this process remembers about one Node it is terminating; losing it on restart
 // only repeats an Event or an instance lookup.
 type drain struct {
-	announced        bool
+	uid       types.UID
+	announced bool
+	// terminating: this process asked the cloud to terminate the instance, so the instance
+	// vanishing is expected and not a reason to skip the drain.
+	terminating      bool
 	lastBlockedEvent time.Time
 	instanceChecked  time.Time
 	tried            map[types.UID]bool
 }
 
 // NewController returns the termination controller. kubeClient should read from a cache with
-// state.AddIndexes.
-func NewController(kubeClient client.Client, cloudProvider cloudprovider.CloudProvider, recorder events.EventRecorder,
+// state.AddIndexes; apiReader reads the API server directly (the manager's GetAPIReader).
+func NewController(kubeClient client.Client, apiReader client.Reader, cloudProvider cloudprovider.CloudProvider, recorder events.EventRecorder,
 	clk clock.Clock, metrics *Metrics) *Controller {
 	return &Controller{
 		kubeClient:    kubeClient,
+		apiReader:     apiReader,
 		cloudProvider: cloudProvider,
 		recorder:      recorder,
 		clock:         clk,
 		metrics:       metrics,
 		evictor:       newEvictor(kubeClient, clk, metrics),
-		drains:        map[types.UID]*drain{},
+		drains:        map[string]*drain{},
 	}
 }
 
@@ -110,9 +122,11 @@ func NewController(kubeClient client.Client, cloudProvider cloudprovider.CloudPr
 func (c *Controller) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	node := &corev1.Node{}
 	if err := c.kubeClient.Get(ctx, req.NamespacedName, node); err != nil {
+		c.forget(req.Name)
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
 	if node.DeletionTimestamp.IsZero() || !controllerutil.ContainsFinalizer(node, v1alpha5.TerminationFinalizer) {
+		c.forget(req.Name)
 		return reconcile.Result{}, nil
 	}
 	// controller-runtime's logger already names the Node.
@@ -122,7 +136,10 @@ func (c *Controller) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		// The cache was behind a write (ours or the kubelet's): look again on the newer Node.
 		return reconcile.Result{RequeueAfter: 100 * time.Millisecond}, nil
 	}
-	return result, err
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	return result, nil
 }
 
 func (c *Controller) terminate(ctx context.Context, node *corev1.Node) (reconcile.Result, error) {
@@ -149,7 +166,7 @@ func (c *Controller) terminate(ctx context.Context, node *corev1.Node) (reconcil
 	if wait, err := c.drain(ctx, node, d); err != nil || wait > 0 {
 		return reconcile.Result{RequeueAfter: wait}, err
 	}
-	terminated, err := c.terminateInstance(ctx, node, machine)
+	terminated, err := c.terminateInstance(ctx, node, machine, d)
 	if err != nil || !terminated {
 		return reconcile.Result{RequeueAfter: terminationPoll}, err
 	}
@@ -178,19 +195,32 @@ func (c *Controller) machineOf(ctx context.Context, node *corev1.Node) (*v1alpha
 func (c *Controller) drainOf(node *corev1.Node) *drain {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	d, ok := c.drains[node.UID]
-	if !ok {
-		d = &drain{tried: map[types.UID]bool{}}
-		c.drains[node.UID] = d
+	d, ok := c.drains[node.Name]
+	if !ok || d.uid != node.UID {
+		d = &drain{uid: node.UID, tried: map[types.UID]bool{}}
+		c.drains[node.Name] = d
 	}
 	return d
+}
+
+// forget drops what this process remembers about a Node that is gone or no longer draining.
+func (c *Controller) forget(name string) {
+	c.mu.Lock()
+	d := c.drains[name]
+	delete(c.drains, name)
+	c.mu.Unlock()
+	if d != nil {
+		for uid := range d.tried {
+			c.evictor.forget(uid)
+		}
+	}
 }
 
 // instanceGone reports whether the cloud no longer has the Node's instance, looking at most once
 // per instanceCheckInterval. A failed lookup only means the drain goes on as usual.
 func (c *Controller) instanceGone(ctx context.Context, node *corev1.Node, d *drain) (bool, error) {
 	now := c.clock.Now()
-	if node.Spec.ProviderID == "" || now.Sub(d.instanceChecked) < instanceCheckInterval {
+	if node.Spec.ProviderID == "" || d.terminating || now.Sub(d.instanceChecked) < instanceCheckInterval {
 		return false, nil
 	}
 	d.instanceChecked = now
@@ -254,7 +284,7 @@ func (c *Controller) cordon(ctx context.Context, node *corev1.Node, d *drain) er
 
 // terminateInstance terminates the Node's instance and reports whether the cloud says it is
 // going or gone. The first call terminates; later calls find it shutting down.
-func (c *Controller) terminateInstance(ctx context.Context, node *corev1.Node, machine *v1alpha5.Machine) (bool, error) {
+func (c *Controller) terminateInstance(ctx context.Context, node *corev1.Node, machine *v1alpha5.Machine, d *drain) (bool, error) {
 	if node.Spec.ProviderID == "" {
 		return true, nil
 	}
@@ -270,8 +300,11 @@ func (c *Controller) terminateInstance(ctx context.Context, node *corev1.Node, m
 	if err != nil {
 		return false, fmt.Errorf("terminating the instance of node %s, %w", node.Name, err)
 	}
-	c.recorder.Eventf(node, nil, corev1.EventTypeNormal, EventInstanceTerminated, "Terminate", "Drained; terminated instance %s", node.Spec.ProviderID)
-	log.FromContext(ctx).Info("terminated instance of drained node")
+	if !d.terminating {
+		d.terminating = true
+		c.recorder.Eventf(node, nil, corev1.EventTypeNormal, EventInstanceTerminated, "Terminate", "Drained; terminated instance %s", node.Spec.ProviderID)
+		log.FromContext(ctx).Info("terminated instance of drained node")
+	}
 	return false, nil
 }
 
@@ -283,15 +316,7 @@ func (c *Controller) release(ctx context.Context, node *corev1.Node, machine *v1
 	if err := c.kubeClient.Patch(ctx, node, client.MergeFromWithOptions(stored, client.MergeFromWithOptimisticLock{})); client.IgnoreNotFound(err) != nil {
 		return fmt.Errorf("removing finalizer from node %s, %w", node.Name, err)
 	}
-	c.mu.Lock()
-	d := c.drains[node.UID]
-	delete(c.drains, node.UID)
-	c.mu.Unlock()
-	if d != nil {
-		for uid := range d.tried {
-			c.evictor.forget(uid)
-		}
-	}
+	c.forget(node.Name)
 	provisioner := node.Labels[v1alpha5.ProvisionerNameLabelKey]
 	took := c.clock.Since(node.DeletionTimestamp.Time)
 	c.metrics.terminated.WithLabelValues(provisioner).Inc()
@@ -311,6 +336,13 @@ func (c *Controller) Register(mgr manager.Manager) error {
 		Named(Name).
 		For(&corev1.Node{}, builder.WithPredicates(terminating)).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(c.nodeOfPod)).
+		// A budget that allows a disruption again lets a waiting drain go on at once rather
+		// than after its eviction backoff.
+		Watches(&policyv1.PodDisruptionBudget{}, handler.EnqueueRequestsFromMapFunc(c.drainingNodes),
+			builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
+				pdb, ok := o.(*policyv1.PodDisruptionBudget)
+				return ok && pdb.Status.DisruptionsAllowed > 0
+			}))).
 		WithOptions(controller.Options{MaxConcurrentReconciles: maxConcurrentReconciles}).
 		Complete(c)
 	if err != nil {
@@ -330,4 +362,21 @@ func (c *Controller) nodeOfPod(ctx context.Context, o client.Object) []reconcile
 		return nil
 	}
 	return []reconcile.Request{{NamespacedName: client.ObjectKey{Name: node.Name}}}
+}
+
+// drainingNodes maps a budget that allows disruptions again to every Node being drained, and
+// lets their refused evictions be retried now.
+func (c *Controller) drainingNodes(ctx context.Context, _ client.Object) []reconcile.Request {
+	c.mu.Lock()
+	names := make([]string, 0, len(c.drains))
+	for name := range c.drains {
+		names = append(names, name)
+	}
+	c.mu.Unlock()
+	requests := make([]reconcile.Request, 0, len(names))
+	for _, name := range names {
+		requests = append(requests, reconcile.Request{NamespacedName: client.ObjectKey{Name: name}})
+	}
+	c.evictor.retryNow()
+	return requests
 }

@@ -7,7 +7,10 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/klog/v2"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/kerf-autoscaler/kerf/pkg/state"
 )
 
 // drain evicts the Node's pods, ordinary pods first and system-critical ones once those are gone,
@@ -36,7 +39,7 @@ func (c *Controller) drain(ctx context.Context, node *corev1.Node, d *drain) (ti
 		}
 	}
 	if len(first) == 0 && len(second) == 0 && len(blockers) == 0 && !anyTerminating(pods, now) {
-		return 0, nil
+		return c.confirmEmpty(ctx, node, now)
 	}
 	c.reportBlockers(ctx, node, d, blockers, now)
 	wave := first
@@ -44,6 +47,8 @@ func (c *Controller) drain(ctx context.Context, node *corev1.Node, d *drain) (ti
 		wave = second
 	}
 	wait := waitInterval
+	var refusedPod *corev1.Pod
+	var refusal error
 	for _, pod := range wave {
 		d.tried[pod.UID] = true
 		outcome, err := c.evictor.evict(ctx, pod)
@@ -52,13 +57,39 @@ func (c *Controller) drain(ctx context.Context, node *corev1.Node, d *drain) (ti
 			c.recorder.Eventf(pod, node, corev1.EventTypeNormal, EventEvicted, "Evict", "Evicted from node %s, which is being terminated", node.Name)
 			log.FromContext(ctx).V(1).Info("evicted pod", "Pod", klog.KObj(pod))
 		case refused:
-			log.FromContext(ctx).V(1).Info("eviction refused, retrying", "Pod", klog.KObj(pod), "error", err.Error())
+			log.FromContext(ctx).V(1).Info("eviction refused, retrying", "Pod", klog.KObj(pod), "reason", err.Error())
+			if refusedPod == nil {
+				refusedPod, refusal = pod, err
+			}
 		}
 		if outcome == refused || outcome == deferred {
 			wait = min(wait, max(c.evictor.retryAt(pod.UID).Sub(now), 10*time.Millisecond))
 		}
 	}
+	if refusedPod != nil && len(blockers) == 0 && now.Sub(d.lastBlockedEvent) >= blockedEventInterval {
+		// Refusals are usually a PodDisruptionBudget doing its job for seconds; one that lasts
+		// says so on the Node, at most once a minute.
+		d.lastBlockedEvent = now
+		c.recorder.Eventf(node, refusedPod, corev1.EventTypeWarning, EventDrainBlocked, "Drain",
+			"Eviction of pod %s/%s refused, retrying: %v", refusedPod.Namespace, refusedPod.Name, refusal)
+	}
 	return wait, nil
+}
+
+// confirmEmpty checks with the API server itself that no pod is left to evict or wait for: the
+// cache may not yet hold a pod bound just before the cordon. It returns how long to wait when
+// one is.
+func (c *Controller) confirmEmpty(ctx context.Context, node *corev1.Node, now time.Time) (time.Duration, error) {
+	pods := &corev1.PodList{}
+	if err := c.apiReader.List(ctx, pods, client.MatchingFields{state.PodNodeNameIndex: node.Name}); err != nil {
+		return 0, fmt.Errorf("listing pods on node %s, %w", node.Name, err)
+	}
+	for i := range pods.Items {
+		if class := classify(&pods.Items[i], now); class != ignored {
+			return time.Second, nil
+		}
+	}
+	return 0, nil
 }
 
 func anyTerminating(pods []corev1.Pod, now time.Time) bool {

@@ -105,6 +105,17 @@ func (e *evictor) retryAt(uid types.UID) time.Time {
 	return e.attempts[uid].next
 }
 
+// retryNow lets every refused pod be tried again at once, keeping its backoff for the next
+// refusal.
+func (e *evictor) retryNow() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for uid, b := range e.attempts {
+		b.next = time.Time{}
+		e.attempts[uid] = b
+	}
+}
+
 func (e *evictor) forget(uids ...types.UID) {
 	e.mu.Lock()
 	defer e.mu.Unlock()

@@ -196,7 +196,13 @@ func watchDeletions(t *testing.T, ns string) *deletions {
 			}
 		}
 		for name := range present {
-			if e, ok := d.seen[name]; ok && !current[name] && e.gone.IsZero() {
+			if current[name] {
+				continue
+			}
+			// A pod that went between two looks without being seen terminating went now.
+			if e, ok := d.seen[name]; !ok {
+				d.seen[name] = deletion{deleting: now, gone: now}
+			} else if e.gone.IsZero() {
 				e.gone = now
 				d.seen[name] = e
 			}
