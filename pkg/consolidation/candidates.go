@@ -1,0 +1,149 @@
+package consolidation
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/kerf-autoscaler/kerf/pkg/scheduling"
+)
+
+const (
+	doNotEvictAnnotation  = "karpenter.sh/do-not-evict"
+	safeToEvictAnnotation = "cluster-autoscaler.kubernetes.io/safe-to-evict"
+	mirrorPodAnnotation   = "kubernetes.io/config.mirror"
+	deletionCostAnnotaton = "controller.kubernetes.io/pod-deletion-cost"
+)
+
+// candidate is a node consolidation may remove.
+type candidate struct {
+	info  NodeInfo
+	node  *scheduling.Node
+	pods  []*v1.Pod // the pods a drain would evict
+	cost  float64   // disruption cost
+	index int       // position in the cluster's node list
+}
+
+// candidates splits the cluster's nodes into candidates, sorted by disruption cost, and reasons
+// for the rest, sorted by node name.
+func candidates(in Input, now time.Time) ([]*candidate, []NodeReason) {
+	enabled := map[string]bool{}
+	for _, p := range in.Provisioners {
+		enabled[p.Name] = p.Enabled
+	}
+	infos := map[string]NodeInfo{}
+	for _, n := range in.Nodes {
+		infos[n.Name] = n
+	}
+	var out []*candidate
+	var skipped []NodeReason
+	for i := range in.Cluster.Nodes {
+		node := &in.Cluster.Nodes[i]
+		info, managed := infos[node.Name]
+		c := &candidate{info: info, node: node, index: i}
+		if code, msg := c.screen(managed, enabled[info.Provisioner], in.Options, now); code != "" {
+			skipped = append(skipped, NodeReason{Node: node.Name, Code: code, Message: msg})
+			continue
+		}
+		if code, msg := c.collectPods(in.Budgets); code != "" {
+			skipped = append(skipped, NodeReason{Node: node.Name, Code: code, Message: msg})
+			continue
+		}
+		c.cost = disruptionCost(c.pods, info, now)
+		out = append(out, c)
+	}
+	slices.SortFunc(out, func(a, b *candidate) int {
+		return cmp.Or(cmp.Compare(a.cost, b.cost), cmp.Compare(a.info.Name, b.info.Name))
+	})
+	return out, skipped
+}
+
+// screen applies the node-level rules.
+func (c *candidate) screen(managed, enabled bool, opts Options, now time.Time) (ReasonCode, string) {
+	switch {
+	case !managed:
+		return ReasonNotManaged, "not launched by a Provisioner"
+	case c.node.InFlight:
+		return ReasonInFlight, "still launching"
+	case !enabled:
+		return ReasonConsolidationDisabled, "provisioner " + c.info.Provisioner + " does not enable consolidation"
+	case c.info.Deleting:
+		return ReasonDeleting, "already being deleted"
+	case !c.info.Initialized:
+		return ReasonNotInitialized, "not initialized yet"
+	case c.info.DoNotConsolidate:
+		return ReasonDoNotConsolidate, "annotated karpenter.sh/do-not-consolidate"
+	case c.info.Nominated:
+		return ReasonNominated, "a pending pod is nominated to it"
+	case now.Sub(c.info.Created) < opts.MinAge:
+		return ReasonTooYoung, fmt.Sprintf("younger than %s", opts.MinAge)
+	}
+	return "", ""
+}
+
+// collectPods keeps the pods a drain would evict and refuses a node one of them pins: a pod that
+// may not be evicted, or one whose PodDisruptionBudget allows no more disruptions now.
+func (c *candidate) collectPods(budgets []Budget) (ReasonCode, string) {
+	taken := make([]int32, len(budgets))
+	for _, pod := range c.node.Pods {
+		if !evicted(pod) {
+			continue
+		}
+		if pod.Annotations[doNotEvictAnnotation] == "true" || pod.Annotations[safeToEvictAnnotation] == "false" {
+			return ReasonDoNotEvictPod, "pod " + pod.Namespace + "/" + pod.Name + " may not be evicted"
+		}
+		for i := range budgets {
+			b := &budgets[i]
+			if b.Namespace != pod.Namespace || b.Selector == nil || !b.Selector.Matches(labels.Set(pod.Labels)) {
+				continue
+			}
+			if taken[i]++; taken[i] > b.Allowed {
+				return ReasonPDBViolation, "evicting pod " + pod.Namespace + "/" + pod.Name + " would exceed its PodDisruptionBudget"
+			}
+		}
+		c.pods = append(c.pods, pod)
+	}
+	return "", ""
+}
+
+// evicted reports whether draining the node would evict pod: not a DaemonSet or mirror pod,
+// not finished, not already going.
+func evicted(pod *v1.Pod) bool {
+	if pod.Status.Phase == v1.PodSucceeded || pod.Status.Phase == v1.PodFailed || pod.DeletionTimestamp != nil {
+		return false
+	}
+	if pod.Annotations[mirrorPodAnnotation] != "" {
+		return false
+	}
+	owner := metav1.GetControllerOf(pod)
+	return owner == nil || owner.Kind != "DaemonSet"
+}
+
+// disruptionCost weighs evicting pods from a node: one per pod, more for pods with a higher
+// deletion cost or priority, less the closer the node is to expiring anyway.
+func disruptionCost(pods []*v1.Pod, info NodeInfo, now time.Time) float64 {
+	cost := 0.0
+	for _, pod := range pods {
+		cost++
+		if v, err := strconv.ParseFloat(pod.Annotations[deletionCostAnnotaton], 64); err == nil {
+			cost += clamp(v/math.Exp2(27), -1, 1)
+		}
+		if pod.Spec.Priority != nil {
+			cost += clamp(float64(*pod.Spec.Priority)/math.Exp2(25), -1, 1)
+		}
+	}
+	if !info.ExpiresAt.IsZero() && info.ExpiresAt.After(info.Created) {
+		lifetime := info.ExpiresAt.Sub(info.Created).Seconds()
+		cost *= clamp(info.ExpiresAt.Sub(now).Seconds()/lifetime, 0, 1)
+	}
+	return cost
+}
+
+func clamp(v, lo, hi float64) float64 { return math.Max(lo, math.Min(hi, v)) }
