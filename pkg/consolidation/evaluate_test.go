@@ -66,7 +66,7 @@ func TestEvaluate_FindsTheCommandsWorthRunning(t *testing.T) {
 			name: "several lightly used nodes fold onto the rest at once",
 			cluster: newCluster(c1, c2, c4, c8).node("a", c4, pods("a", 1, "1")).node("b", c4, pods("b", 1, "1")).
 				node("c", c4, pods("c", 1, "1")),
-			want: []summary{{Method: MethodMultiNode, Nodes: []string{"a", "b"}, Savings: 0.4}},
+			want:    []summary{{Method: MethodMultiNode, Nodes: []string{"a", "b"}, Savings: 0.4}},
 			skipped: map[string]ReasonCode{"c": ReasonNotCheaper},
 		},
 		{
@@ -216,7 +216,9 @@ func TestEvaluate_IsDeterministic(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for range 20 {
 		c := build()
-		rng.Shuffle(len(c.in.Cluster.Nodes), func(i, j int) { c.in.Cluster.Nodes[i], c.in.Cluster.Nodes[j] = c.in.Cluster.Nodes[j], c.in.Cluster.Nodes[i] })
+		rng.Shuffle(len(c.in.Cluster.Nodes), func(i, j int) {
+			c.in.Cluster.Nodes[i], c.in.Cluster.Nodes[j] = c.in.Cluster.Nodes[j], c.in.Cluster.Nodes[i]
+		})
 		rng.Shuffle(len(c.in.Nodes), func(i, j int) { c.in.Nodes[i], c.in.Nodes[j] = c.in.Nodes[j], c.in.Nodes[i] })
 		if diff := cmp.Diff(summarize(want), summarize(Evaluate(c.in, epoch))); diff != "" {
 			t.Fatalf("shuffled input changed the commands (-first +now):\n%s", diff)

@@ -31,7 +31,7 @@ func randomCluster(rng *rand.Rand, n int) *cluster {
 			p := pod(fmt.Sprintf("n%d-p%d", i, j), fmt.Sprintf("%dm", req))
 			if rng.IntN(4) == 0 {
 				p.Spec.Affinity = &v1.Affinity{PodAntiAffinity: &v1.PodAntiAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []v1.PodAffinityTerm{
-					{TopologyKey: v1.LabelHostname, LabelSelector: selector("app", "spread-" + fmt.Sprint(rng.IntN(3)))}}}}
+					{TopologyKey: v1.LabelHostname, LabelSelector: selector("app", "spread-"+fmt.Sprint(rng.IntN(3)))}}}}
 				p.Labels["app"] = "spread-" + fmt.Sprint(rng.IntN(3))
 			}
 			ps = append(ps, p)
