@@ -69,6 +69,10 @@ type evaluator struct {
 	// nodes that stay.
 	free      [][2]int64
 	totalFree [2]int64
+	// view is each node as simulations show it to Solve: folded (see view.go) when fold is set.
+	view  []scheduling.Node
+	fold  bool
+	index map[string]int
 }
 
 // typeBound is an instance type's size and cheapest price, for the quick test of whether any
@@ -83,8 +87,13 @@ func newEvaluator(in Input) *evaluator {
 	for _, b := range in.Budgets {
 		e.allowed = append(e.allowed, b.Allowed)
 	}
+	e.fold = !anyInteracts(e.nodes)
+	e.index = make(map[string]int, len(e.nodes))
+	e.view = make([]scheduling.Node, len(e.nodes))
 	e.free = make([][2]int64, len(e.nodes))
 	for i := range e.nodes {
+		e.index[e.nodes[i].Name] = i
+		e.view[i] = e.viewOf(i)
 		e.free[i] = freeOf(&e.nodes[i])
 		e.totalFree[0] += e.free[i][0]
 		e.totalFree[1] += e.free[i][1]
@@ -146,7 +155,7 @@ func (e *evaluator) singleNode(c *candidate) (Command, NodeReason) {
 	group := []*candidate{c}
 	if !e.couldDelete(group) && !e.couldReplace(group) {
 		return Command{}, NodeReason{Node: c.info.Name, Code: ReasonNotCheaper,
-			Message: "its pods fit on no other node and no instance type that could hold them is cheaper"}
+			Message: "the other nodes lack the room for its pods and no cheaper instance type could hold the rest"}
 	}
 	method := MethodDelete
 	cmd, plan, reason := e.try(group, method)
@@ -294,12 +303,24 @@ func (e *evaluator) simulate(group []*candidate) scheduling.Plan {
 		snap.Pods = append(snap.Pods, e.podsOf(c)...)
 	}
 	snap.Nodes = make([]scheduling.Node, 0, len(e.nodes))
-	for i := range e.nodes {
-		if i >= len(gone) || !gone[i] {
-			snap.Nodes = append(snap.Nodes, e.nodes[i])
+	for i := range e.view {
+		if !gone[i] {
+			snap.Nodes = append(snap.Nodes, e.view[i])
 		}
 	}
+	if !e.couldReplace(group) {
+		// No instance type could be cheaper: only a delete can pay, so Solve need not design
+		// nodes from every Provisioner's catalog.
+		snap.Provisioners = nil
+	}
 	return scheduling.Solve(snap)
+}
+
+func (e *evaluator) viewOf(i int) scheduling.Node {
+	if e.fold {
+		return folded(e.nodes[i])
+	}
+	return e.nodes[i]
 }
 
 // apply records that cmd removes group: their pods move where plan put them, onto the other
@@ -318,12 +339,8 @@ func (e *evaluator) apply(cmd Command, group []*candidate, plan scheduling.Plan)
 		e.removed[c.index] = true
 		e.refreshFree(c.index)
 	}
-	index := map[string]int{}
-	for i := range e.nodes {
-		index[e.nodes[i].Name] = i
-	}
 	for _, p := range plan.Placements {
-		i, ok := index[p.Node]
+		i, ok := e.index[p.Node]
 		if !ok {
 			continue
 		}
@@ -338,9 +355,11 @@ func (e *evaluator) apply(cmd Command, group []*candidate, plan scheduling.Plan)
 		for _, key := range cmd.Replacement.Pods {
 			node.Pods = append(node.Pods, bound(moved[key], name))
 		}
+		e.index[name] = len(e.nodes)
 		e.nodes = append(e.nodes, node)
 		e.removed = append(e.removed, false)
 		e.free = append(e.free, [2]int64{})
+		e.view = append(e.view, e.viewOf(len(e.nodes)-1))
 	}
 }
 
@@ -364,12 +383,18 @@ func bound(pod *v1.Pod, node string) *v1.Pod {
 // every other node together hold its pods' requests.
 func (e *evaluator) couldDelete(group []*candidate) bool {
 	need := e.requests(group)
+	free := e.freeElsewhere(group)
+	return free[0] >= need[0] && free[1] >= need[1]
+}
+
+// freeElsewhere is the free cpu and memory of every node that stays besides group.
+func (e *evaluator) freeElsewhere(group []*candidate) [2]int64 {
 	free := e.totalFree
 	for _, c := range group {
 		free[0] -= e.free[c.index][0]
 		free[1] -= e.free[c.index][1]
 	}
-	return free[0] >= need[0] && free[1] >= need[1]
+	return free
 }
 
 // freeOf is the cpu and memory a node has left.
@@ -386,14 +411,17 @@ func (e *evaluator) refreshFree(i int) {
 		now = freeOf(&e.nodes[i])
 	}
 	e.free[i] = now
+	e.view[i] = e.viewOf(i)
 	e.totalFree[0] += now[0] - old[0]
 	e.totalFree[1] += now[1] - old[1]
 }
 
-// couldReplace is a quick necessary condition for replacing group: some instance type large
-// enough for its pods is cheaper than the group.
+// couldReplace is a quick necessary condition for replacing group: some instance type cheaper
+// than the group is large enough for the part of its pods the free room elsewhere cannot take.
 func (e *evaluator) couldReplace(group []*candidate) bool {
 	need := e.requests(group)
+	free := e.freeElsewhere(group)
+	need[0], need[1] = max(0, need[0]-free[0]), max(0, need[1]-free[1])
 	price := 0.0
 	for _, c := range group {
 		price += c.info.Price
