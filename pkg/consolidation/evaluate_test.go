@@ -90,6 +90,18 @@ func TestEvaluate_FindsTheCommandsWorthRunning(t *testing.T) {
 			skipped: map[string]ReasonCode{"spot": ReasonSpotToSpot},
 		},
 		{
+			name:    "with spot-to-spot on, a spot node with many cheaper spot types is replaced",
+			cluster: manySpotTypes().node("spot", instanceType(32, "spot"), pods("web", 1, "500m"), spot),
+			opts:    Options{SpotToSpot: true},
+			want:    []summary{{Method: MethodReplace, Nodes: []string{"spot"}, Replacement: "c.1x", Savings: 0.62}},
+		},
+		{
+			name:    "with spot-to-spot on, a spot node with few cheaper spot types is kept",
+			cluster: newCluster(instanceType(1, "spot"), instanceType(32, "spot")).node("spot", instanceType(32, "spot"), pods("web", 1, "500m"), spot),
+			opts:    Options{SpotToSpot: true},
+			skipped: map[string]ReasonCode{"spot": ReasonSpotToSpot},
+		},
+		{
 			name:    "a right-sized node is left alone",
 			cluster: newCluster(c1, c2, c4).node("right", c2, pods("web", 2, "900m")),
 			skipped: map[string]ReasonCode{"right": ReasonNotCheaper},
@@ -121,7 +133,16 @@ func TestEvaluate_FindsTheCommandsWorthRunning(t *testing.T) {
 	}
 }
 
-func spot(n *NodeInfo) { n.CapacityType = "spot"; n.Price *= 0.4 }
+// manySpotTypes offers spot types of 1 to 32 cpu.
+func manySpotTypes() *cluster {
+	var types []*scheduling.InstanceType
+	for cpu := int64(1); cpu <= 32; cpu++ {
+		types = append(types, instanceType(cpu, "spot"))
+	}
+	return newCluster(types...)
+}
+
+func spot(n *NodeInfo) { n.CapacityType = "spot" }
 
 // Every rule that keeps a node out of consolidation gives its own reason, checked on a node that
 // would otherwise be deleted at once (it is empty or its pod fits on the other node).

@@ -96,6 +96,7 @@ func (c *cluster) node(name string, it *scheduling.InstanceType, pods []*v1.Pod,
 	}
 	if info.CapacityType == "spot" {
 		c.in.Cluster.Nodes[len(c.in.Cluster.Nodes)-1].Labels[scheduling.LabelCapacityType] = "spot"
+		info.Price = unitPrice * 0.4 * float64(it.Capacity.Cpu().Value())
 	}
 	c.in.Nodes = append(c.in.Nodes, info)
 	return c
