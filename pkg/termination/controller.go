@@ -94,6 +94,8 @@ type Controller struct {
 type drain struct {
 	uid       types.UID
 	announced bool
+	// started is when this process began draining the node.
+	started time.Time
 	// terminating: this process asked the cloud to terminate the instance, so the instance
 	// vanishing is expected and not a reason to skip the drain.
 	terminating      bool
@@ -275,7 +277,7 @@ func (c *Controller) cordon(ctx context.Context, node *corev1.Node, d *drain) er
 		}
 	}
 	if !d.announced {
-		d.announced = true
+		d.announced, d.started = true, c.clock.Now()
 		c.recorder.Eventf(node, nil, corev1.EventTypeNormal, EventDraining, "Drain", "Cordoned the node; evicting its pods before terminating it")
 		log.FromContext(ctx).Info("draining node")
 	}

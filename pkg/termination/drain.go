@@ -66,9 +66,9 @@ func (c *Controller) drain(ctx context.Context, node *corev1.Node, d *drain) (ti
 			wait = min(wait, max(c.evictor.retryAt(pod.UID).Sub(now), 10*time.Millisecond))
 		}
 	}
-	if refusedPod != nil && len(blockers) == 0 && now.Sub(d.lastBlockedEvent) >= blockedEventInterval {
-		// Refusals are usually a PodDisruptionBudget doing its job for seconds; one that lasts
-		// says so on the Node, at most once a minute.
+	if refusedPod != nil && len(blockers) == 0 && now.Sub(d.started) >= blockedEventInterval && now.Sub(d.lastBlockedEvent) >= blockedEventInterval {
+		// Refusals are usually a PodDisruptionBudget doing its job for seconds; a drain still
+		// refused after a minute says so on the Node, at most once a minute.
 		d.lastBlockedEvent = now
 		c.recorder.Eventf(node, refusedPod, corev1.EventTypeWarning, EventDrainBlocked, "Drain",
 			"Eviction of pod %s/%s refused, retrying: %v", refusedPod.Namespace, refusedPod.Name, refusal)
