@@ -236,7 +236,7 @@ func (e *evaluator) try(group []*candidate, method Method) (Command, scheduling.
 		}
 	}
 	cmd.Reason += fmt.Sprintf(", saving $%.4f/h", cmd.Savings)
-	if reason := e.belowThreshold(cmd, price); reason != "" {
+	if reason := e.belowThreshold(cmd, group, price); reason != "" {
 		return fail(ReasonSavingsBelowThreshold, "%s", reason)
 	}
 	return cmd, plan, NodeReason{}
@@ -260,8 +260,21 @@ func cheaperTypes(n scheduling.NewNode, than float64) int {
 	return count
 }
 
-func (e *evaluator) belowThreshold(cmd Command, price float64) string {
+func (e *evaluator) belowThreshold(cmd Command, group []*candidate, price float64) string {
 	opts := e.in.Options
+	for _, c := range group {
+		for _, p := range e.in.Provisioners {
+			if p.Name != c.info.Provisioner {
+				continue
+			}
+			if p.MinSavingsPerPod > 0 {
+				opts.MinSavingsPerPod = max(opts.MinSavingsPerPod, p.MinSavingsPerPod)
+			}
+			if p.MinSavingsPercent > 0 {
+				opts.MinSavingsPercent = max(opts.MinSavingsPercent, p.MinSavingsPercent)
+			}
+		}
+	}
 	if opts.MinSavingsPerPod > 0 && cmd.Pods > 0 && cmd.Savings/float64(cmd.Pods) < opts.MinSavingsPerPod {
 		return fmt.Sprintf("saving $%.4f/h per evicted pod, below the $%.4f/h threshold", cmd.Savings/float64(cmd.Pods), opts.MinSavingsPerPod)
 	}

@@ -107,6 +107,15 @@ func TestEvaluate_FindsTheCommandsWorthRunning(t *testing.T) {
 			skipped: map[string]ReasonCode{"right": ReasonNotCheaper},
 		},
 		{
+			name: "a Provisioner's own threshold applies to its nodes",
+			cluster: func() *cluster {
+				c := newCluster(c1, c2, c4, c8).node("big", c8, pods("web", 2, "700m"))
+				c.in.Provisioners[0].MinSavingsPercent = 80
+				return c
+			}(),
+			skipped: map[string]ReasonCode{"big": ReasonSavingsBelowThreshold},
+		},
+		{
 			name:    "a saving below the threshold is not worth the disruption",
 			cluster: newCluster(c1, c2, c4, c8).node("big", c8, pods("web", 10, "300m")),
 			opts:    Options{MinSavingsPerPod: 0.05},

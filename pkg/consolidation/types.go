@@ -56,6 +56,11 @@ type Budget struct {
 type ProvisionerInfo struct {
 	Name    string
 	Enabled bool
+	// MinSavingsPerPod and MinSavingsPercent, when positive, replace Options' for commands that
+	// remove this Provisioner's nodes; a command spanning several Provisioners meets the
+	// strictest of them.
+	MinSavingsPerPod  float64
+	MinSavingsPercent float64
 }
 
 // Options tune a pass.
