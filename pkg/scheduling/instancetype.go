@@ -109,3 +109,24 @@ func (it *InstanceType) requirementsWithOfferings() Requirements {
 	}
 	return it.Requirements.With(In(LabelZone, zones...)).With(In(LabelCapacityType, capacityTypes...))
 }
+
+// WithoutOfferings returns the instance types with the offerings unavailable names marked not
+// available. The given values may be shared (a provider's cache), so changed ones are copied.
+func WithoutOfferings(instanceTypes []*InstanceType, unavailable func(instanceType, zone, capacityType string) bool) []*InstanceType {
+	out := make([]*InstanceType, len(instanceTypes))
+	for i, it := range instanceTypes {
+		out[i] = it
+		for j, o := range it.Offerings {
+			if !o.Available || !unavailable(it.Name, o.Zone, o.CapacityType) {
+				continue
+			}
+			if out[i] == it {
+				copied := *it
+				copied.Offerings = append(Offerings(nil), it.Offerings...)
+				out[i] = &copied
+			}
+			out[i].Offerings[j].Available = false
+		}
+	}
+	return out
+}

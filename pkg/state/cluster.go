@@ -293,27 +293,12 @@ func pointers[T any](items []T) []*T {
 }
 
 // withAvailability returns the instance types with recently exhausted offerings marked
-// unavailable. The cloud provider's values are shared, so changed ones are copied.
+// unavailable.
 func (c *Cluster) withAvailability(instanceTypes []*scheduling.InstanceType) []*scheduling.InstanceType {
 	if c.unavailable == nil {
 		return instanceTypes
 	}
-	out := make([]*scheduling.InstanceType, len(instanceTypes))
-	for i, it := range instanceTypes {
-		out[i] = it
-		for j, o := range it.Offerings {
-			if !o.Available || !c.unavailable.IsUnavailable(it.Name, o.Zone, o.CapacityType) {
-				continue
-			}
-			if out[i] == it {
-				copied := *it
-				copied.Offerings = append(scheduling.Offerings(nil), it.Offerings...)
-				out[i] = &copied
-			}
-			out[i].Offerings[j].Available = false
-		}
-	}
-	return out
+	return scheduling.WithoutOfferings(instanceTypes, c.unavailable.IsUnavailable)
 }
 
 // requestID matches the request ID AWS errors carry, different on every call.

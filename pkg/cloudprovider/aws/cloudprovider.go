@@ -67,10 +67,11 @@ type CloudProviderOptions struct {
 	Instances       InstanceProvider
 }
 
-// UnavailableOfferingsMarker records offerings that ran out of capacity; implementations are
-// safe for concurrent use.
+// UnavailableOfferingsMarker records offerings that ran out of capacity or were just
+// interrupted, and says which are out now; implementations are safe for concurrent use.
 type UnavailableOfferingsMarker interface {
 	MarkUnavailable(ctx context.Context, instanceType, zone, capacityType string)
+	IsUnavailable(instanceType, zone, capacityType string) bool
 }
 
 func (o CloudProviderOptions) validate() error {
@@ -174,6 +175,11 @@ func (c *CloudProvider) Create(ctx context.Context, machine *v1alpha5.Machine) (
 	reqs, err := scheduling.RequirementsFromNodeSelector(machine.Spec.Requirements)
 	if err != nil {
 		return nil, fmt.Errorf("reading machine requirements, %w", err)
+	}
+	if c.opts.UnavailableOfferings != nil {
+		// A launch avoids the pools the Snapshot already planned around: out of capacity, or
+		// just interrupted. The Machine's candidate types may still have such a pool.
+		its = scheduling.WithoutOfferings(its, c.opts.UnavailableOfferings.IsUnavailable)
 	}
 	candidates, capacityType := launchCandidates(its, reqs, machine.Spec.Resources.Requests)
 	if len(candidates) == 0 {

@@ -671,6 +671,29 @@ func TestCreate_PoolsOutOfCapacityBeforeTheLaunchAreMarkedUnavailable(t *testing
 	}
 }
 
+// A pool marked unavailable after the Machine was planned (a spot interruption there, another
+// Machine's capacity failure) is left out of the launch even though the Machine still lists its
+// type: the launch goes to the next pool.
+func TestCreate_AvoidsPoolsMarkedUnavailable(t *testing.T) {
+	e := newLaunchEnv(t, defaultNodeTemplate(v1alpha1.AMIFamilyAL2023), map[string]float64{"c5.large": 0.085, "m5.large": 0.096})
+	unavailable := lifecycle.NewUnavailableOfferingsCache(e.clock)
+	e.opts.UnavailableOfferings = unavailable
+	cp, err := aws.NewCloudProvider(e.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, z := range e.srv.World.Zones() {
+		unavailable.MarkUnavailable(e.ctx, "c5.large", z, "on-demand")
+	}
+	launched, err := cp.Create(e.ctx, newMachine("default-avoid", onDemand()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := launched.Labels[v1alpha5.LabelInstanceType]; got != "m5.large" {
+		t.Errorf("launched %s, want m5.large: every c5.large pool is marked unavailable", got)
+	}
+}
+
 func TestCreate_SameUIDAfterItsInstanceWasTerminatedLaunchesANewOneOnce(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
