@@ -21,6 +21,7 @@ func TestChartREADME_IAMPolicyAllowsEveryCallKerfMakes(t *testing.T) {
 		"ec2":     reflect.TypeFor[aws.EC2API](),
 		"ssm":     reflect.TypeFor[aws.SSMAPI](),
 		"pricing": reflect.TypeFor[aws.PricingAPI](),
+		"sqs":     reflect.TypeFor[aws.SQSAPI](),
 	} {
 		for i := range api.NumMethod() {
 			action := service + ":" + api.Method(i).Name

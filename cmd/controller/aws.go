@@ -8,9 +8,11 @@ import (
 	"os"
 	"strings"
 
+	awssdk "github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/pricing"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/smithy-go/logging"
 	"github.com/go-logr/logr"
@@ -19,6 +21,7 @@ import (
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/kerf-autoscaler/kerf/pkg/cloudprovider"
 	"github.com/kerf-autoscaler/kerf/pkg/cloudprovider/aws"
 	"github.com/kerf-autoscaler/kerf/pkg/operator"
 )
@@ -27,28 +30,47 @@ import (
 // server's address and CA go into node bootstrap unless --cluster-endpoint says otherwise, and the
 // server's version picks the EKS-optimized images. The SDK's standard chain supplies credentials
 // (and honours AWS_ENDPOINT_URL, which the sandbox points at awsim).
-func newAWS(ctx context.Context, log logr.Logger, o *operator.Options, restConfig *rest.Config, kube client.Reader, clk clock.Clock, unavailable aws.UnavailableOfferingsMarker) (*aws.CloudProvider, error) {
-	endpoint, caBundle, err := bootstrapTarget(o, restConfig, os.Getenv)
+func newAWS(ctx context.Context, log logr.Logger, o *operator.Options, restConfig *rest.Config, kube client.Reader, clk clock.Clock, unavailable aws.UnavailableOfferingsMarker) (*aws.CloudProvider, cloudprovider.InterruptionQueue, error) {
+	cfg, err := awsConfig(ctx, log, o)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	cloud, err := newCloudProvider(cfg, o, restConfig, kube, clk, unavailable)
+	if err != nil || o.InterruptionQueue == "" {
+		return cloud, nil, err
+	}
+	return cloud, aws.NewInterruptionQueue(sqs.NewFromConfig(cfg), o.InterruptionQueue, clk), nil
+}
+
+// awsConfig loads the SDK's configuration: credentials from the standard chain, the region from
+// the options, the environment or instance metadata.
+func awsConfig(ctx context.Context, log logr.Logger, o *operator.Options) (awssdk.Config, error) {
 	loadOpts := []func(*config.LoadOptions) error{config.WithLogger(sdkLogger(log))}
 	if o.AWSRegion != "" {
 		loadOpts = append(loadOpts, config.WithRegion(o.AWSRegion))
 	}
 	cfg, err := config.LoadDefaultConfig(ctx, loadOpts...)
 	if err != nil {
-		return nil, fmt.Errorf("loading AWS configuration, %w", err)
+		return cfg, fmt.Errorf("loading AWS configuration, %w", err)
 	}
 	if cfg.Region == "" {
 		// Nothing named a region: on EC2 the instance metadata service knows it.
 		if cfg, err = config.LoadDefaultConfig(ctx, append(loadOpts, config.WithEC2IMDSRegion())...); err != nil {
-			return nil, fmt.Errorf("--aws-region (env AWS_REGION): not set, and instance metadata did not say, %w", err)
+			return cfg, fmt.Errorf("--aws-region (env AWS_REGION): not set, and instance metadata did not say, %w", err)
 		}
 	}
 	// The flag was checked at start; this catches a region from the environment or shared config.
 	if !operator.ValidRegion(cfg.Region) {
-		return nil, fmt.Errorf("--aws-region (env AWS_REGION): %q is not an AWS region such as us-east-1", cfg.Region)
+		return cfg, fmt.Errorf("--aws-region (env AWS_REGION): %q is not an AWS region such as us-east-1", cfg.Region)
+	}
+	return cfg, nil
+}
+
+func newCloudProvider(cfg awssdk.Config, o *operator.Options, restConfig *rest.Config, kube client.Reader, clk clock.Clock,
+	unavailable aws.UnavailableOfferingsMarker) (*aws.CloudProvider, error) {
+	endpoint, caBundle, err := bootstrapTarget(o, restConfig, os.Getenv)
+	if err != nil {
+		return nil, err
 	}
 	ec2Client := ec2.NewFromConfig(cfg)
 	var pricingClient aws.PricingAPI

@@ -38,7 +38,7 @@ func main() {
 	if err != nil {
 		exit(log, err)
 	}
-	cloud, err := newAWS(ctx, log, opts, config, op.GetClient(), op.Clock, op.Unavailable)
+	cloud, queue, err := newAWS(ctx, log, opts, config, op.GetClient(), op.Clock, op.Unavailable)
 	if err != nil {
 		exit(log, err)
 	}
@@ -48,9 +48,10 @@ func main() {
 	if err := op.Add(cloud.LaunchTemplateGarbageCollector()); err != nil {
 		exit(log, err)
 	}
-	if opts.InterruptionQueue != "" {
-		// Say so rather than let an operator believe spot interruptions are handled.
-		log.Info("interruption handling has not landed; the queue is not read", "interruptionQueue", opts.InterruptionQueue)
+	if queue != nil {
+		if err := op.RegisterInterruption(queue); err != nil {
+			exit(log, err)
+		}
 	}
 	log.Info("starting", "version", operator.Version, "clusterName", opts.ClusterName, "leaderElection", opts.LeaderElection)
 	if err := op.Start(ctx); err != nil {

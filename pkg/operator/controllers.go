@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/kerf-autoscaler/kerf/pkg/cloudprovider"
+	"github.com/kerf-autoscaler/kerf/pkg/interruption"
 	"github.com/kerf-autoscaler/kerf/pkg/provisioning"
 	"github.com/kerf-autoscaler/kerf/pkg/provisioning/lifecycle"
 	"github.com/kerf-autoscaler/kerf/pkg/state"
@@ -65,6 +66,20 @@ func (o *Operator) RegisterControllers(ctx context.Context, cloud cloudprovider.
 	}
 	if err := o.Add(lifecycle.NewGarbageCollector(kube, cloud, o.Clock, o.Options.GCGracePeriod, lifecycleMetrics)); err != nil {
 		return fmt.Errorf("adding the machine garbage collector, %w", err)
+	}
+	return nil
+}
+
+// RegisterInterruption adds the controller that reads the cloud's interruption queue and drains
+// the nodes it announces; without a queue configured nothing reads one.
+func (o *Operator) RegisterInterruption(queue cloudprovider.InterruptionQueue) error {
+	metrics, err := interruption.NewMetrics(o.Registry)
+	if err != nil {
+		return err
+	}
+	controller := interruption.NewController(o.GetClient(), queue, o.Unavailable, o.GetEventRecorder(interruption.Name), o.Clock, metrics)
+	if err := o.Add(controller); err != nil {
+		return fmt.Errorf("adding the interruption controller, %w", err)
 	}
 	return nil
 }

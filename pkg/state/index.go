@@ -3,6 +3,7 @@ package state
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -21,7 +22,19 @@ const (
 	NodeProviderIDIndex = "spec.providerID"
 	// MachineProviderIDIndex indexes Machines by status.providerID.
 	MachineProviderIDIndex = "status.providerID"
+	// NodeInstanceIDIndex and MachineInstanceIDIndex index by the cloud's instance ID, the last
+	// segment of the provider ID, which is all an interruption message names.
+	NodeInstanceIDIndex    = "kerf.instanceID"
+	MachineInstanceIDIndex = "kerf.instanceID"
 )
+
+// InstanceID is the last segment of a provider ID (aws:///us-east-1a/i-0abc → i-0abc).
+func InstanceID(providerID string) string {
+	if providerID == "" {
+		return ""
+	}
+	return providerID[strings.LastIndex(providerID, "/")+1:]
+}
 
 // AddIndexes registers every field index with indexer.
 func AddIndexes(ctx context.Context, indexer client.FieldIndexer) error {
@@ -42,6 +55,24 @@ func AddIndexes(ctx context.Context, indexer client.FieldIndexer) error {
 		return []string{node.Spec.ProviderID}
 	}); err != nil {
 		return fmt.Errorf("indexing nodes by provider id, %w", err)
+	}
+	if err := indexer.IndexField(ctx, &corev1.Node{}, NodeInstanceIDIndex, func(o client.Object) []string {
+		node, ok := o.(*corev1.Node)
+		if !ok || InstanceID(node.Spec.ProviderID) == "" {
+			return nil
+		}
+		return []string{InstanceID(node.Spec.ProviderID)}
+	}); err != nil {
+		return fmt.Errorf("indexing nodes by instance id, %w", err)
+	}
+	if err := indexer.IndexField(ctx, &v1alpha5.Machine{}, MachineInstanceIDIndex, func(o client.Object) []string {
+		machine, ok := o.(*v1alpha5.Machine)
+		if !ok || InstanceID(machine.Status.ProviderID) == "" {
+			return nil
+		}
+		return []string{InstanceID(machine.Status.ProviderID)}
+	}); err != nil {
+		return fmt.Errorf("indexing machines by instance id, %w", err)
 	}
 	if err := indexer.IndexField(ctx, &v1alpha5.Machine{}, MachineProviderIDIndex, func(o client.Object) []string {
 		machine, ok := o.(*v1alpha5.Machine)

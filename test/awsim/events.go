@@ -14,6 +14,10 @@ const (
 	InterruptScheduledChange = "scheduled-change"
 )
 
+// healthTimeFormat is how AWS Health writes times: "Thu, 27 Aug 2026 13:19:03 GMT" (the world's
+// clock reads UTC; time.RFC1123 would print "UTC").
+const healthTimeFormat = "Mon, 02 Jan 2006 15:04:05 GMT"
+
 // eventBridge is the envelope EventBridge delivers to an SQS target.
 type eventBridge struct {
 	Version    string   `json:"version"`
@@ -122,17 +126,29 @@ func (w *World) interruptLocked(kind string, inst *instance) error {
 		w.emitLocked("EC2 Instance Rebalance Recommendation", "aws.ec2", []string{w.instanceARN(inst.ID)},
 			map[string]string{"instance-id": inst.ID})
 	case InterruptScheduledChange:
+		// The shape of AWS Health's EventBridge schema (its EC2 instance retirement sample): times in
+		// RFC 1123 with GMT, no endTime for a change scheduled in the future, the required
+		// pagination and scope fields. The entity is the bare instance ID, as older samples and
+		// Karpenter expect (the current sample shows an instance ARN; Kerf's parser reads both).
 		start := now.Add(14 * 24 * time.Hour)
 		w.emitLocked("AWS Health Event", "aws.health", []string{inst.ID}, map[string]any{
 			"eventArn":          fmt.Sprintf("arn:aws:health:%s::event/EC2/AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED/AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED_%s", w.opts.Region, inst.ID),
 			"service":           "EC2",
 			"eventTypeCode":     "AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED",
 			"eventTypeCategory": "scheduledChange",
-			"startTime":         start.Format(time.RFC1123),
-			"endTime":           start.Add(time.Hour).Format(time.RFC1123),
+			"eventScopeCode":    "ACCOUNT_SPECIFIC",
+			"communicationId":   w.uuidLocked() + "-1",
+			"startTime":         start.Format(healthTimeFormat),
+			"lastUpdatedTime":   now.Format(healthTimeFormat),
+			"statusCode":        "upcoming",
+			"eventRegion":       w.opts.Region,
 			"eventDescription": []map[string]string{{"language": "en_US",
-				"latestDescription": "EC2 has detected degradation of the underlying hardware hosting your Amazon EC2 instance associated with this event in the " + w.opts.Region + " region. Due to this degradation your instance could already be unreachable. We will stop your instance after " + start.Format(time.RFC1123) + "."}},
-			"affectedEntities": []map[string]string{{"entityValue": inst.ID}},
+				"latestDescription": "EC2 has detected degradation of the underlying hardware hosting your Amazon EC2 instance associated with this event in the " + w.opts.Region + " region. Due to this degradation your instance could already be unreachable. We will stop your instance after " + start.Format(healthTimeFormat) + "."}},
+			"affectedEntities": []map[string]string{{"entityValue": inst.ID, "lastUpdatedTime": now.Format(healthTimeFormat), "status": "PENDING"}},
+			"affectedAccount":  w.opts.AccountID,
+			"page":             "1",
+			"totalPages":       "1",
+			"backupEvent":      "false",
 		})
 	default:
 		return fmt.Errorf("unknown interruption kind %q (want %s, %s or %s)", kind, InterruptSpot, InterruptRebalance, InterruptScheduledChange)

@@ -31,13 +31,21 @@ const chartKubeVersion = "v1.36.3"
 
 // renderChart runs helm template on charts/kerf and returns its objects.
 func renderChart(ctx context.Context, helm, clusterName, clusterEndpoint string) ([]*unstructured.Unstructured, error) {
+	return renderChartWith(ctx, helm, "settings.clusterName="+clusterName, "settings.clusterEndpoint="+clusterEndpoint)
+}
+
+// renderChartWith renders the chart with each of sets as a --set value.
+func renderChartWith(ctx context.Context, helm string, sets ...string) ([]*unstructured.Unstructured, error) {
 	root, err := RepoRoot()
 	if err != nil {
 		return nil, err
 	}
 	var stdout, stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, helm, "template", "kerf", "charts/kerf", "--namespace", chartNamespace,
-		"--kube-version", chartKubeVersion, "--set", "settings.clusterName="+clusterName, "--set", "settings.clusterEndpoint="+clusterEndpoint)
+	args := []string{"template", "kerf", "charts/kerf", "--namespace", chartNamespace, "--kube-version", chartKubeVersion}
+	for _, set := range sets {
+		args = append(args, "--set", set)
+	}
+	cmd := exec.CommandContext(ctx, helm, args...)
 	cmd.Dir, cmd.Stdout, cmd.Stderr = root, &stdout, &stderr
 	if err := cmd.Run(); err != nil {
 		return nil, fmt.Errorf("rendering the chart, %w\n%s", err, stderr.String())
@@ -67,7 +75,8 @@ func decodeManifests(r io.Reader) ([]*unstructured.Unstructured, error) {
 // NAME=value pairs; the namespace comes from the Downward API in a cluster and is the chart's
 // namespace here.
 func chartEnvironment(ctx context.Context, helm, clusterName, clusterEndpoint string) ([]string, error) {
-	objects, err := renderChart(ctx, helm, clusterName, clusterEndpoint)
+	objects, err := renderChartWith(ctx, helm, "settings.clusterName="+clusterName, "settings.clusterEndpoint="+clusterEndpoint,
+		"settings.interruptionQueue="+InterruptionQueue)
 	if err != nil {
 		return nil, err
 	}

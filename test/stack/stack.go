@@ -131,7 +131,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	step(opts.Progress, "starting awsim with its simulated kubelet on "+opts.AWSIMAddr)
 	s.AWSEndpoint = "http://" + opts.AWSIMAddr
 	if s.awsim, err = s.startProcess("awsim", binaries.AWSIM, []string{"--addr=" + opts.AWSIMAddr, "--cluster-name=" + opts.ClusterName,
-		"--kubeconfig=" + s.Kubeconfig, "--boot-delay=" + opts.BootDelay.String()}, nil, nil); err != nil {
+		"--kubeconfig=" + s.Kubeconfig, "--boot-delay=" + opts.BootDelay.String(), "--events-queue=" + InterruptionQueue}, nil, nil); err != nil {
 		return nil, err
 	}
 	if err := waitFor(ctx, s.awsim, 30*time.Second, func() error {
@@ -170,6 +170,11 @@ func (s *Stack) awsEnvironment() []string {
 		"AWS_SECRET_ACCESS_KEY=awsim-secret", "AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE=/dev/null",
 		"AWS_SHARED_CREDENTIALS_FILE=/dev/null"}
 }
+
+// InterruptionQueue is the SQS queue awsim sends its EventBridge events to (spot interruption
+// warnings, rebalance recommendations, health and state-change events) and the controller reads,
+// as the chart's settings.interruptionQueue sets it.
+const InterruptionQueue = "kerf-interruption"
 
 // awsRegion is awsim's default region.
 const awsRegion = "us-east-1"

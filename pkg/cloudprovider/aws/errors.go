@@ -28,6 +28,7 @@ const (
 	codeThrottling           = "Throttling"
 	codeThrottlingException  = "ThrottlingException"
 	codeTooManyRequests      = "TooManyRequestsException"
+	codeRequestThrottled     = "RequestThrottled" // SQS's own
 
 	// Unauthorized: the node role or controller policy is wrong; retrying will not help.
 	codeUnauthorizedOperation = "UnauthorizedOperation"
@@ -81,7 +82,7 @@ func ClassifyCode(code string) ErrorClass {
 	case codeInsufficientInstanceCapacity, codeMaxSpotInstanceCountExceeded, codeVcpuLimitExceeded,
 		codeUnfulfillableCapacity, codeUnsupported, codeInsufficientFreeAddresses, codeSpotMaxPriceTooLow:
 		return ErrorClassCapacity
-	case codeRequestLimitExceeded, codeThrottling, codeThrottlingException, codeTooManyRequests:
+	case codeRequestLimitExceeded, codeThrottling, codeThrottlingException, codeTooManyRequests, codeRequestThrottled:
 		return ErrorClassThrottling
 	case codeUnauthorizedOperation, codeAuthFailure, codeAccessDenied, codeAccessDeniedException:
 		return ErrorClassUnauthorized
