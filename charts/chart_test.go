@@ -381,3 +381,19 @@ func TestChart_NonDefaultValues(t *testing.T) {
 }
 
 func bufioReader(s string) *bufio.Reader { return bufio.NewReader(strings.NewReader(s)) }
+
+// A Karpenter v0.31 values file names the interruption queue settings.aws.interruptionQueueName;
+// it reaches the binary as Kerf's own setting does.
+func TestChart_ReadsKarpentersInterruptionQueueName(t *testing.T) {
+	r := render(t, "settings.clusterName=prod", "settings.clusterEndpoint=https://prod.example",
+		"settings.aws.interruptionQueueName=prod-karpenter", "settings.drainOnRebalanceRecommendation=true")
+	d := one[*appsv1.Deployment](t, r)
+	env := podEnv(t, d.Spec.Template.Spec.Containers[0], d.Namespace)
+	opts, err := operator.ParseOptions(nil, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatalf("the binary refuses the chart's settings: %v", err)
+	}
+	if opts.InterruptionQueue != "prod-karpenter" || !opts.DrainOnRebalance {
+		t.Errorf("interruption queue %q, drain on rebalance %v; want prod-karpenter, true", opts.InterruptionQueue, opts.DrainOnRebalance)
+	}
+}

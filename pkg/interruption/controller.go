@@ -63,13 +63,21 @@ type Controller struct {
 	recorder    events.EventRecorder
 	clock       clock.Clock
 	metrics     *Metrics
+	opts        Options
+}
+
+// Options tune what the controller does.
+type Options struct {
+	// DrainOnRebalance drains a spot node on a rebalance recommendation too, replacing it before
+	// any interruption; off, the recommendation is an Event only (Karpenter v0.31's behaviour).
+	DrainOnRebalance bool
 }
 
 // NewController returns the interruption controller; add it to the manager to run it. kubeClient
 // should read from a cache with state.AddIndexes.
 func NewController(kubeClient client.Client, queue cloudprovider.InterruptionQueue, unavailable UnavailableOfferings,
-	recorder events.EventRecorder, clk clock.Clock, metrics *Metrics) *Controller {
-	return &Controller{kubeClient: kubeClient, queue: queue, unavailable: unavailable, recorder: recorder, clock: clk, metrics: metrics}
+	recorder events.EventRecorder, clk clock.Clock, metrics *Metrics, opts Options) *Controller {
+	return &Controller{kubeClient: kubeClient, queue: queue, unavailable: unavailable, recorder: recorder, clock: clk, metrics: metrics, opts: opts}
 }
 
 // NeedLeaderElection makes only the leader act on messages.
@@ -210,7 +218,10 @@ func (c *Controller) apply(ctx context.Context, msg cloudprovider.InterruptionMe
 		}
 	case cloudprovider.RebalanceRecommendation:
 		reason, note = EventRebalanceRecommendation, "The spot instance is at elevated risk of interruption"
-		drain = false
+		drain = c.opts.DrainOnRebalance
+		if drain {
+			note += "; draining"
+		}
 	default:
 		drain = false
 	}

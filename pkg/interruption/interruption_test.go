@@ -95,7 +95,9 @@ type harness struct {
 	registry    *prometheus.Registry
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t *testing.T) *harness { return newHarnessWith(t, interruption.Options{}) }
+
+func newHarnessWith(t *testing.T, opts interruption.Options) *harness {
 	t.Helper()
 	h := &harness{queue: &queue{}, unavailable: &marked{}, recorder: events.NewFakeRecorder(10), registry: prometheus.NewRegistry()}
 	metrics, err := interruption.NewMetrics(h.registry)
@@ -103,7 +105,7 @@ func newHarness(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	clk := clocktesting.NewFakeClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
-	h.controller = interruption.NewController(cached, h.queue, h.unavailable, h.recorder, clk, metrics)
+	h.controller = interruption.NewController(cached, h.queue, h.unavailable, h.recorder, clk, metrics, opts)
 	return h
 }
 
@@ -153,6 +155,7 @@ func TestHandle_DrainsTheNodesAboutToGoAndDeletesEachMessage(t *testing.T) {
 		wantEvent  string
 		wantPool   bool
 		actionable string
+		opts       interruption.Options
 	}{
 		{name: "spot interruption", msg: cloudprovider.InterruptionMessage{Kind: cloudprovider.SpotInterruption, ActionTime: now.Add(2 * time.Minute)},
 			wantDrain: true, wantEvent: interruption.EventSpotInterrupted, wantPool: true, actionable: "true"},
@@ -165,9 +168,11 @@ func TestHandle_DrainsTheNodesAboutToGoAndDeletesEachMessage(t *testing.T) {
 		{name: "running", msg: cloudprovider.InterruptionMessage{Kind: cloudprovider.StateChange, State: "running"}, actionable: "true"},
 		{name: "rebalance recommendation", msg: cloudprovider.InterruptionMessage{Kind: cloudprovider.RebalanceRecommendation},
 			wantEvent: interruption.EventRebalanceRecommendation, actionable: "true"},
+		{name: "rebalance recommendation, draining on it", msg: cloudprovider.InterruptionMessage{Kind: cloudprovider.RebalanceRecommendation},
+			opts: interruption.Options{DrainOnRebalance: true}, wantDrain: true, wantEvent: interruption.EventRebalanceRecommendation, actionable: "true"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t)
+			h := newHarnessWith(t, tc.opts)
 			id := fmt.Sprintf("i-%08d", 100+i)
 			node := kerfNode(t, id, nil)
 			msg := tc.msg

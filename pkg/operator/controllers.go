@@ -77,7 +77,8 @@ func (o *Operator) RegisterInterruption(queue cloudprovider.InterruptionQueue) e
 	if err != nil {
 		return err
 	}
-	controller := interruption.NewController(o.GetClient(), queue, o.Unavailable, o.GetEventRecorder(interruption.Name), o.Clock, metrics)
+	controller := interruption.NewController(o.GetClient(), queue, o.Unavailable, o.GetEventRecorder(interruption.Name), o.Clock, metrics,
+		interruption.Options{DrainOnRebalance: o.Options.DrainOnRebalance})
 	if err := o.Add(controller); err != nil {
 		return fmt.Errorf("adding the interruption controller, %w", err)
 	}

@@ -20,6 +20,7 @@ type Options struct {
 	ClusterEndpoint         string
 	AWSRegion               string
 	InterruptionQueue       string
+	DrainOnRebalance        bool
 	BatchIdleDuration       time.Duration
 	BatchMaxDuration        time.Duration
 	RegistrationTTL         time.Duration
@@ -56,6 +57,7 @@ func options() []option {
 		{"cluster-endpoint", "CLUSTER_ENDPOINT", "https URL of the cluster's API server that new nodes join; required in a cluster, the kubeconfig's server otherwise", stringOpt(func(o *Options) *string { return &o.ClusterEndpoint }, "")},
 		{"aws-region", "AWS_REGION", "AWS region; the SDK's default chain when empty", stringOpt(func(o *Options) *string { return &o.AWSRegion }, "")},
 		{"interruption-queue", "INTERRUPTION_QUEUE", "SQS queue (name or URL) receiving EC2 interruption events from EventBridge; nodes it announces are drained before AWS takes them", stringOpt(func(o *Options) *string { return &o.InterruptionQueue }, "")},
+		{"drain-on-rebalance-recommendation", "DRAIN_ON_REBALANCE_RECOMMENDATION", "drain a spot node on an EC2 rebalance recommendation, not only on its interruption warning (off: an Event only, as Karpenter v0.31)", boolOpt(func(o *Options) *bool { return &o.DrainOnRebalance }, false)},
 		{"batch-idle-duration", "BATCH_IDLE_DURATION", "close a batch of pending pods after this long without a new one", durationOpt(func(o *Options) *time.Duration { return &o.BatchIdleDuration }, time.Second)},
 		{"batch-max-duration", "BATCH_MAX_DURATION", "close a batch of pending pods after this long in all", durationOpt(func(o *Options) *time.Duration { return &o.BatchMaxDuration }, 10*time.Second)},
 		{"registration-ttl", "REGISTRATION_TTL", "delete a launched Machine whose Node has not registered after this long, and terminate its instance", durationOpt(func(o *Options) *time.Duration { return &o.RegistrationTTL }, lifecycle.DefaultRegistrationTTL)},
