@@ -199,12 +199,19 @@ func (c *Controller) find(ctx context.Context, instanceID string) (*corev1.Node,
 
 // apply does what msg asks for one instance.
 func (c *Controller) apply(ctx context.Context, msg cloudprovider.InterruptionMessage, node *corev1.Node, machine *v1alpha5.Machine) error {
+	if msg.Kind == cloudprovider.SpotInterruption {
+		c.markUnavailable(ctx, node, machine)
+	}
+	if (node != nil && !node.DeletionTimestamp.IsZero()) || (node == nil && !machine.DeletionTimestamp.IsZero()) {
+		// Already leaving, often because Kerf itself terminated it and this is EC2 saying so.
+		c.metrics.actions.WithLabelValues(actionNoAction).Inc()
+		return nil
+	}
 	reason, note := "", ""
 	drain := true
 	switch msg.Kind {
 	case cloudprovider.SpotInterruption:
 		reason, note = EventSpotInterrupted, fmt.Sprintf("Spot interruption warning: the instance is reclaimed at %s; draining", when(msg.ActionTime))
-		c.markUnavailable(ctx, node, machine)
 	case cloudprovider.ScheduledChange:
 		reason, note = EventInstanceUnhealthy, fmt.Sprintf("Scheduled maintenance or retirement from %s; draining", when(msg.ActionTime))
 	case cloudprovider.StateChange:
@@ -244,9 +251,6 @@ func (c *Controller) apply(ctx context.Context, msg cloudprovider.InterruptionMe
 		log.FromContext(ctx).Info("draining interrupted node", "Node", klog.KObj(node), "reason", reason)
 	} else {
 		log.FromContext(ctx).Info("deleting interrupted machine", "Machine", klog.KObj(machine), "reason", reason)
-	}
-	if !target.GetDeletionTimestamp().IsZero() {
-		return nil
 	}
 	if err := c.kubeClient.Delete(ctx, target); client.IgnoreNotFound(err) != nil {
 		return fmt.Errorf("deleting %s of an interrupted instance, %w", target.GetName(), err)

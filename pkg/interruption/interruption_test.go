@@ -238,6 +238,35 @@ func TestHandle_IgnoresForeignInstancesAndUnreadableBodies(t *testing.T) {
 	}
 }
 
+// EC2's state-change events for an instance Kerf is already terminating change nothing and say
+// nothing: the node is leaving.
+func TestHandle_ANodeAlreadyLeavingGetsNoSecondAction(t *testing.T) {
+	h := newHarness(t)
+	node := kerfNode(t, "i-leaving", nil)
+	if err := env.Client.Delete(context.Background(), node); err != nil {
+		t.Fatal(err)
+	}
+	kubeenv.Eventually(t, 10*time.Second, "deletion cached", func() error {
+		n := &corev1.Node{}
+		if err := cached.Get(context.Background(), client.ObjectKeyFromObject(node), n); err != nil || n.DeletionTimestamp.IsZero() {
+			return fmt.Errorf("not yet: %v", err)
+		}
+		return nil
+	})
+	msg := cloudprovider.InterruptionMessage{ID: "leaving", Kind: cloudprovider.StateChange, State: "shutting-down", InstanceIDs: []string{"i-leaving"}}
+	if err := h.controller.Handle(context.Background(), msg); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case e := <-h.recorder.Events:
+		t.Errorf("event %q about a node already leaving", e)
+	default:
+	}
+	if len(h.queue.deleted) != 1 {
+		t.Errorf("deleted %v, want the message deleted", h.queue.deleted)
+	}
+}
+
 // A message whose deletion fails stays on the queue for the next receive, after its action.
 func TestHandle_AFailedDeleteLeavesTheMessageForTheNextReceive(t *testing.T) {
 	h := newHarness(t)
