@@ -15,7 +15,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	clocktesting "k8s.io/utils/clock/testing"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha5"
@@ -42,19 +41,10 @@ func run(m *testing.M) int {
 	defer func() { _ = env.Stop() }()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	informers, err := cache.New(env.Config, cache.Options{Scheme: env.Scheme})
-	if err == nil {
-		err = state.AddIndexes(ctx, informers)
-	}
-	if err == nil {
-		cached, err = client.New(env.Config, client.Options{Scheme: env.Scheme, Cache: &client.CacheOptions{Reader: informers}})
-	}
-	if err != nil {
+	if cached, err = env.CachedClient(ctx, state.AddIndexes); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	go func() { _ = informers.Start(ctx) }()
-	informers.WaitForCacheSync(ctx)
 	return m.Run()
 }
 

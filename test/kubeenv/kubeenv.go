@@ -4,6 +4,7 @@
 package kubeenv
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -17,6 +18,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
@@ -191,4 +193,28 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// CachedClient returns a client that reads through an informer cache with the given field
+// indexes, as a manager's client does, and writes to the API server. The cache runs until ctx
+// ends; the call returns once it has synced.
+func (e *Env) CachedClient(ctx context.Context, addIndexes func(context.Context, client.FieldIndexer) error) (client.Client, error) {
+	informers, err := cache.New(e.Config, cache.Options{Scheme: e.Scheme})
+	if err != nil {
+		return nil, fmt.Errorf("building cache, %w", err)
+	}
+	if err := addIndexes(ctx, informers); err != nil {
+		return nil, err
+	}
+	c, err := client.New(e.Config, client.Options{Scheme: e.Scheme, Cache: &client.CacheOptions{Reader: informers}})
+	if err != nil {
+		return nil, fmt.Errorf("building cached client, %w", err)
+	}
+	go func() {
+		if err := informers.Start(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+		}
+	}()
+	informers.WaitForCacheSync(ctx)
+	return c, nil
 }

@@ -19,7 +19,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	clocktesting "k8s.io/utils/clock/testing"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -56,22 +55,10 @@ func run(m *testing.M) int {
 	}()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	informers, err := cache.New(env.Config, cache.Options{Scheme: env.Scheme})
-	if err == nil {
-		err = state.AddIndexes(ctx, informers)
-	}
-	if err == nil {
-		cached, err = client.New(env.Config, client.Options{Scheme: env.Scheme, Cache: &client.CacheOptions{Reader: informers}})
-	}
-	if err != nil {
+	if cached, err = env.CachedClient(ctx, state.AddIndexes); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	go func() {
-		if err := informers.Start(ctx); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-		}
-	}()
 	return m.Run()
 }
 
