@@ -180,13 +180,22 @@ func TestControllers_PendingPodBecomesAnInitializedNodeOnAWS(t *testing.T) {
 	if second.InstanceType != "m5.xlarge" {
 		t.Errorf("launched %s with c5.xlarge out of capacity, want m5.xlarge", second.InstanceType)
 	}
+	// awsim shows the instance as soon as the fleet launched it; the provider records the empty
+	// pools a moment later, once it has read the fleet's answer.
 	var unavailable []string
-	for _, zone := range srv.World.Zones() {
-		if op.Unavailable.IsUnavailable("c5.xlarge", zone, "on-demand") {
-			unavailable = append(unavailable, zone)
+	kubeenv.Eventually(t, 10*time.Second, "the empty pools recorded", func() error {
+		unavailable = nil
+		for _, zone := range srv.World.Zones() {
+			if op.Unavailable.IsUnavailable("c5.xlarge", zone, "on-demand") {
+				unavailable = append(unavailable, zone)
+			}
 		}
-	}
-	if len(unavailable) == 0 || op.Unavailable.Len() != len(unavailable) {
+		if len(unavailable) == 0 {
+			return fmt.Errorf("no pool recorded yet")
+		}
+		return nil
+	})
+	if op.Unavailable.Len() != len(unavailable) {
 		t.Errorf("the operator's unavailable offerings hold %d pools, c5.xlarge in zones %v; want the empty c5.xlarge pools the fleet met, nothing else",
 			op.Unavailable.Len(), unavailable)
 	}
