@@ -9,18 +9,13 @@ import (
 	"time"
 
 	v1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/kerf-autoscaler/kerf/pkg/podutil"
 	"github.com/kerf-autoscaler/kerf/pkg/scheduling"
 )
 
-const (
-	doNotEvictAnnotation  = "karpenter.sh/do-not-evict"
-	safeToEvictAnnotation = "cluster-autoscaler.kubernetes.io/safe-to-evict"
-	mirrorPodAnnotation   = "kubernetes.io/config.mirror"
-	deletionCostAnnotaton = "controller.kubernetes.io/pod-deletion-cost"
-)
+// deletionCostAnnotation ranks a ReplicaSet's pods for removal; consolidation weighs it too.
+const deletionCostAnnotation = "controller.kubernetes.io/pod-deletion-cost"
 
 // candidate is a node consolidation may remove.
 type candidate struct {
@@ -96,15 +91,14 @@ func (c *candidate) collectPods(budgets []Budget) (ReasonCode, string) {
 		if !evicted(pod) {
 			continue
 		}
-		if pod.Annotations[doNotEvictAnnotation] == "true" || pod.Annotations[safeToEvictAnnotation] == "false" {
+		if podutil.DoNotEvict(pod) {
 			return ReasonDoNotEvictPod, "pod " + pod.Namespace + "/" + pod.Name + " may not be evicted"
 		}
 		for i := range budgets {
-			b := &budgets[i]
-			if b.Namespace != pod.Namespace || b.Selector == nil || !b.Selector.Matches(labels.Set(pod.Labels)) {
+			if !budgets[i].covers(pod) {
 				continue
 			}
-			if taken[i]++; taken[i] > b.Allowed {
+			if taken[i]++; taken[i] > budgets[i].Allowed {
 				return ReasonPDBViolation, "evicting pod " + pod.Namespace + "/" + pod.Name + " would exceed its PodDisruptionBudget"
 			}
 		}
@@ -116,14 +110,7 @@ func (c *candidate) collectPods(budgets []Budget) (ReasonCode, string) {
 // evicted reports whether draining the node would evict pod: not a DaemonSet or mirror pod,
 // not finished, not already going.
 func evicted(pod *v1.Pod) bool {
-	if pod.Status.Phase == v1.PodSucceeded || pod.Status.Phase == v1.PodFailed || pod.DeletionTimestamp != nil {
-		return false
-	}
-	if pod.Annotations[mirrorPodAnnotation] != "" {
-		return false
-	}
-	owner := metav1.GetControllerOf(pod)
-	return owner == nil || owner.Kind != "DaemonSet"
+	return !podutil.IsTerminal(pod) && pod.DeletionTimestamp == nil && !podutil.IsMirror(pod) && !podutil.IsOwnedByDaemonSet(pod)
 }
 
 // disruptionCost weighs evicting pods from a node: one per pod, more for pods with a higher
@@ -132,7 +119,7 @@ func disruptionCost(pods []*v1.Pod, info NodeInfo, now time.Time) float64 {
 	cost := 0.0
 	for _, pod := range pods {
 		cost++
-		if v, err := strconv.ParseFloat(pod.Annotations[deletionCostAnnotaton], 64); err == nil {
+		if v, err := strconv.ParseFloat(pod.Annotations[deletionCostAnnotation], 64); err == nil {
 			cost += clamp(v/math.Exp2(27), -1, 1)
 		}
 		if pod.Spec.Priority != nil {

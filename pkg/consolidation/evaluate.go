@@ -7,8 +7,8 @@ import (
 	"time"
 
 	v1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/kerf-autoscaler/kerf/pkg/podutil"
 	"github.com/kerf-autoscaler/kerf/pkg/scheduling"
 )
 
@@ -293,8 +293,8 @@ func (e *evaluator) exceedsBudgets(group []*candidate) (string, bool) {
 	taken := make([]int32, len(e.allowed))
 	for _, c := range group {
 		for _, pod := range e.podsOf(c) {
-			for i, b := range e.in.Budgets {
-				if b.Namespace != pod.Namespace || b.Selector == nil || !b.Selector.Matches(labels.Set(pod.Labels)) {
+			for i := range e.in.Budgets {
+				if !e.in.Budgets[i].covers(pod) {
 					continue
 				}
 				if taken[i]++; taken[i] > e.allowed[i] {
@@ -343,8 +343,8 @@ func (e *evaluator) apply(cmd Command, group []*candidate, plan scheduling.Plan)
 	for _, c := range group {
 		for _, pod := range e.podsOf(c) {
 			moved[scheduling.PodKey{Namespace: pod.Namespace, Name: pod.Name}] = pod
-			for i, b := range e.in.Budgets {
-				if b.Namespace == pod.Namespace && b.Selector != nil && b.Selector.Matches(labels.Set(pod.Labels)) {
+			for i := range e.in.Budgets {
+				if e.in.Budgets[i].covers(pod) {
 					e.allowed[i]--
 				}
 			}
@@ -460,7 +460,7 @@ func (e *evaluator) requests(group []*candidate) [2]int64 {
 func requestsOf(pods []*v1.Pod) [2]int64 {
 	var out [2]int64
 	for _, pod := range pods {
-		if pod.Status.Phase == v1.PodSucceeded || pod.Status.Phase == v1.PodFailed {
+		if podutil.IsTerminal(pod) {
 			continue
 		}
 		r := scheduling.PodRequests(pod)

@@ -10,6 +10,7 @@ import (
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/kerf-autoscaler/kerf/pkg/podutil"
 	"github.com/kerf-autoscaler/kerf/pkg/scheduling"
 )
 
@@ -172,8 +173,8 @@ func TestEvaluate_SaysWhyANodeIsLeftAlone(t *testing.T) {
 		{name: "do-not-consolidate", enabled: true, info: func(n *NodeInfo) { n.DoNotConsolidate = true }, want: ReasonDoNotConsolidate},
 		{name: "nominated", enabled: true, info: func(n *NodeInfo) { n.Nominated = true }, want: ReasonNominated},
 		{name: "too young", enabled: true, opts: Options{MinAge: 10 * time.Minute}, info: func(n *NodeInfo) { n.Created = epoch.Add(-time.Minute) }, want: ReasonTooYoung},
-		{name: "do-not-evict pod", enabled: true, pod: func(p *v1.Pod) { p.Annotations = map[string]string{doNotEvictAnnotation: "true"} }, want: ReasonDoNotEvictPod},
-		{name: "safe-to-evict false pod", enabled: true, pod: func(p *v1.Pod) { p.Annotations = map[string]string{safeToEvictAnnotation: "false"} }, want: ReasonDoNotEvictPod},
+		{name: "do-not-evict pod", enabled: true, pod: func(p *v1.Pod) { p.Annotations = map[string]string{podutil.DoNotEvictAnnotation: "true"} }, want: ReasonDoNotEvictPod},
+		{name: "safe-to-evict false pod", enabled: true, pod: func(p *v1.Pod) { p.Annotations = map[string]string{podutil.SafeToEvictAnnotation: "false"} }, want: ReasonDoNotEvictPod},
 		{name: "PDB allows no disruption", enabled: true, budget: &Budget{Namespace: "default", Selector: labels.SelectorFromSet(labels.Set{"app": "web-0"}), Allowed: zero}, want: ReasonPDBViolation},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -3,6 +3,7 @@ package consolidation
 import (
 	"time"
 
+	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/kerf-autoscaler/kerf/pkg/scheduling"
@@ -50,6 +51,11 @@ type Budget struct {
 	Namespace string
 	Selector  labels.Selector
 	Allowed   int32
+}
+
+// covers reports whether the budget counts pod.
+func (b *Budget) covers(pod *v1.Pod) bool {
+	return b.Namespace == pod.Namespace && b.Selector != nil && b.Selector.Matches(labels.Set(pod.Labels))
 }
 
 // ProvisionerInfo is a Provisioner's consolidation setting.

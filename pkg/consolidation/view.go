@@ -5,6 +5,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/kerf-autoscaler/kerf/pkg/podutil"
 	"github.com/kerf-autoscaler/kerf/pkg/scheduling"
 )
 
@@ -16,7 +17,7 @@ import (
 
 // needsPods reports whether Solve must see pod itself, not only the room it takes.
 func needsPods(pod *v1.Pod) bool {
-	if len(podHostPorts(pod)) > 0 {
+	if scheduling.UsesHostPorts(pod) {
 		return true
 	}
 	for _, vol := range pod.Spec.Volumes {
@@ -31,18 +32,6 @@ func needsPods(pod *v1.Pod) bool {
 func interacts(pod *v1.Pod) bool {
 	a := pod.Spec.Affinity
 	return len(pod.Spec.TopologySpreadConstraints) > 0 || (a != nil && (a.PodAffinity != nil || a.PodAntiAffinity != nil))
-}
-
-func podHostPorts(pod *v1.Pod) []int32 {
-	var ports []int32
-	for _, c := range pod.Spec.Containers {
-		for _, p := range c.Ports {
-			if p.HostPort != 0 {
-				ports = append(ports, p.HostPort)
-			}
-		}
-	}
-	return ports
 }
 
 // anyInteracts reports whether a pod of the cluster has affinity, anti-affinity or spread.
@@ -65,7 +54,7 @@ func folded(n scheduling.Node) scheduling.Node {
 	sum := v1.ResourceList{}
 	plain := int64(0)
 	for _, pod := range n.Pods {
-		if pod.Status.Phase == v1.PodSucceeded || pod.Status.Phase == v1.PodFailed {
+		if podutil.IsTerminal(pod) {
 			continue
 		}
 		if needsPods(pod) {

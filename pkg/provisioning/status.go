@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha5"
+	"github.com/kerf-autoscaler/kerf/pkg/podutil"
 	"github.com/kerf-autoscaler/kerf/pkg/state"
 )
 
@@ -81,7 +82,7 @@ func (c *StatusController) runningPods(ctx context.Context, nodes []corev1.Node)
 			return 0, fmt.Errorf("listing pods on node %s, %w", nodes[i].Name, err)
 		}
 		for j := range pods.Items {
-			if !state.IsTerminal(&pods.Items[j]) {
+			if !podutil.IsTerminal(&pods.Items[j]) {
 				count++
 			}
 		}
@@ -133,7 +134,7 @@ var podCountChanged = predicate.Funcs{
 		old, oldOK := e.ObjectOld.(*corev1.Pod)
 		pod, ok := e.ObjectNew.(*corev1.Pod)
 		return oldOK && ok && pod.Spec.NodeName != "" &&
-			(old.Spec.NodeName != pod.Spec.NodeName || state.IsTerminal(old) != state.IsTerminal(pod))
+			(old.Spec.NodeName != pod.Spec.NodeName || podutil.IsTerminal(old) != podutil.IsTerminal(pod))
 	},
 	GenericFunc: func(event.GenericEvent) bool { return false },
 }

@@ -83,6 +83,10 @@ func (p hostPort) String() string {
 	return p.ip + ":" + strconv.Itoa(int(p.port)) + "/" + string(p.protocol)
 }
 
+// UsesHostPorts reports whether any container of the pod, init containers included, binds a host
+// port: such a pod conflicts with others on the same node.
+func UsesHostPorts(pod *v1.Pod) bool { return len(podHostPorts(pod)) > 0 }
+
 // podHostPorts lists the host ports of every container, init containers included.
 func podHostPorts(pod *v1.Pod) []hostPort {
 	var out []hostPort
@@ -120,7 +124,3 @@ func portsConflict(used, wanted []hostPort) (hostPort, bool) {
 }
 
 func podKey(pod *v1.Pod) PodKey { return PodKey{Namespace: pod.Namespace, Name: pod.Name} }
-
-func podIsTerminal(pod *v1.Pod) bool {
-	return pod.Status.Phase == v1.PodSucceeded || pod.Status.Phase == v1.PodFailed
-}

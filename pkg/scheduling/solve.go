@@ -6,6 +6,8 @@ import (
 	"slices"
 
 	v1 "k8s.io/api/core/v1"
+
+	"github.com/kerf-autoscaler/kerf/pkg/podutil"
 )
 
 // Solve places the Snapshot's pending pods: onto existing nodes first, then in-flight nodes, then
@@ -209,7 +211,7 @@ func (s *solver) addNodes(in []Node) {
 			volumes: newNodeVolumes(n.VolumeLimits),
 		}
 		for _, pod := range n.Pods {
-			if podIsTerminal(pod) {
+			if podutil.IsTerminal(pod) {
 				continue
 			}
 			sn.boundPods = append(sn.boundPods, pod)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha5"
 	"github.com/kerf-autoscaler/kerf/pkg/cloudprovider"
+	"github.com/kerf-autoscaler/kerf/pkg/podutil"
 	"github.com/kerf-autoscaler/kerf/pkg/scheduling"
 )
 
@@ -131,7 +132,7 @@ func (c *Cluster) provisioner(ctx context.Context, p *v1alpha5.Provisioner, usag
 func clusterNodes(nodes []corev1.Node, machines []v1alpha5.Machine, pods []corev1.Pod, limits map[string]map[string]int32) []scheduling.Node {
 	bound := map[string][]*corev1.Pod{}
 	for i := range pods {
-		if p := &pods[i]; p.Spec.NodeName != "" && !IsTerminal(p) {
+		if p := &pods[i]; p.Spec.NodeName != "" && !podutil.IsTerminal(p) {
 			bound[p.Spec.NodeName] = append(bound[p.Spec.NodeName], p)
 		}
 	}

@@ -2,10 +2,9 @@ package state
 
 import (
 	corev1 "k8s.io/api/core/v1"
-)
 
-// mirrorPodAnnotation marks the API server's copy of a static pod; the kubelet owns those.
-const mirrorPodAnnotation = "kubernetes.io/config.mirror"
+	"github.com/kerf-autoscaler/kerf/pkg/podutil"
+)
 
 // IsProvisionable reports whether Kerf should find room for the pod: the kube-scheduler tried and
 // could not place it, and nothing else will. A pod with status.nominatedNodeName is preempting
@@ -14,15 +13,11 @@ func IsProvisionable(pod *corev1.Pod) bool {
 	return pod.Spec.NodeName == "" &&
 		pod.Status.NominatedNodeName == "" &&
 		pod.DeletionTimestamp == nil &&
-		!IsTerminal(pod) &&
+		!podutil.IsTerminal(pod) &&
 		markedUnschedulable(pod) &&
-		!ownedByDaemonSet(pod) &&
-		pod.Annotations[mirrorPodAnnotation] == ""
-}
-
-// IsTerminal reports whether the pod has finished and holds no resources.
-func IsTerminal(pod *corev1.Pod) bool {
-	return pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed
+		// DaemonSet pods are planned as overhead on every new node; they never drive a launch.
+		!podutil.IsOwnedByDaemonSet(pod) &&
+		!podutil.IsMirror(pod)
 }
 
 func markedUnschedulable(pod *corev1.Pod) bool {
@@ -38,14 +33,4 @@ func PodScheduled(pod *corev1.Pod) *corev1.PodCondition {
 		}
 	}
 	return nil
-}
-
-// DaemonSet pods are planned as overhead on every new node; they never drive a launch themselves.
-func ownedByDaemonSet(pod *corev1.Pod) bool {
-	for _, ref := range pod.OwnerReferences {
-		if ref.Kind == "DaemonSet" && ref.Controller != nil && *ref.Controller {
-			return true
-		}
-	}
-	return false
 }

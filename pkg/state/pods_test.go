@@ -41,7 +41,7 @@ func TestIsProvisionable(t *testing.T) {
 			p.OwnerReferences = []metav1.OwnerReference{{Kind: "ReplicaSet", Name: "rs", Controller: ptr.To(true)}}
 		}), true},
 		{"nominated by preemption", unschedulable(func(p *corev1.Pod) { p.Status.NominatedNodeName = "n1" }), false},
-		{"static", unschedulable(func(p *corev1.Pod) { p.Annotations = map[string]string{mirrorPodAnnotation: "x"} }), false},
+		{"static", unschedulable(func(p *corev1.Pod) { p.Annotations = map[string]string{"kubernetes.io/config.mirror": "x"} }), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := IsProvisionable(tc.pod); got != tc.want {

@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
+	"github.com/kerf-autoscaler/kerf/pkg/podutil"
 	"github.com/kerf-autoscaler/kerf/pkg/state"
 )
 
@@ -114,6 +115,6 @@ func (c *Controller) reportBlockers(ctx context.Context, node *corev1.Node, d *d
 		others = fmt.Sprintf(" (and %d more such pods)", len(blockers)-1)
 	}
 	c.recorder.Eventf(node, pod, corev1.EventTypeWarning, EventDrainBlocked, "Drain",
-		"Pod %s/%s has %s; the drain waits for it to finish%s", pod.Namespace, pod.Name, blockingAnnotation(pod), others)
+		"Pod %s/%s has %s; the drain waits for it to finish%s", pod.Namespace, pod.Name, podutil.DoNotEvictReason(pod), others)
 	log.FromContext(ctx).Info("drain blocked by a pod that may not be evicted", "Pod", klog.KObj(pod), "blockingPods", len(blockers))
 }

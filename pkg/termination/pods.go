@@ -4,18 +4,12 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha5"
+	"github.com/kerf-autoscaler/kerf/pkg/podutil"
 	"github.com/kerf-autoscaler/kerf/pkg/scheduling"
 )
 
 const (
-	// safeToEvictAnnotation is Cluster Autoscaler's opt-out; "false" is honoured like do-not-evict
-	// so CA users keep their annotations.
-	safeToEvictAnnotation = "cluster-autoscaler.kubernetes.io/safe-to-evict"
-	// mirrorPodAnnotation marks the API server's copy of a static pod; the kubelet owns it.
-	mirrorPodAnnotation = "kubernetes.io/config.mirror"
 	// stuckTerminatingAfter is how long past its deletion deadline a terminating pod is still
 	// waited for. A pod whose kubelet cannot confirm its end would otherwise hold the node forever.
 	stuckTerminatingAfter = time.Minute
@@ -42,16 +36,16 @@ const (
 // classify says what the drain does with pod at now.
 func classify(pod *corev1.Pod, now time.Time) podClass {
 	switch {
-	case pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed:
+	case podutil.IsTerminal(pod):
 		return ignored
 	case pod.DeletionTimestamp != nil:
 		if now.After(pod.DeletionTimestamp.Add(stuckTerminatingAfter)) {
 			return ignored
 		}
 		return terminating
-	case pod.Annotations[mirrorPodAnnotation] != "", ownedByDaemonSet(pod), toleratesUnschedulable(pod):
+	case podutil.IsMirror(pod), podutil.IsOwnedByDaemonSet(pod), toleratesUnschedulable(pod):
 		return ignored
-	case doNotEvict(pod):
+	case podutil.DoNotEvict(pod):
 		return blocking
 	case isCritical(pod):
 		return critical
@@ -60,29 +54,10 @@ func classify(pod *corev1.Pod, now time.Time) podClass {
 	}
 }
 
-// doNotEvict reports whether the pod opted out of eviction, with Kerf's (Karpenter's) annotation
-// or Cluster Autoscaler's.
-func doNotEvict(pod *corev1.Pod) bool {
-	return pod.Annotations[v1alpha5.DoNotEvictPodAnnotationKey] == "true" || pod.Annotations[safeToEvictAnnotation] == "false"
-}
-
-// blockingAnnotation names the annotation that keeps pod from being evicted, for Events.
-func blockingAnnotation(pod *corev1.Pod) string {
-	if pod.Annotations[v1alpha5.DoNotEvictPodAnnotationKey] == "true" {
-		return v1alpha5.DoNotEvictPodAnnotationKey + "=true"
-	}
-	return safeToEvictAnnotation + "=false"
-}
-
 // isCritical reports whether the pod runs with one of the two system priority classes; those go
 // last, as a careful operator would drain.
 func isCritical(pod *corev1.Pod) bool {
 	return pod.Spec.PriorityClassName == "system-cluster-critical" || pod.Spec.PriorityClassName == "system-node-critical"
-}
-
-func ownedByDaemonSet(pod *corev1.Pod) bool {
-	owner := metav1.GetControllerOf(pod)
-	return owner != nil && owner.Kind == "DaemonSet"
 }
 
 // toleratesUnschedulable reports whether the pod tolerates the taint the node lifecycle controller
