@@ -23,7 +23,7 @@ func (c *Controller) drain(ctx context.Context, node *corev1.Node, d *drain) (ti
 	}
 	now := c.clock.Now()
 	var first, second, blockers []*corev1.Pod
-	firstWaveLeft := false
+	firstWaveLeft, terminatingLeft := false, false
 	for i := range pods {
 		pod := &pods[i]
 		class := classify(pod, now)
@@ -34,12 +34,14 @@ func (c *Controller) drain(ctx context.Context, node *corev1.Node, d *drain) (ti
 			second = append(second, pod)
 		case blocking:
 			blockers = append(blockers, pod)
+		case terminating:
+			terminatingLeft = true
 		}
 		if (class == terminating || class == blocking) && !isCritical(pod) {
 			firstWaveLeft = true
 		}
 	}
-	if len(first) == 0 && len(second) == 0 && len(blockers) == 0 && !anyTerminating(pods, now) {
+	if len(first) == 0 && len(second) == 0 && len(blockers) == 0 && !terminatingLeft {
 		return c.confirmEmpty(ctx, node, now)
 	}
 	c.reportBlockers(ctx, node, d, blockers, now)
@@ -91,15 +93,6 @@ func (c *Controller) confirmEmpty(ctx context.Context, node *corev1.Node, now ti
 		}
 	}
 	return 0, nil
-}
-
-func anyTerminating(pods []corev1.Pod, now time.Time) bool {
-	for i := range pods {
-		if classify(&pods[i], now) == terminating {
-			return true
-		}
-	}
-	return false
 }
 
 // reportBlockers puts a Warning Event on the Node naming a pod that keeps the drain from
