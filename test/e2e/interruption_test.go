@@ -5,16 +5,13 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-
-	"github.com/kerf-autoscaler/kerf/test/stack"
 )
 
 // spotProvisioner launches spot nodes only, so the workload runs where interruptions happen.
@@ -58,7 +55,7 @@ func TestInterruption_SpotWarningsDrainNodesBeforeTheyAreReclaimed(t *testing.T)
 			interruptedPools[inst.InstanceType+"/"+inst.Zone] = true
 		}
 	}
-	watch := watchUnavailable(t, s, "spot", replicas)
+	watch := watchAvailability(t, s, "spot")
 	noticed := time.Now()
 	if err := s.AWSIMAdmin(ctx, "POST", "interrupt", map[string]any{"kind": "spot-interruption", "instanceIds": victims}, nil); err != nil {
 		t.Fatal(err)
@@ -71,7 +68,7 @@ func TestInterruption_SpotWarningsDrainNodesBeforeTheyAreReclaimed(t *testing.T)
 	eventually(t, s, notice, "every pod of an interrupted node running elsewhere before the notice ends", func() error {
 		ready := 0
 		for _, pod := range pods(t, s, "spot") {
-			if pod.Status.Phase == corev1.PodRunning && pod.DeletionTimestamp == nil && !victimNodes[pod.Spec.NodeName] && podReady(pod) {
+			if pod.Status.Phase == corev1.PodRunning && !victimNodes[pod.Spec.NodeName] && available(&pod) {
 				ready++
 			}
 		}
@@ -82,11 +79,11 @@ func TestInterruption_SpotWarningsDrainNodesBeforeTheyAreReclaimed(t *testing.T)
 	})
 	rescheduled := time.Since(noticed)
 	t.Logf("notice to the last pod Running elsewhere: %s (notice %s)", rescheduled.Round(100*time.Millisecond), notice)
-	if worst := watch.stop(); worst > 1 {
-		t.Errorf("%d pods unavailable at once, want at most 1 (the PDB allows 1)", worst)
+	if fewest, _ := watch.stop(t); replicas-fewest > 1 {
+		t.Errorf("%d pods unavailable at once, want at most 1 (the PDB allows 1)", replicas-fewest)
 	}
 	for _, inst := range status(t, s).Instances {
-		if inst.CapacityType == "spot" && interruptedPools[inst.InstanceType+"/"+inst.Zone] && !contains(victims, inst.ID) &&
+		if inst.CapacityType == "spot" && interruptedPools[inst.InstanceType+"/"+inst.Zone] && !slices.Contains(victims, inst.ID) &&
 			nodeOf[inst.ID] == nil {
 			t.Errorf("replacement %s launched into interrupted pool %s/%s", inst.ID, inst.InstanceType, inst.Zone)
 		}
@@ -101,70 +98,4 @@ func TestInterruption_SpotWarningsDrainNodesBeforeTheyAreReclaimed(t *testing.T)
 			t.Errorf("node %s has no SpotInterrupted Event", name)
 		}
 	}
-}
-
-func podReady(pod corev1.Pod) bool {
-	for _, c := range pod.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-// unavailability records the most pods of an app unavailable at once until stopped.
-type unavailability struct {
-	mu    sync.Mutex
-	worst int
-	done  chan struct{}
-	ended chan struct{}
-}
-
-func watchUnavailable(t *testing.T, s *stack.Stack, app string, want int) *unavailability {
-	u := &unavailability{done: make(chan struct{}), ended: make(chan struct{})}
-	go func() {
-		defer close(u.ended)
-		for {
-			list := &corev1.PodList{}
-			if err := s.Env.Client.List(context.Background(), list, client.InNamespace("default"), client.MatchingLabels{"app": app}); err == nil {
-				up := 0
-				for _, pod := range list.Items {
-					if pod.DeletionTimestamp == nil && podReady(pod) {
-						up++
-					}
-				}
-				u.mu.Lock()
-				u.worst = max(u.worst, want-up)
-				u.mu.Unlock()
-			}
-			select {
-			case <-u.done:
-				return
-			case <-time.After(20 * time.Millisecond):
-			}
-		}
-	}()
-	t.Cleanup(func() { u.stop() })
-	return u
-}
-
-func (u *unavailability) stop() int {
-	select {
-	case <-u.done:
-	default:
-		close(u.done)
-	}
-	<-u.ended
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return u.worst
 }
