@@ -132,11 +132,12 @@ func (e *evaluator) multiNode(cands []*candidate) (Command, int) {
 	used := 0
 	for lo, hi := 2, n; lo <= hi; {
 		mid := (lo + hi) / 2
-		if !e.couldDelete(cands[:mid]) && !e.couldReplace(cands[:mid]) {
+		deletable, replaceable := e.prospects(cands[:mid])
+		if !deletable && !replaceable {
 			hi = mid - 1
 			continue
 		}
-		cmd, plan, reason := e.try(cands[:mid], MethodMultiNode)
+		cmd, plan, reason := e.try(cands[:mid], MethodMultiNode, replaceable)
 		if reason.Code == "" {
 			best, bestPlan, used = cmd, plan, mid
 			lo = mid + 1
@@ -153,12 +154,12 @@ func (e *evaluator) multiNode(cands []*candidate) (Command, int) {
 // singleNode deletes or replaces one candidate, or says why not.
 func (e *evaluator) singleNode(c *candidate) (Command, NodeReason) {
 	group := []*candidate{c}
-	if !e.couldDelete(group) && !e.couldReplace(group) {
+	deletable, replaceable := e.prospects(group)
+	if !deletable && !replaceable {
 		return Command{}, NodeReason{Node: c.info.Name, Code: ReasonNotCheaper,
 			Message: "the other nodes lack the room for its pods and no cheaper instance type could hold the rest"}
 	}
-	method := MethodDelete
-	cmd, plan, reason := e.try(group, method)
+	cmd, plan, reason := e.try(group, MethodDelete, replaceable)
 	if reason.Code != "" {
 		return Command{}, reason
 	}
@@ -166,8 +167,9 @@ func (e *evaluator) singleNode(c *candidate) (Command, NodeReason) {
 	return cmd, NodeReason{}
 }
 
-// try simulates removing group and returns the command it would be, or why it is not worth it.
-func (e *evaluator) try(group []*candidate, method Method) (Command, scheduling.Plan, NodeReason) {
+// try simulates removing group and returns the command it would be, or why it is not worth it;
+// replaceable says whether a replacement could pay at all (see prospects).
+func (e *evaluator) try(group []*candidate, method Method, replaceable bool) (Command, scheduling.Plan, NodeReason) {
 	first := group[0].info.Name
 	fail := func(code ReasonCode, format string, args ...any) (Command, scheduling.Plan, NodeReason) {
 		return Command{}, scheduling.Plan{}, NodeReason{Node: first, Code: code, Message: fmt.Sprintf(format, args...)}
@@ -175,7 +177,7 @@ func (e *evaluator) try(group []*candidate, method Method) (Command, scheduling.
 	if pod, ok := e.exceedsBudgets(group); !ok {
 		return fail(ReasonPDBViolation, "evicting pod %s with the others would exceed its PodDisruptionBudget", pod)
 	}
-	plan := e.simulate(group)
+	plan := e.simulate(group, replaceable)
 	cmd := Command{Method: method}
 	price := 0.0
 	allSpot := true
@@ -306,8 +308,9 @@ func (e *evaluator) exceedsBudgets(group []*candidate) (string, bool) {
 	return "", true
 }
 
-// simulate asks Solve where group's pods would go with group gone.
-func (e *evaluator) simulate(group []*candidate) scheduling.Plan {
+// simulate asks Solve where group's pods would go with group gone; without replaceable, only on
+// the nodes that stay.
+func (e *evaluator) simulate(group []*candidate, replaceable bool) scheduling.Plan {
 	snap := e.in.Cluster
 	snap.Pods = nil
 	gone := slices.Clone(e.removed)
@@ -321,7 +324,7 @@ func (e *evaluator) simulate(group []*candidate) scheduling.Plan {
 			snap.Nodes = append(snap.Nodes, e.view[i])
 		}
 	}
-	if !e.couldReplace(group) {
+	if !replaceable {
 		// No instance type could be cheaper: only a delete can pay, so Solve need not design
 		// nodes from every Provisioner's catalog.
 		snap.Provisioners = nil
@@ -392,12 +395,25 @@ func bound(pod *v1.Pod, node string) *v1.Pod {
 	return out
 }
 
-// couldDelete is a quick necessary condition for deleting group: the free cpu and memory of
-// every other node together hold its pods' requests.
-func (e *evaluator) couldDelete(group []*candidate) bool {
+// prospects are quick necessary conditions for removing group, before any simulation: deletable,
+// the free cpu and memory of every other node together hold its pods' requests; replaceable,
+// some instance type cheaper than the group is large enough for the part of its pods that room
+// cannot take.
+func (e *evaluator) prospects(group []*candidate) (deletable, replaceable bool) {
 	need := e.requests(group)
 	free := e.freeElsewhere(group)
-	return free[0] >= need[0] && free[1] >= need[1]
+	deletable = free[0] >= need[0] && free[1] >= need[1]
+	need[0], need[1] = max(0, need[0]-free[0]), max(0, need[1]-free[1])
+	price := 0.0
+	for _, c := range group {
+		price += c.info.Price
+	}
+	for _, t := range e.types {
+		if t.cpu >= need[0] && t.memory >= need[1] && t.price < price {
+			return deletable, true
+		}
+	}
+	return deletable, false
 }
 
 // freeElsewhere is the free cpu and memory of every node that stays besides group.
@@ -427,24 +443,6 @@ func (e *evaluator) refreshFree(i int) {
 	e.view[i] = e.viewOf(i)
 	e.totalFree[0] += now[0] - old[0]
 	e.totalFree[1] += now[1] - old[1]
-}
-
-// couldReplace is a quick necessary condition for replacing group: some instance type cheaper
-// than the group is large enough for the part of its pods the free room elsewhere cannot take.
-func (e *evaluator) couldReplace(group []*candidate) bool {
-	need := e.requests(group)
-	free := e.freeElsewhere(group)
-	need[0], need[1] = max(0, need[0]-free[0]), max(0, need[1]-free[1])
-	price := 0.0
-	for _, c := range group {
-		price += c.info.Price
-	}
-	for _, t := range e.types {
-		if t.cpu >= need[0] && t.memory >= need[1] && t.price < price {
-			return true
-		}
-	}
-	return false
 }
 
 func (e *evaluator) requests(group []*candidate) [2]int64 {
