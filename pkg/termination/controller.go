@@ -153,10 +153,7 @@ func (c *Controller) terminate(ctx context.Context, node *corev1.Node) (reconcil
 		ctx = log.IntoContext(ctx, log.FromContext(ctx).WithValues("Machine", klog.KObj(machine)))
 	}
 	d := c.drainOf(node)
-	if gone, err := c.instanceGone(ctx, node, d); err != nil || gone {
-		if err != nil {
-			return reconcile.Result{}, err
-		}
+	if c.instanceGone(ctx, node, d) {
 		if err := c.deletePods(ctx, node); err != nil {
 			return reconcile.Result{}, err
 		}
@@ -220,20 +217,17 @@ func (c *Controller) forget(name string) {
 
 // instanceGone reports whether the cloud no longer has the Node's instance, looking at most once
 // per instanceCheckInterval. A failed lookup only means the drain goes on as usual.
-func (c *Controller) instanceGone(ctx context.Context, node *corev1.Node, d *drain) (bool, error) {
+func (c *Controller) instanceGone(ctx context.Context, node *corev1.Node, d *drain) bool {
 	now := c.clock.Now()
 	if node.Spec.ProviderID == "" || d.terminating || now.Sub(d.instanceChecked) < instanceCheckInterval {
-		return false, nil
+		return false
 	}
 	d.instanceChecked = now
 	_, err := c.cloudProvider.Get(ctx, node.Spec.ProviderID)
-	if cloudprovider.IsMachineNotFoundError(err) {
-		return true, nil
-	}
-	if err != nil {
+	if err != nil && !cloudprovider.IsMachineNotFoundError(err) {
 		log.FromContext(ctx).Error(err, "looking up the instance of a draining node")
 	}
-	return false, nil
+	return cloudprovider.IsMachineNotFoundError(err)
 }
 
 // deletePods removes every pod of a Node whose instance is gone. No kubelet is left to stop them
