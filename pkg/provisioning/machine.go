@@ -8,11 +8,11 @@ import (
 	"github.com/kerf-autoscaler/kerf/pkg/scheduling"
 )
 
-// newMachine is the persisted intent to launch one planned node: what the instance must satisfy
+// NewMachine is the persisted intent to launch one planned node: what the instance must satisfy
 // (the node's requirements narrowed to its candidate instance types), what the planned pods
 // request, and how the node is configured, owned by its Provisioner so deleting the Provisioner
 // removes it.
-func newMachine(node scheduling.NewNode, p *v1alpha5.Provisioner) *v1alpha5.Machine {
+func NewMachine(node scheduling.NewNode, p *v1alpha5.Provisioner) *v1alpha5.Machine {
 	names := make([]string, 0, len(node.InstanceTypes))
 	for _, it := range node.InstanceTypes {
 		names = append(names, it.Name)

@@ -178,7 +178,7 @@ func (p *Provisioner) createMachines(ctx context.Context, plan scheduling.Plan, 
 			}
 			provisioners[node.Provisioner] = prov
 		}
-		machine := newMachine(node, prov)
+		machine := NewMachine(node, prov)
 		if err := p.kube.Create(ctx, machine); err != nil {
 			// One failure does not stop the other nodes; the pods stay pending and the next
 			// batch plans them again.
