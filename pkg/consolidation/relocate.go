@@ -1,0 +1,64 @@
+package consolidation
+
+import (
+	"slices"
+
+	"github.com/kerf-autoscaler/kerf/pkg/scheduling"
+)
+
+// Relocation says what removing some nodes takes: where their pods would go (onto the nodes that
+// stay, or onto new nodes to launch first), or why the nodes may not go now.
+type Relocation struct {
+	// Plan places the evicted pods; its NewNodes are the replacements to launch before the nodes
+	// are drained, its Unschedulable the pods that would fit nowhere.
+	Plan scheduling.Plan
+	// Blocked, when its Code is set, is why one of the nodes may not be drained now: a pod that
+	// may not be evicted, or a PodDisruptionBudget that allows no more disruptions.
+	Blocked NodeReason
+	// Pods is how many pods the drain would evict.
+	Pods int
+}
+
+// Relocate simulates removing the named nodes of in.Cluster for a method that removes nodes
+// whatever they cost (expiry, drift): their pods are placed on the other nodes and, where those
+// lack room, on new nodes from the Provisioners. Nodes not in the cluster are ignored.
+func Relocate(in Input, names []string) Relocation {
+	e := newEvaluator(in)
+	infos := map[string]NodeInfo{}
+	for _, n := range in.Nodes {
+		infos[n.Name] = n
+	}
+	var group []*candidate
+	taken := make([]int32, len(in.Budgets))
+	for _, name := range names {
+		i, ok := e.index[name]
+		if !ok {
+			continue
+		}
+		c := &candidate{info: infos[name], node: &in.Cluster.Nodes[i], index: i}
+		if code, msg := c.collectPods(in.Budgets); code != "" {
+			return Relocation{Blocked: NodeReason{Node: name, Code: code, Message: msg}}
+		}
+		for _, pod := range c.pods {
+			for b := range in.Budgets {
+				if in.Budgets[b].covers(pod) {
+					if taken[b]++; taken[b] > in.Budgets[b].Allowed {
+						return Relocation{Blocked: NodeReason{Node: name, Code: ReasonPDBViolation,
+							Message: "evicting pod " + pod.Namespace + "/" + pod.Name + " with the others would exceed its PodDisruptionBudget"}}
+					}
+				}
+			}
+		}
+		group = append(group, c)
+	}
+	slices.SortFunc(group, func(a, b *candidate) int { return a.index - b.index })
+	out := Relocation{}
+	for _, c := range group {
+		out.Pods += len(c.pods)
+	}
+	if out.Pods == 0 {
+		return out
+	}
+	out.Plan = e.simulate(group, true)
+	return out
+}
