@@ -1,0 +1,247 @@
+package disruption
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+
+	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha5"
+	"github.com/kerf-autoscaler/kerf/pkg/cloudprovider"
+	"github.com/kerf-autoscaler/kerf/pkg/consolidation"
+	"github.com/kerf-autoscaler/kerf/pkg/provisioning"
+)
+
+// Name is the controller's name in logs and Events.
+const Name = "disruption"
+
+// What the controller does through the API server (make generate turns these into the chart's
+// ClusterRole).
+//
+// +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch;patch;delete
+// +kubebuilder:rbac:groups=karpenter.sh,resources=machines,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups=karpenter.sh,resources=provisioners,verbs=get;list;watch
+// +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Defaults of Options.
+const (
+	// DefaultPollInterval is how often a pass runs, as Karpenter v0.31's deprovisioning loop.
+	DefaultPollInterval = 10 * time.Second
+	// DefaultValidationDelay is how long a consolidation command waits before it is checked
+	// again and run, as Karpenter's: long enough for a burst of pods to show up.
+	DefaultValidationDelay = 15 * time.Second
+	// DefaultReplacementTimeout bounds how long replacements may take to be initialized before
+	// the command is abandoned.
+	DefaultReplacementTimeout = 10 * time.Minute
+)
+
+// Options tune the controller.
+type Options struct {
+	// DriftEnabled turns on drift (Karpenter v0.31's featureGates.driftEnabled, off by default).
+	DriftEnabled bool
+	// ExpiryJitter lets each node expire up to this much before its TTL (see expiresAt).
+	ExpiryJitter       time.Duration
+	PollInterval       time.Duration
+	ValidationDelay    time.Duration
+	ReplacementTimeout time.Duration
+	Consolidation      consolidation.Options
+}
+
+// Controller runs disruption passes on the leader.
+type Controller struct {
+	kube     client.Client
+	cluster  provisioning.Snapshotter
+	cloud    cloudprovider.CloudProvider
+	recorder events.EventRecorder
+	clock    clock.Clock
+	metrics  *Metrics
+	opts     Options
+
+	drifts   driftCache
+	mu       sync.Mutex
+	reported map[string]string // the last blocked message Evented per node
+	// badBudgets is the last budget error message Evented per Provisioner.
+	badBudgets map[string]string
+}
+
+var _ manager.LeaderElectionRunnable = (*Controller)(nil)
+
+// NewController wires a Controller; kube reads from the cache the Snapshotter reads from.
+func NewController(kube client.Client, cluster provisioning.Snapshotter, cloud cloudprovider.CloudProvider, recorder events.EventRecorder,
+	clk clock.Clock, metrics *Metrics, opts Options) *Controller {
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = DefaultPollInterval
+	}
+	if opts.ReplacementTimeout <= 0 {
+		opts.ReplacementTimeout = DefaultReplacementTimeout
+	}
+	return &Controller{kube: kube, cluster: cluster, cloud: cloud, recorder: recorder, clock: clk, metrics: metrics, opts: opts,
+		drifts: driftCache{entries: map[string]driftEntry{}}, reported: map[string]string{}, badBudgets: map[string]string{}}
+}
+
+// NeedLeaderElection makes only the leader disrupt nodes.
+func (c *Controller) NeedLeaderElection() bool { return true }
+
+// Start runs a pass every poll interval until ctx ends.
+func (c *Controller) Start(ctx context.Context) error {
+	ctx = log.IntoContext(ctx, log.FromContext(ctx).WithName(Name))
+	if err := c.recover(ctx); err != nil {
+		log.FromContext(ctx).Error(err, "removing disruption taints left by an earlier run")
+	}
+	for {
+		if _, err := c.Disrupt(ctx); err != nil {
+			log.FromContext(ctx).Error(err, "disruption pass failed")
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-c.clock.After(c.opts.PollInterval):
+		}
+	}
+}
+
+// recover removes the disruption taint from nodes a command chose before a restart: the command
+// died with the process, so nothing will delete them. Nodes already being deleted keep it.
+func (c *Controller) recover(ctx context.Context) error {
+	var nodes corev1.NodeList
+	if err := c.kube.List(ctx, &nodes); err != nil {
+		return fmt.Errorf("listing nodes, %w", err)
+	}
+	for i := range nodes.Items {
+		n := &nodes.Items[i]
+		if n.DeletionTimestamp == nil && hasDisruptionTaint(n) {
+			if err := c.setTaint(ctx, n.Name, false); err != nil {
+				return err
+			}
+			log.FromContext(ctx).Info("removed disruption taint left by an earlier run", "Node", klog.KObj(n))
+		}
+	}
+	return nil
+}
+
+// Outcome is what a pass did.
+type Outcome struct {
+	// Method that acted; empty when none did.
+	Method Method
+	// Nodes deleted, and the Machines launched to replace them.
+	Nodes        []string
+	Replacements []string
+	// Abandoned says why a chosen command was dropped; empty when it ran or none was chosen.
+	Abandoned string
+}
+
+// Disrupt runs one pass: the first method with something to do, in order, chooses a command,
+// which runs to the point where its nodes are being deleted.
+func (c *Controller) Disrupt(ctx context.Context) (Outcome, error) {
+	v, err := c.view(ctx, nil)
+	if err != nil {
+		return Outcome{}, err
+	}
+	methods := []struct {
+		name    Method
+		compute func(context.Context, *view) *command
+		settled bool // waits until no Machine is launching and no pod just went pending
+	}{
+		{MethodEmptiness, c.emptiness, false},
+		{MethodExpiration, c.expiration, true},
+		{MethodDrift, c.drift, true},
+		{MethodConsolidation, c.consolidation, true},
+	}
+	for _, m := range methods {
+		if m.settled && (v.launching > 0 || v.settling > 0) {
+			log.FromContext(ctx).V(1).Info("waiting for the cluster to settle", "launchingMachines", v.launching, "pendingPods", v.settling)
+			break
+		}
+		if m.name == MethodConsolidation && v.deleting > 0 {
+			// Pods evicted from a draining node are not pending yet; consolidating now could
+			// remove the room they are about to need.
+			log.FromContext(ctx).V(1).Info("waiting for deleting nodes before consolidating", "deletingNodes", v.deleting)
+			break
+		}
+		start := c.clock.Now()
+		cmd := m.compute(ctx, v)
+		c.metrics.evaluation.WithLabelValues(string(m.name)).Observe(c.clock.Since(start).Seconds())
+		if cmd != nil {
+			return c.execute(ctx, cmd)
+		}
+	}
+	c.forget(v)
+	return Outcome{}, nil
+}
+
+// blocked records why a node a method wanted to remove stays, as an Event when the reason
+// changed since the last one.
+func (c *Controller) blocked(n *node, method Method, message string) {
+	c.report(n, corev1.EventTypeNormal, EventBlocked, fmt.Sprintf("Cannot disrupt node (%s): %s", method, message))
+}
+
+// unconsolidatable records why consolidation leaves a node alone.
+func (c *Controller) unconsolidatable(n *node, reason consolidation.NodeReason) {
+	c.report(n, corev1.EventTypeNormal, EventUnconsolidatable, fmt.Sprintf("%s: %s", reason.Code, reason.Message))
+}
+
+func (c *Controller) report(n *node, eventType, reason, message string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.reported[n.node.Name] == message {
+		return
+	}
+	c.reported[n.node.Name] = message
+	c.recorder.Eventf(n.node, nil, eventType, reason, "Disrupt", "%s", message)
+	if n.machine != nil {
+		c.recorder.Eventf(n.machine, nil, eventType, reason, "Disrupt", "%s", message)
+	}
+}
+
+// forget drops what is remembered of nodes and Machines gone.
+func (c *Controller) forget(v *view) {
+	machines := map[string]bool{}
+	for _, n := range v.nodes {
+		if n.machine != nil {
+			machines[string(n.machine.UID)] = true
+		}
+	}
+	c.drifts.forget(machines)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	live := map[string]bool{}
+	for _, n := range v.nodes {
+		live[n.node.Name] = true
+	}
+	for name := range c.reported {
+		if !live[name] {
+			delete(c.reported, name)
+		}
+	}
+}
+
+// reportBudgetErrors turns a Provisioner's malformed budget annotations into a Warning Event,
+// once per distinct set of errors.
+func (c *Controller) reportBudgetErrors(p *v1alpha5.Provisioner, errs []error) {
+	message := ""
+	for _, err := range errs {
+		if message != "" {
+			message += "; "
+		}
+		message += err.Error()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.badBudgets[p.Name] == message {
+		return
+	}
+	c.badBudgets[p.Name] = message
+	if message != "" {
+		c.recorder.Eventf(p, nil, corev1.EventTypeWarning, EventInvalidBudget, "Disrupt",
+			"Ignoring invalid disruption settings, using the default: %s", message)
+	}
+}

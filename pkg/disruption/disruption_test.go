@@ -1,0 +1,323 @@
+package disruption_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha5"
+	"github.com/kerf-autoscaler/kerf/pkg/disruption"
+)
+
+func TestEmptiness_MarksEmptyNodesAndDeletesThemAfterTheirTTL(t *testing.T) {
+	h := newHarness(t, disruption.Options{})
+	h.provisioner(func(p *v1alpha5.Provisioner) { p.Spec.TTLSecondsAfterEmpty = ttl(30) })
+	empty := h.node("empty", 2)
+	busy := h.node("busy", 2, "1")
+	h.nodesSeen(2, 1)
+
+	marker := disruption.NewEmptiness(h.kube, h.clock)
+	for _, n := range []*corev1.Node{empty, busy} {
+		if _, err := marker.Reconcile(h.ctx, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(n)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, _ := get(t, &corev1.Node{}, busy.Name); n.Annotations[v1alpha5.EmptinessTimestampAnnotationKey] != "" {
+		t.Errorf("node with a pod was marked empty")
+	}
+	h.synced("emptiness timestamp in the cache", func(r client.Reader) error {
+		n := &corev1.Node{}
+		if err := r.Get(h.ctx, client.ObjectKeyFromObject(empty), n); err != nil {
+			return err
+		}
+		if n.Annotations[v1alpha5.EmptinessTimestampAnnotationKey] == "" {
+			return errString("not marked")
+		}
+		return nil
+	})
+
+	if out := h.disrupt(); out.Method != "" {
+		t.Fatalf("before the TTL the pass did %+v, want nothing", out)
+	}
+	h.clock.Step(31 * time.Second)
+	out := h.disrupt()
+	if out.Method != disruption.MethodEmptiness || strings.Join(out.Nodes, ",") != empty.Name {
+		t.Fatalf("after the TTL the pass did %+v, want emptiness deleting %s", out, empty.Name)
+	}
+	if !deleted(t, empty.Name) || deleted(t, busy.Name) {
+		t.Errorf("empty node deleted %v, busy node deleted %v; want true, false", deleted(t, empty.Name), deleted(t, busy.Name))
+	}
+}
+
+func TestEmptiness_APodLandingClearsTheTimestamp(t *testing.T) {
+	h := newHarness(t, disruption.Options{})
+	h.provisioner(func(p *v1alpha5.Provisioner) { p.Spec.TTLSecondsAfterEmpty = ttl(30) })
+	n := h.node("n", 2)
+	h.nodesSeen(1, 0)
+	marker := disruption.NewEmptiness(h.kube, h.clock)
+	reconcileNode := func() {
+		t.Helper()
+		if _, err := marker.Reconcile(h.ctx, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(n)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reconcileNode()
+	h.pod(n.Name+"-late", n.Name, "1", nil)
+	h.nodesSeen(1, 1)
+	kubeenvEventually(t, "timestamp cleared", func() error {
+		reconcileNode()
+		if got, _ := get(t, &corev1.Node{}, n.Name); got.Annotations[v1alpha5.EmptinessTimestampAnnotationKey] != "" {
+			return errString("still marked")
+		}
+		return nil
+	})
+}
+
+func TestExpiration_ReplacesBeforeItRemoves(t *testing.T) {
+	h := newHarness(t, disruption.Options{})
+	h.provisioner(func(p *v1alpha5.Provisioner) { p.Spec.TTLSecondsUntilExpired = ttl(60) })
+	old := h.node("old", 2, "1500m")
+	h.node("full", 2, "1500m")
+	h.nodesSeen(2, 2)
+	if out := h.disrupt(); out.Method != "" {
+		t.Fatalf("before expiry the pass did %+v, want nothing", out)
+	}
+	h.clock.Step(61 * time.Second)
+	h.initializeReplacements(false)
+	out := h.disrupt()
+	// Both nodes expired; without a budget one goes at a time, the older (by name, same age) first.
+	if out.Method != disruption.MethodExpiration || len(out.Nodes) != 1 || len(out.Replacements) != 1 {
+		t.Fatalf("pass did %+v, want one expired node replaced by one new machine", out)
+	}
+	if out.Nodes[0] != old.Name && !strings.HasSuffix(out.Nodes[0], "-full") {
+		t.Fatalf("deleted %v", out.Nodes)
+	}
+	m, ok := get(t, &v1alpha5.Machine{}, out.Replacements[0])
+	if !ok || m.Labels[v1alpha5.ProvisionerNameLabelKey] != h.prefix {
+		t.Errorf("replacement machine %s missing or not the Provisioner's: %+v", out.Replacements[0], m.Labels)
+	}
+	if !deleted(t, out.Nodes[0]) {
+		t.Errorf("expired node %s was not deleted", out.Nodes[0])
+	}
+	if ev := h.recorder.find(out.Nodes[0], disruption.EventTerminating); len(ev) == 0 {
+		t.Errorf("no %s event on the node", disruption.EventTerminating)
+	}
+}
+
+func TestReplacementFailure_AbandonsTheCommandAndUntaints(t *testing.T) {
+	h := newHarness(t, disruption.Options{})
+	h.provisioner(func(p *v1alpha5.Provisioner) { p.Spec.TTLSecondsUntilExpired = ttl(60) })
+	n := h.node("n", 2, "1500m")
+	h.nodesSeen(1, 1)
+	h.clock.Step(61 * time.Second)
+	h.initializeReplacements(true)
+	out := h.disrupt()
+	if out.Abandoned == "" {
+		t.Fatalf("pass did %+v, want the command abandoned", out)
+	}
+	if deleted(t, n.Name) || tainted(t, n.Name) {
+		t.Errorf("node deleted %v, tainted %v; want it kept and untainted", deleted(t, n.Name), tainted(t, n.Name))
+	}
+	if ev := h.recorder.find(n.Name, disruption.EventAbandoned); len(ev) == 0 {
+		t.Errorf("no %s event", disruption.EventAbandoned)
+	}
+}
+
+func TestBlocked_ADoNotEvictPodKeepsAnExpiredNode(t *testing.T) {
+	h := newHarness(t, disruption.Options{})
+	h.provisioner(func(p *v1alpha5.Provisioner) { p.Spec.TTLSecondsUntilExpired = ttl(60) })
+	n := h.node("n", 2)
+	h.pod(n.Name+"-batch", n.Name, "1", func(p *corev1.Pod) {
+		p.Annotations = map[string]string{v1alpha5.DoNotEvictPodAnnotationKey: "true"}
+	})
+	h.nodesSeen(1, 1)
+	h.clock.Step(61 * time.Second)
+	if out := h.disrupt(); out.Method != "" {
+		t.Fatalf("pass did %+v, want nothing", out)
+	}
+	ev := h.recorder.find(n.Name, disruption.EventBlocked)
+	if len(ev) != 1 || !strings.Contains(ev[0], "may not be evicted") {
+		t.Errorf("events %q, want one %s naming the pod", ev, disruption.EventBlocked)
+	}
+	h.disrupt()
+	if ev := h.recorder.find(n.Name, disruption.EventBlocked); len(ev) != 1 {
+		t.Errorf("the same reason was Evented again: %q", ev)
+	}
+}
+
+func TestConsolidation_DeletesANodeWhosePodsFitElsewhere(t *testing.T) {
+	h := newHarness(t, disruption.Options{})
+	h.provisioner(func(p *v1alpha5.Provisioner) { p.Spec.Consolidation = &v1alpha5.Consolidation{Enabled: ptr.To(true)} })
+	h.node("a", 4, "1", "500m")
+	h.node("b", 4, "1")
+	h.nodesSeen(2, 3)
+	out := h.disrupt()
+	if out.Method != disruption.MethodConsolidation || len(out.Nodes) != 1 || len(out.Replacements) != 0 {
+		t.Fatalf("pass did %+v, want consolidation deleting one node", out)
+	}
+	if !deleted(t, out.Nodes[0]) {
+		t.Errorf("node %s not deleted", out.Nodes[0])
+	}
+}
+
+func TestConsolidation_ACommandNoLongerValidAfterTheWaitIsDropped(t *testing.T) {
+	h := newHarness(t, disruption.Options{ValidationDelay: 15 * time.Second})
+	h.provisioner(func(p *v1alpha5.Provisioner) { p.Spec.Consolidation = &v1alpha5.Consolidation{Enabled: ptr.To(true)} })
+	a := h.node("a", 4, "1")
+	b := h.node("b", 4, "1")
+	h.nodesSeen(2, 2)
+	done := make(chan disruption.Outcome, 1)
+	failed := make(chan error, 1)
+	go func() {
+		out, err := h.controller.Disrupt(h.ctx)
+		failed <- err
+		done <- out
+	}()
+	kubeenvEventually(t, "the command waits", func() error {
+		if !h.clock.HasWaiters() {
+			return errString("not waiting yet")
+		}
+		return nil
+	})
+	chosen := a.Name
+	if tainted(t, b.Name) {
+		chosen = b.Name
+	}
+	if !tainted(t, chosen) {
+		t.Fatalf("no candidate was tainted while the command waited")
+	}
+	// While the command waits, a pod that may not be evicted lands on the chosen node.
+	h.pod(chosen+"-batch", chosen, "100m", func(p *corev1.Pod) {
+		p.Annotations = map[string]string{v1alpha5.DoNotEvictPodAnnotationKey: "true"}
+	})
+	h.nodesSeen(2, 3)
+	h.clock.Step(15 * time.Second)
+	if err := <-failed; err != nil {
+		t.Fatal(err)
+	}
+	out := <-done
+	if out.Abandoned == "" {
+		t.Fatalf("pass did %+v, want the command dropped", out)
+	}
+	if deleted(t, chosen) || tainted(t, chosen) {
+		t.Errorf("node %s deleted %v, tainted %v; want kept, untainted", chosen, deleted(t, chosen), tainted(t, chosen))
+	}
+}
+
+func TestBudgets_CapAndWindowAndMalformedAnnotations(t *testing.T) {
+	tests := []struct {
+		name        string
+		annotations map[string]string
+		deleted     int
+		event       string // reason of an Event expected on the Provisioner or a node
+	}{
+		{name: "no budget removes every empty node", deleted: 3},
+		{name: "a budget of one", annotations: map[string]string{disruption.BudgetAnnotationKey: "1"}, deleted: 1},
+		{name: "a percentage rounds up", annotations: map[string]string{disruption.BudgetAnnotationKey: "50%"}, deleted: 2},
+		{name: "a closed window", deleted: 0, event: disruption.EventBlocked, annotations: map[string]string{
+			// Never open now: a one-minute window starting at the minute that just passed is
+			// over, and the next one is a day away.
+			disruption.ScheduleAnnotationKey: "@yearly", disruption.DurationAnnotationKey: "1m",
+			disruption.TimeZoneAnnotationKey: "Europe/Berlin"}},
+		{name: "a malformed budget is the default, never unlimited", annotations: map[string]string{disruption.BudgetAnnotationKey: "lots"},
+			deleted: 3, event: disruption.EventInvalidBudget},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, disruption.Options{})
+			p := h.provisioner(func(p *v1alpha5.Provisioner) {
+				p.Spec.TTLSecondsAfterEmpty = ttl(30)
+				p.Annotations = tt.annotations
+			})
+			var names []string
+			for _, s := range []string{"a", "b", "c"} {
+				n := h.node(s, 2)
+				n.Annotations = map[string]string{v1alpha5.EmptinessTimestampAnnotationKey: h.clock.Now().Add(-time.Minute).UTC().Format(time.RFC3339)}
+				if err := env.Client.Update(h.ctx, n); err != nil {
+					t.Fatal(err)
+				}
+				names = append(names, n.Name)
+			}
+			h.nodesSeen(3, 0)
+			h.synced("annotations in the cache", func(r client.Reader) error {
+				for _, name := range names {
+					n := &corev1.Node{}
+					if err := r.Get(h.ctx, client.ObjectKey{Name: name}, n); err != nil {
+						return err
+					}
+					if n.Annotations[v1alpha5.EmptinessTimestampAnnotationKey] == "" {
+						return errString("not annotated yet")
+					}
+				}
+				return nil
+			})
+			out := h.disrupt()
+			if len(out.Nodes) != tt.deleted {
+				t.Errorf("pass deleted %v, want %d node(s)", out.Nodes, tt.deleted)
+			}
+			if tt.event != "" {
+				found := len(h.recorder.find(p.Name, tt.event))
+				for _, name := range names {
+					found += len(h.recorder.find(name, tt.event))
+				}
+				if found == 0 {
+					t.Errorf("no %s event; events: %q", tt.event, h.recorder.events)
+				}
+			}
+		})
+	}
+}
+
+func TestDrift_OnlyWhenEnabled(t *testing.T) {
+	for _, enabled := range []bool{false, true} {
+		t.Run(map[bool]string{false: "disabled", true: "enabled"}[enabled], func(t *testing.T) {
+			h := newHarness(t, disruption.Options{DriftEnabled: enabled})
+			h.provisioner(nil)
+			n := h.node("n", 2, "1")
+			h.nodesSeen(1, 1)
+			h.cloud.Lock()
+			h.cloud.Drifted = map[string]bool{n.Spec.ProviderID: true}
+			h.cloud.Unlock()
+			h.initializeReplacements(false)
+			out := h.disrupt()
+			if enabled != (out.Method == disruption.MethodDrift) || (enabled && len(out.Replacements) != 1) {
+				t.Fatalf("drift enabled %v: pass did %+v", enabled, out)
+			}
+			if deleted(t, n.Name) != enabled {
+				t.Errorf("drifted node deleted = %v, want %v", deleted(t, n.Name), enabled)
+			}
+		})
+	}
+}
+
+func TestStart_RemovesTaintsLeftByAnEarlierRun(t *testing.T) {
+	h := newHarness(t, disruption.Options{})
+	h.provisioner(nil)
+	n := h.node("n", 2, "1")
+	n.Spec.Taints = append(n.Spec.Taints, corev1.Taint{Key: disruption.DisruptionTaintKey, Value: "disrupting", Effect: corev1.TaintEffectNoSchedule})
+	if err := env.Client.Update(h.ctx, n); err != nil {
+		t.Fatal(err)
+	}
+	h.synced("taint in the cache", func(r client.Reader) error {
+		got := &corev1.Node{}
+		if err := r.Get(h.ctx, client.ObjectKeyFromObject(n), got); err != nil {
+			return err
+		}
+		if len(got.Spec.Taints) == 0 {
+			return errString("no taint yet")
+		}
+		return nil
+	})
+	go func() { _ = h.controller.Start(h.ctx) }()
+	kubeenvEventually(t, "taint removed", func() error {
+		if tainted(t, n.Name) {
+			return errString("still tainted")
+		}
+		return nil
+	})
+}

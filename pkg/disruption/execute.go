@@ -1,0 +1,235 @@
+package disruption
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/klog/v2"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha5"
+	"github.com/kerf-autoscaler/kerf/pkg/consolidation"
+	"github.com/kerf-autoscaler/kerf/pkg/provisioning"
+	"github.com/kerf-autoscaler/kerf/pkg/scheduling"
+)
+
+// Event reasons. Those Karpenter v0.31 emits keep its names, so alerts on them keep working.
+const (
+	EventBlocked          = "DeprovisioningBlocked"
+	EventUnconsolidatable = "Unconsolidatable"
+	EventLaunching        = "DeprovisioningLaunching"
+	EventWaitingReadiness = "DeprovisioningWaitingReadiness"
+	EventTerminating      = "DeprovisioningTerminating"
+	EventAbandoned        = "DeprovisioningAbandoned"
+	EventInvalidBudget    = "InvalidDisruptionBudget"
+)
+
+// replacementPoll is how often the wait for replacements looks at their Machines (real time: it
+// waits on the cache, and the timeout is on the injected clock).
+const replacementPoll = time.Second
+
+// execute runs a command: taint its nodes, check it again if it asks for it, launch the
+// replacements and wait until they are initialized, then delete the nodes. Anything short of
+// that abandons the command: the replacements are deleted and the nodes keep running, untainted.
+func (c *Controller) execute(ctx context.Context, cmd *command) (Outcome, error) {
+	names := cmd.names()
+	logger := log.FromContext(ctx).WithValues("method", cmd.method, "nodes", names)
+	logger.Info("disrupting nodes", "action", cmd.action(), "reason", cmd.reason, "replacements", len(cmd.replacements),
+		"savingsUSDPerHour", cmd.savings)
+	ctx = log.IntoContext(ctx, logger)
+	for _, name := range names {
+		if err := c.setTaint(ctx, name, true); err != nil {
+			return c.abandon(ctx, cmd, nil, fmt.Sprintf("tainting the nodes failed: %v", err)), err
+		}
+	}
+	if cmd.validate && c.opts.ValidationDelay > 0 {
+		fresh, why, err := c.revalidate(ctx, cmd)
+		if err != nil || fresh == nil {
+			if err != nil {
+				why = err.Error()
+			}
+			return c.abandon(ctx, cmd, nil, why), err
+		}
+		cmd = fresh
+	}
+	machines, err := c.launch(ctx, cmd)
+	if err != nil {
+		c.metrics.launchFailures.WithLabelValues(string(cmd.method)).Inc()
+		return c.abandon(ctx, cmd, machines, err.Error()), nil
+	}
+	if err := c.awaitInitialized(ctx, cmd, machines); err != nil {
+		c.metrics.launchFailures.WithLabelValues(string(cmd.method)).Inc()
+		return c.abandon(ctx, cmd, machines, err.Error()), nil
+	}
+	for _, n := range cmd.nodes {
+		if err := c.kube.Delete(ctx, n.node); client.IgnoreNotFound(err) != nil {
+			// The replacements are up; the next pass finds the remaining nodes again.
+			return Outcome{}, fmt.Errorf("deleting node %s, %w", n.node.Name, err)
+		}
+		message := fmt.Sprintf("Disrupting node via %s (%s): %s", cmd.method, cmd.action(), cmd.reason)
+		c.recorder.Eventf(n.node, nil, corev1.EventTypeNormal, EventTerminating, "Disrupt", "%s", message)
+		if n.machine != nil {
+			c.recorder.Eventf(n.machine, nil, corev1.EventTypeNormal, EventTerminating, "Disrupt", "%s", message)
+		}
+		c.recorder.Eventf(n.provisioner.Provisioner, n.node, corev1.EventTypeNormal, EventTerminating, "Disrupt",
+			"Disrupting node %s via %s (%s): %s", n.node.Name, cmd.method, cmd.action(), cmd.reason)
+	}
+	c.metrics.actions.WithLabelValues(cmd.action(), string(cmd.method)).Inc()
+	logger.Info("deleted disrupted nodes", "replacements", machineNames(machines))
+	return Outcome{Method: cmd.method, Nodes: names, Replacements: machineNames(machines)}, nil
+}
+
+// revalidate waits the validation delay and asks the consolidation engine again, with the
+// command's nodes shown untainted: the command stands only if a command removing exactly those
+// nodes still comes out, and then the fresh one (with a fresh replacement) runs.
+func (c *Controller) revalidate(ctx context.Context, cmd *command) (*command, string, error) {
+	select {
+	case <-ctx.Done():
+		return nil, "", ctx.Err()
+	case <-c.clock.After(c.opts.ValidationDelay):
+	}
+	exempt := map[string]bool{}
+	for _, name := range cmd.names() {
+		exempt[name] = true
+	}
+	v, err := c.view(ctx, exempt)
+	if err != nil {
+		return nil, "", err
+	}
+	if v.launching > 0 || v.settling > 0 {
+		return nil, "the cluster changed while the command waited: capacity is launching or pods went pending", nil
+	}
+	byName := map[string]*node{}
+	for _, n := range v.nodes {
+		byName[n.node.Name] = n
+	}
+	want := cmd.names()
+	slices.Sort(want)
+	for _, cc := range consolidation.Evaluate(v.input, v.now).Commands {
+		got := slices.Clone(cc.Nodes)
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			continue
+		}
+		fresh := &command{method: cmd.method, reason: cc.Reason, savings: cc.Savings}
+		for _, name := range cc.Nodes {
+			fresh.nodes = append(fresh.nodes, byName[name])
+		}
+		if cc.Replacement != nil {
+			fresh.replacements = []scheduling.NewNode{*cc.Replacement}
+		}
+		return fresh, "", nil
+	}
+	return nil, fmt.Sprintf("no longer worth it after %s: the cluster changed", c.opts.ValidationDelay), nil
+}
+
+// launch creates a Machine for each replacement, as provisioning would for pending pods.
+func (c *Controller) launch(ctx context.Context, cmd *command) ([]*v1alpha5.Machine, error) {
+	var out []*v1alpha5.Machine
+	for _, r := range cmd.replacements {
+		p := &v1alpha5.Provisioner{}
+		if err := c.kube.Get(ctx, client.ObjectKey{Name: r.Provisioner}, p); err != nil {
+			return out, fmt.Errorf("getting provisioner %s for a replacement, %w", r.Provisioner, err)
+		}
+		m := provisioning.NewMachine(r, p)
+		if err := c.kube.Create(ctx, m); err != nil {
+			return out, fmt.Errorf("creating replacement machine, %w", err)
+		}
+		out = append(out, m)
+		log.FromContext(ctx).Info("launching replacement", "Machine", klog.KObj(m), "instanceTypes", len(r.InstanceTypes),
+			"cheapest", r.InstanceTypes[0].Name, "usdPerHour", r.Price())
+	}
+	for _, n := range cmd.nodes {
+		if len(out) > 0 {
+			c.recorder.Eventf(n.node, nil, corev1.EventTypeNormal, EventLaunching, "Disrupt",
+				"Launching %d replacement(s) (%s) before disrupting via %s", len(out), strings.Join(machineNames(out), ", "), cmd.method)
+		}
+	}
+	return out, nil
+}
+
+// errReplacementFailed says a replacement Machine was deleted before it was initialized: it could
+// not launch (no capacity) or its node never came up.
+var errReplacementFailed = errors.New("replacement machine was deleted before it was initialized")
+
+// awaitInitialized waits until every replacement Machine is initialized, fails fast when one is
+// deleted, and gives up after the replacement timeout.
+func (c *Controller) awaitInitialized(ctx context.Context, cmd *command, machines []*v1alpha5.Machine) error {
+	if len(machines) == 0 {
+		return nil
+	}
+	start := c.clock.Now()
+	for _, n := range cmd.nodes {
+		c.recorder.Eventf(n.node, nil, corev1.EventTypeNormal, EventWaitingReadiness, "Disrupt",
+			"Waiting on readiness of %d replacement(s) to continue disruption", len(machines))
+	}
+	pending := slices.Clone(machines)
+	seen := map[string]bool{}
+	err := wait.PollUntilContextCancel(ctx, replacementPoll, true, func(ctx context.Context) (bool, error) {
+		var still []*v1alpha5.Machine
+		for _, m := range pending {
+			current := &v1alpha5.Machine{}
+			err := c.kube.Get(ctx, client.ObjectKeyFromObject(m), current)
+			switch {
+			case apierrors.IsNotFound(err) && !seen[m.Name]:
+				still = append(still, m) // the cache has not seen the new Machine yet
+			case apierrors.IsNotFound(err) || (err == nil && current.DeletionTimestamp != nil):
+				return false, fmt.Errorf("%w: %s", errReplacementFailed, m.Name)
+			case err != nil:
+				return false, err
+			case meta.IsStatusConditionTrue(current.Status.Conditions, v1alpha5.MachineInitialized):
+				c.metrics.replacementInitialized.Observe(c.clock.Since(start).Seconds())
+			default:
+				seen[m.Name] = true
+				still = append(still, m)
+			}
+		}
+		pending = still
+		if len(pending) > 0 && c.clock.Since(start) > c.opts.ReplacementTimeout {
+			return false, fmt.Errorf("replacement %s not initialized after %s", pending[0].Name, c.opts.ReplacementTimeout)
+		}
+		return len(pending) == 0, nil
+	})
+	if err != nil {
+		return fmt.Errorf("waiting for replacements, %w", err)
+	}
+	return nil
+}
+
+// abandon drops a command: its replacements are deleted, its nodes untainted, and Events say why.
+func (c *Controller) abandon(ctx context.Context, cmd *command, machines []*v1alpha5.Machine, why string) Outcome {
+	logger := log.FromContext(ctx)
+	logger.Info("abandoning disruption", "reason", why)
+	for _, m := range machines {
+		if err := c.kube.Delete(ctx, m); client.IgnoreNotFound(err) != nil {
+			logger.Error(err, "deleting replacement of an abandoned command", "Machine", klog.KObj(m))
+		}
+	}
+	// The ctx may be ending (shutdown); untainting must still happen, or recover does it on the
+	// next start.
+	untaint := context.WithoutCancel(ctx)
+	for _, n := range cmd.nodes {
+		if err := c.setTaint(untaint, n.node.Name, false); err != nil {
+			logger.Error(err, "removing the disruption taint of an abandoned command", "Node", klog.KObj(n.node))
+		}
+		c.recorder.Eventf(n.node, nil, corev1.EventTypeWarning, EventAbandoned, "Disrupt", "Not disrupting via %s after all: %s", cmd.method, why)
+	}
+	return Outcome{Method: cmd.method, Abandoned: why}
+}
+
+func machineNames(machines []*v1alpha5.Machine) []string {
+	out := make([]string, len(machines))
+	for i, m := range machines {
+		out[i] = m.Name
+	}
+	return out
+}
