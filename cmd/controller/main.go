@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	// Disruption windows name IANA time zones; the controller image has no zoneinfo of its own.
+	_ "time/tzdata"
 
 	"github.com/go-logr/logr"
 	"k8s.io/klog/v2"

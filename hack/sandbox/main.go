@@ -34,7 +34,10 @@ func main() {
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	opts := stack.Options{ClusterName: "kerf-sandbox", AWSIMAddr: *awsimAddr, BootDelay: *bootDelay, Dir: *dir, Progress: os.Stderr}
+	opts := stack.Options{ClusterName: "kerf-sandbox", AWSIMAddr: *awsimAddr, BootDelay: *bootDelay, Dir: *dir, Progress: os.Stderr,
+		// Drift is off by default, as in Karpenter v0.31; the sandbox shows it
+		// (curl -X POST localhost:4566/_awsim/amis/roll releases a new image).
+		ControllerEnv: []string{"DRIFT_ENABLED=true"}}
 	if *logs {
 		opts.ControllerLog = os.Stderr
 	}

@@ -4,7 +4,11 @@ import (
 	"context"
 	"fmt"
 
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
 	"github.com/kerf-autoscaler/kerf/pkg/cloudprovider"
+	"github.com/kerf-autoscaler/kerf/pkg/consolidation"
+	"github.com/kerf-autoscaler/kerf/pkg/disruption"
 	"github.com/kerf-autoscaler/kerf/pkg/interruption"
 	"github.com/kerf-autoscaler/kerf/pkg/provisioning"
 	"github.com/kerf-autoscaler/kerf/pkg/provisioning/lifecycle"
@@ -64,8 +68,33 @@ func (o *Operator) RegisterControllers(ctx context.Context, cloud cloudprovider.
 	if err := nodes.Register(o.Manager); err != nil {
 		return fmt.Errorf("registering the node termination controller, %w", err)
 	}
+	if err := o.registerDisruption(ctx, kube, cluster, cloud); err != nil {
+		return err
+	}
 	if err := o.Add(lifecycle.NewGarbageCollector(kube, cloud, o.Clock, o.Options.GCGracePeriod, lifecycleMetrics)); err != nil {
 		return fmt.Errorf("adding the machine garbage collector, %w", err)
+	}
+	return nil
+}
+
+// registerDisruption adds the emptiness marker and the disruption loop, which share the
+// provisioner's picture of the cluster.
+func (o *Operator) registerDisruption(ctx context.Context, kube client.Client, cluster provisioning.Snapshotter, cloud cloudprovider.CloudProvider) error {
+	if err := disruption.NewEmptiness(kube, o.Clock).Register(o.Manager); err != nil {
+		return fmt.Errorf("registering the emptiness marker, %w", err)
+	}
+	metrics, err := disruption.NewMetrics(o.Registry)
+	if err != nil {
+		return err
+	}
+	controller := disruption.NewController(kube, cluster, cloud, o.GetEventRecorder(disruption.Name), o.Clock, metrics, disruption.Options{
+		DriftEnabled:    o.Options.DriftEnabled,
+		ExpiryJitter:    o.Options.ExpiryJitter,
+		ValidationDelay: disruption.DefaultValidationDelay,
+		Consolidation:   consolidation.Options{SpotToSpot: o.Options.SpotToSpotConsolidation},
+	})
+	if err := o.Add(controller); err != nil {
+		return fmt.Errorf("adding the disruption controller, %w", err)
 	}
 	return nil
 }

@@ -21,6 +21,9 @@ type Options struct {
 	AWSRegion               string
 	InterruptionQueue       string
 	DrainOnRebalance        bool
+	DriftEnabled            bool
+	ExpiryJitter            time.Duration
+	SpotToSpotConsolidation bool
 	BatchIdleDuration       time.Duration
 	BatchMaxDuration        time.Duration
 	RegistrationTTL         time.Duration
@@ -58,6 +61,9 @@ func options() []option {
 		{"aws-region", "AWS_REGION", "AWS region; the SDK's default chain when empty", stringOpt(func(o *Options) *string { return &o.AWSRegion }, "")},
 		{"interruption-queue", "INTERRUPTION_QUEUE", "SQS queue (name or URL) receiving EC2 interruption events from EventBridge; nodes it announces are drained before AWS takes them", stringOpt(func(o *Options) *string { return &o.InterruptionQueue }, "")},
 		{"drain-on-rebalance-recommendation", "DRAIN_ON_REBALANCE_RECOMMENDATION", "drain a spot node on an EC2 rebalance recommendation, not only on its interruption warning (off: an Event only, as Karpenter v0.31)", boolOpt(func(o *Options) *bool { return &o.DrainOnRebalance }, false)},
+		{"drift-enabled", "DRIFT_ENABLED", "replace nodes whose image, security groups, subnet, Provisioner or node template changed since launch (Karpenter v0.31's featureGates.driftEnabled, off by default)", boolOpt(func(o *Options) *bool { return &o.DriftEnabled }, false)},
+		{"expiry-jitter", "EXPIRY_JITTER", "let each node expire up to this much before its Provisioner's ttlSecondsUntilExpired, at a point fixed by its name, so nodes launched together are not replaced together (0: off)", durationOpt(func(o *Options) *time.Duration { return &o.ExpiryJitter }, 0)},
+		{"spot-to-spot-consolidation", "SPOT_TO_SPOT_CONSOLIDATION", "let consolidation replace a spot node with a cheaper spot node (off: it churns, and the cheapest pool is often the most interrupted)", boolOpt(func(o *Options) *bool { return &o.SpotToSpotConsolidation }, false)},
 		{"batch-idle-duration", "BATCH_IDLE_DURATION", "close a batch of pending pods after this long without a new one", durationOpt(func(o *Options) *time.Duration { return &o.BatchIdleDuration }, time.Second)},
 		{"batch-max-duration", "BATCH_MAX_DURATION", "close a batch of pending pods after this long in all", durationOpt(func(o *Options) *time.Duration { return &o.BatchMaxDuration }, 10*time.Second)},
 		{"registration-ttl", "REGISTRATION_TTL", "delete a launched Machine whose Node has not registered after this long, and terminate its instance", durationOpt(func(o *Options) *time.Duration { return &o.RegistrationTTL }, lifecycle.DefaultRegistrationTTL)},
@@ -137,6 +143,9 @@ func (o *Options) Validate() error {
 	}
 	if o.BatchMaxDuration < o.BatchIdleDuration {
 		bad("batch-max-duration", "%s must be at least --batch-idle-duration (%s)", o.BatchMaxDuration, o.BatchIdleDuration)
+	}
+	if o.ExpiryJitter < 0 {
+		bad("expiry-jitter", "%s must not be negative", o.ExpiryJitter)
 	}
 	if o.RegistrationTTL <= 0 {
 		bad("registration-ttl", "%s must be positive", o.RegistrationTTL)

@@ -13,8 +13,10 @@ const (
 	SpotPricesTTL = 30 * time.Minute
 	// NetworkTTL covers subnets and security groups resolved from selectors.
 	NetworkTTL = time.Minute
-	// AMIsTTL covers SSM parameters and DescribeImages.
-	AMIsTTL = 5 * time.Minute
+	// AMIsTTL covers SSM parameters and DescribeImages. Drift compares every node's image with
+	// these, so a new EKS-optimized release is noticed within this long; one SSM and one
+	// DescribeImages call a minute per image family is far below their limits.
+	AMIsTTL = time.Minute
 	// LaunchTemplatesTTL covers launch templates Kerf created or found.
 	LaunchTemplatesTTL = 10 * time.Minute
 	// LaunchTemplateGCPeriod is how often Kerf looks for launch templates it no longer uses.
