@@ -180,25 +180,28 @@ func (c *Controller) Disrupt(ctx context.Context) (Outcome, error) {
 
 // blocked records why a node a method wanted to remove stays, as an Event when the reason
 // changed since the last one.
-func (c *Controller) blocked(n *node, method Method, message string) {
-	c.report(n, corev1.EventTypeNormal, EventBlocked, fmt.Sprintf("Cannot disrupt node (%s): %s", method, message))
+func (c *Controller) blocked(n *node, method Method, why blockReason) {
+	c.report(n, EventBlocked, why.code, fmt.Sprintf("Cannot disrupt node (%s): %s: %s", method, why.code, why.message))
 }
 
 // unconsolidatable records why consolidation leaves a node alone.
 func (c *Controller) unconsolidatable(n *node, reason consolidation.NodeReason) {
-	c.report(n, corev1.EventTypeNormal, EventUnconsolidatable, fmt.Sprintf("%s: %s", reason.Code, reason.Message))
+	c.report(n, EventUnconsolidatable, string(reason.Code), fmt.Sprintf("%s: %s", reason.Code, reason.Message))
 }
 
-func (c *Controller) report(n *node, eventType, reason, message string) {
+// report Events message with the reason code as the Event's action: the events library folds
+// Events that differ only in their message into one series that keeps the first message, so the
+// code must tell them apart.
+func (c *Controller) report(n *node, reason, code, message string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.reported[n.node.Name] == message {
 		return
 	}
 	c.reported[n.node.Name] = message
-	c.recorder.Eventf(n.node, nil, eventType, reason, "Disrupt", "%s", message)
+	c.recorder.Eventf(n.node, nil, corev1.EventTypeNormal, reason, code, "%s", message)
 	if n.machine != nil {
-		c.recorder.Eventf(n.machine, nil, eventType, reason, "Disrupt", "%s", message)
+		c.recorder.Eventf(n.machine, nil, corev1.EventTypeNormal, reason, code, "%s", message)
 	}
 }
 

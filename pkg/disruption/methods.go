@@ -79,7 +79,7 @@ func (c *Controller) emptiness(_ context.Context, v *view) *command {
 		}
 		eligible++
 		if allowed := n.provisioner.allowed(v.now, defaultEmptinessCap); allowed >= 0 && taken[n.provisioner] >= allowed {
-			c.blocked(n, MethodEmptiness, budgetMessage(n.provisioner, v.now))
+			c.blocked(n, MethodEmptiness, budgetReason(n.provisioner, v.now))
 			continue
 		}
 		taken[n.provisioner]++
@@ -157,11 +157,11 @@ func (c *Controller) replacement(v *view, method Method, cands []*node) *command
 		switch {
 		case taken[n.provisioner] >= allowed:
 			if allowed == 0 || len(chosen) == 0 {
-				c.blocked(n, method, budgetMessage(n.provisioner, v.now))
+				c.blocked(n, method, budgetReason(n.provisioner, v.now))
 			}
 			continue
 		case !inSnapshot[n.node.Name]:
-			c.blocked(n, method, "the node is cordoned; its pods' new place cannot be planned")
+			c.blocked(n, method, blockReason{ReasonCordoned, "the node is cordoned; its pods' new place cannot be planned"})
 			continue
 		case tries == maxRelocations:
 			continue
@@ -169,12 +169,12 @@ func (c *Controller) replacement(v *view, method Method, cands []*node) *command
 		tries++
 		r := consolidation.Relocate(v.input, append(group, n.node.Name))
 		if r.Blocked.Code != "" {
-			c.blocked(n, method, fmt.Sprintf("%s: %s", r.Blocked.Code, r.Blocked.Message))
+			c.blocked(n, method, blockReason{string(r.Blocked.Code), r.Blocked.Message})
 			continue
 		}
 		if len(r.Plan.Unschedulable) > 0 {
 			u := r.Plan.Unschedulable[0]
-			c.blocked(n, method, fmt.Sprintf("%s: pod %s would fit nowhere else", consolidation.ReasonPodsWouldNotFit, u.Pod))
+			c.blocked(n, method, blockReason{string(consolidation.ReasonPodsWouldNotFit), fmt.Sprintf("pod %s would fit nowhere else", u.Pod)})
 			continue
 		}
 		group = append(group, n.node.Name)
@@ -250,7 +250,7 @@ func (c *Controller) trimToBudgets(v *view, cmd *command) {
 	kept := cmd.nodes[:0]
 	for _, n := range cmd.nodes {
 		if allowed := n.provisioner.allowed(v.now, defaultConsolidationCap); allowed >= 0 && taken[n.provisioner] >= allowed {
-			c.blocked(n, cmd.method, budgetMessage(n.provisioner, v.now))
+			c.blocked(n, cmd.method, budgetReason(n.provisioner, v.now))
 			continue
 		}
 		taken[n.provisioner]++
@@ -274,7 +274,7 @@ func (c *Controller) withinBudgets(v *view, cmd *command) bool {
 		if allowed := p.allowed(v.now, defaultConsolidationCap); allowed >= 0 && k > allowed {
 			for _, n := range cmd.nodes {
 				if n.provisioner == p {
-					c.blocked(n, cmd.method, budgetMessage(p, v.now))
+					c.blocked(n, cmd.method, budgetReason(p, v.now))
 				}
 			}
 			return false
@@ -283,16 +283,27 @@ func (c *Controller) withinBudgets(v *view, cmd *command) bool {
 	return true
 }
 
-func budgetMessage(p *provisioner, now time.Time) string {
+// Codes of DeprovisioningBlocked Events besides the consolidation engine's.
+const (
+	ReasonWindowClosed = "DisruptionWindowClosed"
+	ReasonBudgetSpent  = "DisruptionBudgetSpent"
+	ReasonCordoned     = "Cordoned"
+)
+
+// blockReason is why a node a method wanted stays: a code and the words for it.
+type blockReason struct{ code, message string }
+
+func budgetReason(p *provisioner, now time.Time) blockReason {
 	if !p.budget.Open(now) {
-		return fmt.Sprintf("provisioner %s's disruption window is closed (%s); it opens at %s",
-			p.Name, p.budget, p.budget.NextOpen(now).UTC().Format(time.RFC3339))
+		return blockReason{ReasonWindowClosed, fmt.Sprintf("provisioner %s's disruption window is closed (%s); it opens at %s",
+			p.Name, p.budget, p.budget.NextOpen(now).UTC().Format(time.RFC3339))}
 	}
 	if !p.budget.capped {
-		return fmt.Sprintf("provisioner %s already has %d node(s) being disrupted, and sets no kerf.sh/disruption-budget", p.Name, p.disrupting)
+		return blockReason{ReasonBudgetSpent, fmt.Sprintf("provisioner %s already has %d node(s) being disrupted, and sets no %s",
+			p.Name, p.disrupting, BudgetAnnotationKey)}
 	}
-	return fmt.Sprintf("provisioner %s's disruption budget (%s) is spent: %d of %d node(s) being disrupted",
-		p.Name, p.budget, p.disrupting, p.total)
+	return blockReason{ReasonBudgetSpent, fmt.Sprintf("provisioner %s's disruption budget (%s) is spent: %d of %d node(s) being disrupted",
+		p.Name, p.budget, p.disrupting, p.total)}
 }
 
 func anyTrue(m map[string]bool) bool {
