@@ -3,8 +3,14 @@ package consolidation
 import (
 	"slices"
 
+	v1 "k8s.io/api/core/v1"
+
 	"github.com/kerf-autoscaler/kerf/pkg/scheduling"
 )
+
+// leavingTaint keeps simulated pods off a node that stays for now but is leaving; no pod
+// tolerates it, yet the pods already there still count for spread and affinity.
+var leavingTaint = v1.Taint{Key: "kerf.sh/simulation-leaving", Effect: v1.TaintEffectNoSchedule}
 
 // Relocation says what removing some nodes takes: where their pods would go (onto the nodes that
 // stay, or onto new nodes to launch first), or why the nodes may not go now.
@@ -21,8 +27,18 @@ type Relocation struct {
 
 // Relocate simulates removing the named nodes of in.Cluster for a method that removes nodes
 // whatever they cost (expiry, drift): their pods are placed on the other nodes and, where those
-// lack room, on new nodes from the Provisioners. Nodes not in the cluster are ignored.
-func Relocate(in Input, names []string) Relocation {
+// lack room, on new nodes from the Provisioners. Nodes in avoid stay but take no pod: they are
+// due to leave too, and a pod moved there would only move again. Nodes not in the cluster are
+// ignored.
+func Relocate(in Input, names, avoid []string) Relocation {
+	if len(avoid) > 0 {
+		in.Cluster.Nodes = slices.Clone(in.Cluster.Nodes)
+		for i := range in.Cluster.Nodes {
+			if n := &in.Cluster.Nodes[i]; slices.Contains(avoid, n.Name) && !slices.Contains(names, n.Name) {
+				n.Taints = append(slices.Clip(n.Taints), leavingTaint)
+			}
+		}
+	}
 	e := newEvaluator(in)
 	infos := map[string]NodeInfo{}
 	for _, n := range in.Nodes {

@@ -13,6 +13,7 @@ func TestRelocate_SaysWhatRemovingNodesTakes(t *testing.T) {
 		name          string
 		cluster       *cluster
 		nodes         []string
+		avoid         []string
 		newNodes      int
 		placed        int
 		unschedulable int
@@ -26,6 +27,12 @@ func TestRelocate_SaysWhatRemovingNodesTakes(t *testing.T) {
 		name:     "pods that do not fit get a replacement",
 		cluster:  newCluster(small, large).node("a", large, pods("a", 3, "2")).node("b", large, pods("b", 3, "2")),
 		nodes:    []string{"a"},
+		newNodes: 1,
+	}, {
+		name:     "a node due to leave too takes no pod",
+		cluster:  newCluster(small, large).node("a", large, pods("a", 2, "1")).node("b", large, pods("b", 1, "1")),
+		nodes:    []string{"a"},
+		avoid:    []string{"a", "b"},
 		newNodes: 1,
 	}, {
 		name:     "two nodes leaving together",
@@ -59,7 +66,7 @@ func TestRelocate_SaysWhatRemovingNodesTakes(t *testing.T) {
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := Relocate(tt.cluster.in, tt.nodes)
+			got := Relocate(tt.cluster.in, tt.nodes, tt.avoid)
 			if got.Blocked.Code != tt.blocked {
 				t.Fatalf("blocked = %q (%s), want %q", got.Blocked.Code, got.Blocked.Message, tt.blocked)
 			}

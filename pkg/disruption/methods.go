@@ -147,6 +147,11 @@ func (c *Controller) replacement(v *view, method Method, cands []*node) *command
 	for _, n := range v.input.Cluster.Nodes {
 		inSnapshot[n.Name] = true
 	}
+	// Every candidate is due to leave: moving a pod onto one would only move it again.
+	leaving := make([]string, len(cands))
+	for i, n := range cands {
+		leaving[i] = n.node.Name
+	}
 	var group []string
 	var chosen []*node
 	var plan scheduling.Plan
@@ -167,7 +172,7 @@ func (c *Controller) replacement(v *view, method Method, cands []*node) *command
 			continue
 		}
 		tries++
-		r := consolidation.Relocate(v.input, append(group, n.node.Name))
+		r := consolidation.Relocate(v.input, append(group, n.node.Name), leaving)
 		if r.Blocked.Code != "" {
 			c.blocked(n, method, blockReason{string(r.Blocked.Code), r.Blocked.Message})
 			continue
