@@ -148,11 +148,17 @@ func (c *Controller) launch(ctx context.Context, cmd *command) ([]*v1alpha5.Mach
 		log.FromContext(ctx).Info("launching replacement", "Machine", klog.KObj(m), "instanceTypes", len(r.InstanceTypes),
 			"cheapest", r.InstanceTypes[0].Name, "usdPerHour", r.Price())
 	}
+	if len(out) == 0 {
+		return out, nil
+	}
+	described := make([]string, len(out))
+	for i, m := range out {
+		r := cmd.replacements[i]
+		described[i] = fmt.Sprintf("%s: %s and %d other type(s), from $%.4f/h", m.Name, r.InstanceTypes[0].Name, len(r.InstanceTypes)-1, r.Price())
+	}
 	for _, n := range cmd.nodes {
-		if len(out) > 0 {
-			c.recorder.Eventf(n.node, nil, corev1.EventTypeNormal, EventLaunching, "Disrupt",
-				"Launching %d replacement(s) (%s) before disrupting via %s", len(out), strings.Join(machineNames(out), ", "), cmd.method)
-		}
+		c.recorder.Eventf(n.node, nil, corev1.EventTypeNormal, EventLaunching, "Disrupt",
+			"Launching %d replacement(s) before disrupting via %s (%s)", len(out), cmd.method, strings.Join(described, "; "))
 	}
 	return out, nil
 }
