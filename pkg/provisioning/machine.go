@@ -11,7 +11,8 @@ import (
 // NewMachine is the persisted intent to launch one planned node: what the instance must satisfy
 // (the node's requirements narrowed to its candidate instance types), what the planned pods
 // request, and how the node is configured, owned by its Provisioner so deleting the Provisioner
-// removes it.
+// removes it. It records the hash of the Provisioner's static fields, which drift compares with
+// the Provisioner's later.
 func NewMachine(node scheduling.NewNode, p *v1alpha5.Provisioner) *v1alpha5.Machine {
 	names := make([]string, 0, len(node.InstanceTypes))
 	for _, it := range node.InstanceTypes {
@@ -23,11 +24,20 @@ func NewMachine(node scheduling.NewNode, p *v1alpha5.Provisioner) *v1alpha5.Mach
 		labels[k] = v
 	}
 	labels[v1alpha5.ProvisionerNameLabelKey] = p.Name
+	// A copy: the launch adds annotations to the Machine's map, which must not reach the
+	// Provisioner's (perhaps the informer cache's) own.
+	annotations := map[string]string{}
+	for k, v := range p.Spec.Annotations {
+		annotations[k] = v
+	}
+	for k, v := range p.HashAnnotations() {
+		annotations[k] = v
+	}
 	return &v1alpha5.Machine{
 		ObjectMeta: metav1.ObjectMeta{
 			GenerateName: p.Name + "-",
 			Labels:       labels,
-			Annotations:  p.Spec.Annotations,
+			Annotations:  annotations,
 			Finalizers:   []string{v1alpha5.TerminationFinalizer},
 			OwnerReferences: []metav1.OwnerReference{{
 				APIVersion:         v1alpha5.SchemeGroupVersion.String(),

@@ -82,6 +82,7 @@ func newFixture(t *testing.T, name string, limits corev1.ResourceList) *fixture 
 		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec: v1alpha5.ProvisionerSpec{
 			ProviderRef:   &v1alpha5.MachineTemplateRef{Name: "default"},
+			Annotations:   map[string]string{"example.com/owner": "team-a"},
 			Labels:        map[string]string{"team": "a"},
 			Taints:        []corev1.Taint{{Key: "dedicated", Value: name, Effect: corev1.TaintEffectNoSchedule}},
 			StartupTaints: []corev1.Taint{{Key: "cni", Effect: corev1.TaintEffectNoSchedule}},
@@ -170,6 +171,9 @@ func TestProvision_CreatesAMachinePerPlannedNodeShapedByItsProvisioner(t *testin
 	m := machines[0]
 	if m.Labels["team"] != "a" || !strings.HasPrefix(m.Name, f.provisioner.Name+"-") {
 		t.Errorf("machine %s labels %v: want the Provisioner's name and labels", m.Name, m.Labels)
+	}
+	if m.Annotations["example.com/owner"] != "team-a" || m.Annotations[v1alpha5.ProvisionerHashAnnotationKey] != f.provisioner.Hash() {
+		t.Errorf("machine annotations %v: want the Provisioner's and the hash of its static fields, %s", m.Annotations, f.provisioner.Hash())
 	}
 	if len(m.OwnerReferences) != 1 || m.OwnerReferences[0].UID != f.provisioner.UID {
 		t.Errorf("machine owners %v, want the Provisioner", m.OwnerReferences)
