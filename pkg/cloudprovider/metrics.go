@@ -99,7 +99,7 @@ func (m *measured) GetInstanceTypes(ctx context.Context, p *v1alpha5.Provisioner
 	return m.CloudProvider.GetInstanceTypes(ctx, p)
 }
 
-func (m *measured) IsDrifted(ctx context.Context, machine *v1alpha5.Machine) (drifted bool, err error) {
+func (m *measured) IsDrifted(ctx context.Context, machine *v1alpha5.Machine) (reason DriftReason, err error) {
 	defer func(start time.Time) { m.observe("IsDrifted", start, err) }(m.clock())
 	return m.CloudProvider.IsDrifted(ctx, machine)
 }

@@ -23,8 +23,25 @@ type CloudProvider interface {
 	// GetInstanceTypes returns the instance types a Provisioner may launch, with offerings and
 	// prices, for the scheduling simulation.
 	GetInstanceTypes(ctx context.Context, provisioner *v1alpha5.Provisioner) ([]*scheduling.InstanceType, error)
-	// IsDrifted reports whether the Machine's instance no longer matches its templates.
-	IsDrifted(ctx context.Context, machine *v1alpha5.Machine) (bool, error)
+	// IsDrifted reports why the Machine's instance no longer matches what a launch would use now,
+	// or "" when it still does.
+	IsDrifted(ctx context.Context, machine *v1alpha5.Machine) (DriftReason, error)
 	// Name of the provider, e.g. aws.
 	Name() string
 }
+
+// DriftReason says which part of a Machine's instance no longer matches what a launch would use
+// now; empty when none. Reasons are data: the disruption controller puts them in its Events.
+type DriftReason string
+
+// Drift reasons a cloud provider finds.
+const (
+	// DriftAMI: the instance's image is not one the node template resolves to now.
+	DriftAMI DriftReason = "AMIDrift"
+	// DriftSecurityGroup: the instance's security groups are not those the template selects now.
+	DriftSecurityGroup DriftReason = "SecurityGroupDrift"
+	// DriftSubnet: the instance's subnet is not one the template selects now.
+	DriftSubnet DriftReason = "SubnetDrift"
+	// DriftNodeTemplate: a static field of the node template changed since the launch.
+	DriftNodeTemplate DriftReason = "NodeTemplateStaticDrift"
+)

@@ -550,34 +550,3 @@ func (c *CloudProvider) List(ctx context.Context) ([]*v1alpha5.Machine, error) {
 	sort.Slice(out, func(i, j int) bool { return out[i].Status.ProviderID < out[j].Status.ProviderID })
 	return out, nil
 }
-
-// IsDrifted implements cloudprovider.CloudProvider: an instance is drifted when its image is no
-// longer one the node template resolves to (a new EKS-optimized release, a changed amiSelector).
-// Instances from a user-named launch template are never drifted: Kerf does not own that image.
-func (c *CloudProvider) IsDrifted(ctx context.Context, machine *v1alpha5.Machine) (bool, error) {
-	nodeTemplate, err := c.nodeTemplate(ctx, machine.Spec.MachineTemplateRef)
-	if err != nil {
-		return false, fmt.Errorf("checking drift of machine %s, %w", machine.Name, err)
-	}
-	if nodeTemplate.Spec.LaunchTemplate != nil {
-		return false, nil
-	}
-	id, err := c.instanceID(ctx, machine)
-	if err != nil {
-		return false, fmt.Errorf("checking drift of machine %s, %w", machine.Name, err)
-	}
-	inst, err := c.instances.Get(ctx, id)
-	if err != nil {
-		return false, fmt.Errorf("checking drift of machine %s, %w", machine.Name, err)
-	}
-	amis, err := c.amis.List(ctx, nodeTemplate)
-	if err != nil {
-		return false, fmt.Errorf("checking drift of machine %s, %w", machine.Name, err)
-	}
-	for _, ami := range amis {
-		if ami.ID == inst.ImageID {
-			return false, nil
-		}
-	}
-	return true, nil
-}

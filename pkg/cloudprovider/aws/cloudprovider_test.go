@@ -550,16 +550,16 @@ func TestGetAndList_ReturnTheClustersInstances(t *testing.T) {
 func TestIsDrifted_AfterANewAMIRelease(t *testing.T) {
 	e := newLaunchEnv(t, defaultNodeTemplate(v1alpha1.AMIFamilyAL2023), map[string]float64{"c5.large": 0.085})
 	launched := e.create(newMachine("default-drift", onDemand()))
-	if drifted, err := e.cp.IsDrifted(e.ctx, launched); err != nil || drifted {
-		t.Fatalf("fresh machine: drifted=%v err=%v", drifted, err)
+	if reason, err := e.cp.IsDrifted(e.ctx, launched); err != nil || reason != "" {
+		t.Fatalf("fresh machine: drift reason %q, err %v", reason, err)
 	}
 	e.srv.World.RollAMIs()
-	if drifted, _ := e.cp.IsDrifted(e.ctx, launched); drifted {
-		t.Errorf("drifted before the AMI cache expired; want the cached images to hold for AMIsTTL")
+	if reason, _ := e.cp.IsDrifted(e.ctx, launched); reason != "" {
+		t.Errorf("drifted (%s) before the AMI cache expired; want the cached images to hold for AMIsTTL", reason)
 	}
 	e.clock.Step(aws.AMIsTTL)
-	if drifted, err := e.cp.IsDrifted(e.ctx, launched); err != nil || !drifted {
-		t.Errorf("after a release and AMIsTTL: drifted=%v err=%v, want drifted", drifted, err)
+	if reason, err := e.cp.IsDrifted(e.ctx, launched); err != nil || reason != cloudprovider.DriftAMI {
+		t.Errorf("after a release and AMIsTTL: drift reason %q, err %v; want %s", reason, err, cloudprovider.DriftAMI)
 	}
 }
 

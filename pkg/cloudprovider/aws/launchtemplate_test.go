@@ -145,8 +145,8 @@ func TestCreate_UsesTheLaunchTemplateTheUserNamed(t *testing.T) {
 	if names := e.templates(); len(names) != 1 {
 		t.Errorf("templates %v, want only the user's", names)
 	}
-	if drifted, err := e.cp.IsDrifted(e.ctx, launched); err != nil || drifted {
-		t.Errorf("user template: drifted=%v err=%v, want never drifted", drifted, err)
+	if reason, err := e.cp.IsDrifted(e.ctx, launched); err != nil || reason != "" {
+		t.Errorf("user template: drift reason %q, err %v; want never drifted", reason, err)
 	}
 }
 

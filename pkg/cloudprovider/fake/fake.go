@@ -30,8 +30,8 @@ type CloudProvider struct {
 	InstanceTypes []*scheduling.InstanceType
 	// CreateErrors are returned by the next Create calls, one each, before any launch.
 	CreateErrors []error
-	// Drifted holds provider IDs IsDrifted reports as drifted.
-	Drifted map[string]bool
+	// Drifted is what IsDrifted reports, by provider ID; a Machine not in it is not drifted.
+	Drifted map[string]cloudprovider.DriftReason
 	// Clock stamps each instance's launch time (its CreationTimestamp in List and Get), which
 	// garbage collection compares with its grace period.
 	Clock clock.PassiveClock
@@ -173,7 +173,7 @@ func (c *CloudProvider) GetInstanceTypes(context.Context, *v1alpha5.Provisioner)
 }
 
 // IsDrifted implements CloudProvider.
-func (c *CloudProvider) IsDrifted(_ context.Context, machine *v1alpha5.Machine) (bool, error) {
+func (c *CloudProvider) IsDrifted(_ context.Context, machine *v1alpha5.Machine) (cloudprovider.DriftReason, error) {
 	c.Lock()
 	defer c.Unlock()
 	return c.Drifted[machine.Status.ProviderID], nil
