@@ -213,7 +213,7 @@ func (c *CloudProvider) Create(ctx context.Context, machine *v1alpha5.Machine) (
 	if it == nil {
 		return nil, fmt.Errorf("EC2 launched %s (%s), which was not requested", inst.ID, inst.Type)
 	}
-	return launchedMachine(machine, inst, it), nil
+	return launchedMachine(machine, nodeTemplate, inst, it), nil
 }
 
 // evictTemplates forgets the cached templates Kerf made for req and reports whether there were
@@ -463,9 +463,16 @@ func (c *CloudProvider) instanceTags(machine *v1alpha5.Machine, nodeTemplate *v1
 }
 
 // launchedMachine is the Machine with what the launch decided: the instance's labels, provider
-// ID, capacity and allocatable.
-func launchedMachine(machine *v1alpha5.Machine, inst *Instance, it *scheduling.InstanceType) *v1alpha5.Machine {
+// ID, capacity and allocatable, and the hash of the node template's static fields, which drift
+// compares with the template's later.
+func launchedMachine(machine *v1alpha5.Machine, nodeTemplate *v1alpha1.AWSNodeTemplate, inst *Instance, it *scheduling.InstanceType) *v1alpha5.Machine {
 	launched := machine.DeepCopy()
+	if launched.Annotations == nil {
+		launched.Annotations = map[string]string{}
+	}
+	for k, v := range nodeTemplate.HashAnnotations() {
+		launched.Annotations[k] = v
+	}
 	if launched.Labels == nil {
 		launched.Labels = map[string]string{}
 	}

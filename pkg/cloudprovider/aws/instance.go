@@ -33,9 +33,11 @@ type Instance struct {
 	CapacityType string
 	ImageID      string
 	SubnetID     string
-	State        string
-	LaunchTime   time.Time
-	Tags         map[string]string
+	// SecurityGroupIDs are the instance's security groups (DescribeInstances' groupSet).
+	SecurityGroupIDs []string
+	State            string
+	LaunchTime       time.Time
+	Tags             map[string]string
 	// UnavailableOfferings, set by Launch only, are the pools EC2 found out of capacity before
 	// it launched this instance in another.
 	UnavailableOfferings []cloudprovider.UnavailableOffering
@@ -196,6 +198,9 @@ func instanceFrom(inst ec2types.Instance) *Instance {
 	}
 	for _, t := range inst.Tags {
 		i.Tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
+	}
+	for _, g := range inst.SecurityGroups {
+		i.SecurityGroupIDs = append(i.SecurityGroupIDs, aws.ToString(g.GroupId))
 	}
 	return i
 }
