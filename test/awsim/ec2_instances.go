@@ -201,9 +201,9 @@ type xmlInstance struct {
 	LaunchTime            string          `xml:"launchTime"`
 	Placement             xmlPlacement    `xml:"placement"`
 	Monitoring            xmlState        `xml:"monitoring"`
-	SubnetID              string          `xml:"subnetId"`
-	VpcID                 string          `xml:"vpcId"`
-	PrivateIPAddress      string          `xml:"privateIpAddress"`
+	SubnetID              string          `xml:"subnetId,omitempty"`
+	VpcID                 string          `xml:"vpcId,omitempty"`
+	PrivateIPAddress      string          `xml:"privateIpAddress,omitempty"`
 	SourceDestCheck       bool            `xml:"sourceDestCheck"`
 	Groups                []xmlGroup      `xml:"groupSet>item"`
 	StateReason           *xmlStateReason `xml:"stateReason,omitempty"`
@@ -239,7 +239,10 @@ func (w *World) xmlInstance(inst *instance) xmlInstance {
 		x.StateReason = &xmlStateReason{Code: inst.StateReason[0], Message: inst.StateReason[1]}
 	}
 	if inst.State == stateTerminated {
-		x.PrivateDNSName, x.PrivateIPAddress = "", ""
+		// A terminated instance's network interface is gone, and with it what EC2 read from it:
+		// addresses, subnet, VPC and security groups.
+		x.PrivateDNSName, x.PrivateIPAddress, x.SubnetID, x.VpcID = "", "", "", ""
+		return x
 	}
 	for _, g := range inst.Groups {
 		name := g
@@ -293,8 +296,8 @@ func instanceFields(w *World) fields[*instance] {
 		"instance-state-code": func(i *instance) []string { return one(fmt.Sprint(stateCode(i.State))) },
 		"instance-type":       func(i *instance) []string { return one(i.Type.Name) },
 		"availability-zone":   func(i *instance) []string { return one(i.Zone) },
-		"subnet-id":           func(i *instance) []string { return one(i.SubnetID) },
-		"vpc-id":              func(*instance) []string { return one(w.vpcID) },
+		"subnet-id":           func(i *instance) []string { return network(i, one(i.SubnetID)) },
+		"vpc-id":              func(i *instance) []string { return network(i, one(w.vpcID)) },
 		"image-id":            func(i *instance) []string { return one(i.ImageID) },
 		"private-dns-name":    func(i *instance) []string { return one(i.PrivateDNS) },
 		"private-ip-address":  func(i *instance) []string { return one(i.PrivateIP) },
@@ -307,8 +310,17 @@ func instanceFields(w *World) fields[*instance] {
 			}
 			return nil
 		},
-		"instance.group-id": func(i *instance) []string { return i.Groups },
+		"instance.group-id": func(i *instance) []string { return network(i, i.Groups) },
 	}
+}
+
+// network is values unless the instance is terminated: a terminated instance no longer has the
+// network interface its subnet, VPC and groups came from, so filters on them miss it.
+func network(i *instance, values []string) []string {
+	if i.State == stateTerminated {
+		return nil
+	}
+	return values
 }
 
 func (w *World) describeInstances(_ context.Context, p params) (any, *apiError) {

@@ -161,6 +161,83 @@ func TestTerminateInstances_ShutsDownThenTerminatesAndFreesAddress(t *testing.T)
 	}
 }
 
+// Drift compares an instance's subnet and security groups with the node template's selection, so
+// they must read as EC2 gives them: the launch's groups, or the VPC's default group when it named
+// none; and nothing once the instance is terminated and its network interface gone.
+func TestDescribeInstances_SubnetAndSecurityGroupsAsEC2ReportsThem(t *testing.T) {
+	e := start(t, Options{})
+	groups, err := e.ec2.DescribeSecurityGroups(e.ctx, &ec2.DescribeSecurityGroupsInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]string{} // name -> ID
+	for _, g := range groups.SecurityGroups {
+		ids[aws.ToString(g.GroupName)] = aws.ToString(g.GroupId)
+	}
+	subnets, err := e.ec2.DescribeSubnets(e.ctx, &ec2.DescribeSubnetsInput{Filters: []ec2types.Filter{sdkFilter("availability-zone", "us-east-1b"), sdkFilter("tag-key", "karpenter.sh/discovery")}})
+	if err != nil || len(subnets.Subnets) != 1 {
+		t.Fatalf("DescribeSubnets: %v", err)
+	}
+	subnet := aws.ToString(subnets.Subnets[0].SubnetId)
+	ami, _ := e.srv.World.Parameter("/aws/service/eks/optimized-ami/1.30/amazon-linux-2/recommended/image_id")
+	out, err := e.ec2.RunInstances(e.ctx, &ec2.RunInstancesInput{ImageId: aws.String(ami), InstanceType: "m5.large", MinCount: aws.Int32(1),
+		MaxCount: aws.Int32(1), SubnetId: aws.String(subnet), SecurityGroupIds: []string{ids["eks-cluster-sg-kerf"], ids["default"]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	named := aws.ToString(out.Instances[0].InstanceId)
+	unnamed := e.run(t, "m5.large", 1)[0]
+
+	describe := func(id string) ec2types.Instance {
+		t.Helper()
+		d, err := e.ec2.DescribeInstances(e.ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}})
+		if err != nil || len(d.Reservations) != 1 || len(d.Reservations[0].Instances) != 1 {
+			t.Fatalf("DescribeInstances(%s): %v", id, err)
+		}
+		return d.Reservations[0].Instances[0]
+	}
+	groupsOf := func(inst ec2types.Instance) []string {
+		var out []string
+		for _, g := range inst.SecurityGroups {
+			out = append(out, aws.ToString(g.GroupId)+"/"+aws.ToString(g.GroupName))
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		id, subnet string
+		groups     []string
+	}{
+		{named, subnet, []string{ids["eks-cluster-sg-kerf"] + "/eks-cluster-sg-kerf", ids["default"] + "/default"}},
+		{unnamed, "", []string{ids["default"] + "/default"}},
+	} {
+		inst := describe(tc.id)
+		if got := groupsOf(inst); !reflect.DeepEqual(got, tc.groups) {
+			t.Errorf("%s: security groups %v, want %v", tc.id, got, tc.groups)
+		}
+		if got := aws.ToString(inst.SubnetId); got == "" || (tc.subnet != "" && got != tc.subnet) || aws.ToString(inst.VpcId) == "" {
+			t.Errorf("%s: subnet %q in VPC %q, want %q in the cluster VPC", tc.id, got, aws.ToString(inst.VpcId), tc.subnet)
+		}
+	}
+	if got := describeIDs(t, e, &ec2.DescribeInstancesInput{Filters: []ec2types.Filter{sdkFilter("instance.group-id", ids["eks-cluster-sg-kerf"])}}); !reflect.DeepEqual(got, []string{named}) {
+		t.Errorf("instances in the cluster group %v, want %s", got, named)
+	}
+
+	if _, err := e.ec2.TerminateInstances(e.ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{named}}); err != nil {
+		t.Fatal(err)
+	}
+	if inst := describe(named); len(inst.SecurityGroups) != 2 || aws.ToString(inst.SubnetId) != subnet {
+		t.Errorf("shutting down: groups %v subnet %q, want them kept until terminated", groupsOf(inst), aws.ToString(inst.SubnetId))
+	}
+	e.clock.Step(shutdownDuration)
+	inst := describe(named)
+	if len(inst.SecurityGroups) != 0 || inst.SubnetId != nil || inst.VpcId != nil || inst.PrivateIpAddress != nil {
+		t.Errorf("terminated: groups %v subnet %v VPC %v address %v, want none", groupsOf(inst), inst.SubnetId, inst.VpcId, inst.PrivateIpAddress)
+	}
+	if got := describeIDs(t, e, &ec2.DescribeInstancesInput{Filters: []ec2types.Filter{sdkFilter("subnet-id", subnet)}}); len(got) != 0 {
+		t.Errorf("instances in subnet %s after the only one there terminated: %v, want none", subnet, got)
+	}
+}
+
 func TestCreateTags_AppliesToInstancesAndRefusesUnknownIDs(t *testing.T) {
 	e := start(t, Options{})
 	ids := e.run(t, "m5.large", 1, sdkTag("Name", "old"))
