@@ -170,13 +170,13 @@ func (c *Controller) ensureFinalizer(ctx context.Context, machine *v1alpha5.Mach
 	return nil
 }
 
-// patch persists what the phases changed: labels with one patch, status with another. A Machine
-// deleted meanwhile is not an error.
+// patch persists what the phases changed: labels and annotations with one patch, status with
+// another. A Machine deleted meanwhile is not an error.
 func (c *Controller) patch(ctx context.Context, stored, machine *v1alpha5.Machine) error {
 	var errs []error
-	if !equality.Semantic.DeepEqual(stored.Labels, machine.Labels) {
+	if !equality.Semantic.DeepEqual(stored.Labels, machine.Labels) || !equality.Semantic.DeepEqual(stored.Annotations, machine.Annotations) {
 		labelled := stored.DeepCopy()
-		labelled.Labels = machine.Labels
+		labelled.Labels, labelled.Annotations = machine.Labels, machine.Annotations
 		if err := c.kubeClient.Patch(ctx, labelled, client.MergeFrom(stored)); client.IgnoreNotFound(err) != nil {
 			errs = append(errs, fmt.Errorf("patching machine %s, %w", machine.Name, err))
 		}

@@ -38,6 +38,14 @@ func (c *Controller) launch(ctx context.Context, s *scope) (phaseResult, error) 
 	for k, v := range launched.Labels {
 		machine.Labels[k] = v
 	}
+	// The cloud's annotations (the node template's hash) go onto the Machine, and from there to
+	// the Node, for drift to compare.
+	if len(launched.Annotations) > 0 && machine.Annotations == nil {
+		machine.Annotations = map[string]string{}
+	}
+	for k, v := range launched.Annotations {
+		machine.Annotations[k] = v
+	}
 	machine.Status.ProviderID = launched.Status.ProviderID
 	machine.Status.Capacity = launched.Status.Capacity
 	machine.Status.Allocatable = launched.Status.Allocatable

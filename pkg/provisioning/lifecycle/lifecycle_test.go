@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
+	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha1"
 	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha5"
 	"github.com/kerf-autoscaler/kerf/pkg/cloudprovider"
 	"github.com/kerf-autoscaler/kerf/pkg/provisioning/lifecycle"
@@ -149,15 +150,38 @@ func TestReconcile_RegistrationLinksTheNodeAndGivesItWhatItLacks(t *testing.T) {
 	h := newHarness(t)
 	dedicated := corev1.Taint{Key: "dedicated", Value: "batch", Effect: corev1.TaintEffectNoSchedule}
 	agentNotReady := corev1.Taint{Key: "node.cilium.io/agent-not-ready", Value: "true", Effect: corev1.TaintEffectNoExecute}
+	// The Provisioner's annotations and hash, as provisioning writes them; the cloud adds its
+	// node template's hash at launch.
 	h.createMachine("register", withInstanceType("m5.large"), withLabels("team", "a"),
-		withTaints(dedicated), withStartupTaints(agentNotReady))
+		withTaints(dedicated), withStartupTaints(agentNotReady),
+		withAnnotations("example.com/owner", "team-a", "example.com/contact", "machine", v1alpha5.ProvisionerHashAnnotationKey, "111",
+			corev1.LastAppliedConfigAnnotation, `{"kind":"Machine"}`))
+	h.cloud.launchAnnotations = map[string]string{v1alpha1.NodeTemplateHashAnnotationKey: "222"}
 	h.mustReconcile("register")
-	// The kubelet registered with the Provisioner's taint already and its own value for team.
-	node := h.registerNode(h.machine("register"), nodeLabels("team", "b"), nodeTaints(dedicated), nodeReady(true))
+	if got := h.machine("register").Annotations; got[v1alpha1.NodeTemplateHashAnnotationKey] != "222" || got["example.com/owner"] != "team-a" {
+		t.Errorf("launched machine annotations %v, want its own and the cloud's", got)
+	}
+	// The kubelet registered with the Provisioner's taint already and its own value for team, and
+	// a user's tooling annotated the Node already.
+	node := h.registerNode(h.machine("register"), nodeLabels("team", "b"), nodeTaints(dedicated), nodeReady(true),
+		nodeAnnotations("example.com/contact", "node"))
 
 	h.mustReconcile("register")
 
 	n := h.node(node.Name)
+	for key, want := range map[string]string{
+		"example.com/owner":                    "team-a",
+		"example.com/contact":                  "node",
+		v1alpha5.ProvisionerHashAnnotationKey:  "111",
+		v1alpha1.NodeTemplateHashAnnotationKey: "222",
+	} {
+		if got := n.Annotations[key]; got != want {
+			t.Errorf("node annotation %s = %q, want %q", key, got, want)
+		}
+	}
+	if got, ok := n.Annotations[corev1.LastAppliedConfigAnnotation]; ok {
+		t.Errorf("node carries the machine's kubectl last-applied configuration %s", got)
+	}
 	if !controllerutil.ContainsFinalizer(n, v1alpha5.TerminationFinalizer) {
 		t.Errorf("node finalizers %v, want %s so the node is drained before it goes", n.Finalizers, v1alpha5.TerminationFinalizer)
 	}

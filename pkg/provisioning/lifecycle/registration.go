@@ -3,6 +3,7 @@ package lifecycle
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -17,7 +18,8 @@ import (
 )
 
 // register links the Node that registered with the Machine's provider ID: the first time, it gives
-// the Node the termination finalizer and the Machine's labels and taints the Node lacks. The
+// the Node the termination finalizer and the Machine's labels, annotations and taints the Node
+// lacks. The
 // registered label marks that this was done, so a startup taint an agent has since removed is
 // never put back.
 func (c *Controller) register(ctx context.Context, s *scope) (phaseResult, error) {
@@ -52,19 +54,18 @@ func (c *Controller) register(ctx context.Context, s *scope) (phaseResult, error
 	return phaseResult{}, nil
 }
 
-// syncNode adds the termination finalizer, the Machine's labels and taints the Node lacks, and
-// the registered label. It never overwrites what the kubelet or a user set.
+// syncNode adds the termination finalizer, the Machine's labels, annotations and taints the Node
+// lacks, and the registered label. It never overwrites what the kubelet or a user set. The
+// annotations are the Provisioner's spec.annotations and the hashes drift compares.
 func (c *Controller) syncNode(ctx context.Context, machine *v1alpha5.Machine, node *corev1.Node) error {
 	stored := node.DeepCopy()
 	controllerutil.AddFinalizer(node, v1alpha5.TerminationFinalizer)
-	if node.Labels == nil {
-		node.Labels = map[string]string{}
-	}
-	for k, v := range machine.Labels {
-		if _, ok := node.Labels[k]; !ok {
-			node.Labels[k] = v
-		}
-	}
+	node.Labels = withMissing(node.Labels, machine.Labels)
+	// kubectl's record of what was applied to the Machine says nothing about the Node, and
+	// would make kubectl apply on the Node compute a wrong patch.
+	annotations := maps.Clone(machine.Annotations)
+	delete(annotations, corev1.LastAppliedConfigAnnotation)
+	node.Annotations = withMissing(node.Annotations, annotations)
 	node.Labels[v1alpha5.LabelNodeRegistered] = "true"
 	for _, taint := range append(append([]corev1.Taint{}, machine.Spec.Taints...), machine.Spec.StartupTaints...) {
 		if !hasTaint(node.Spec.Taints, taint) {
@@ -77,6 +78,19 @@ func (c *Controller) syncNode(ctx context.Context, machine *v1alpha5.Machine, no
 		return fmt.Errorf("patching node %s, %w", node.Name, err)
 	}
 	return nil
+}
+
+// withMissing returns to with every key of from it lacks added.
+func withMissing(to, from map[string]string) map[string]string {
+	if to == nil {
+		to = map[string]string{}
+	}
+	for k, v := range from {
+		if _, ok := to[k]; !ok {
+			to[k] = v
+		}
+	}
+	return to
 }
 
 // initialize marks the Node initialized once it can take the pods planned for it: Ready, no startup

@@ -92,10 +92,28 @@ func instanceTypes() []*scheduling.InstanceType {
 	}
 }
 
-// cloud is the fake provider with one more knob: errors for the next Delete calls.
+// cloud is the fake provider with two more knobs: errors for the next Delete calls, and
+// annotations Create puts on the Machines it launches (as AWS records its node template's hash).
 type cloud struct {
 	*fake.CloudProvider
-	deleteErrors []error
+	deleteErrors      []error
+	launchAnnotations map[string]string
+}
+
+func (c *cloud) Create(ctx context.Context, machine *v1alpha5.Machine) (*v1alpha5.Machine, error) {
+	launched, err := c.CloudProvider.Create(ctx, machine)
+	if err != nil {
+		return nil, err
+	}
+	c.Lock()
+	defer c.Unlock()
+	for k, v := range c.launchAnnotations {
+		if launched.Annotations == nil {
+			launched.Annotations = map[string]string{}
+		}
+		launched.Annotations[k] = v
+	}
+	return launched, nil
 }
 
 func (c *cloud) Delete(ctx context.Context, machine *v1alpha5.Machine) error {
@@ -193,7 +211,29 @@ func (h *harness) createMachine(name string, opts ...machineOption) *v1alpha5.Ma
 	return m
 }
 
+func withAnnotations(kv ...string) machineOption {
+	return func(m *v1alpha5.Machine) {
+		if m.Annotations == nil {
+			m.Annotations = map[string]string{}
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m.Annotations[kv[i]] = kv[i+1]
+		}
+	}
+}
+
 type nodeOption func(*corev1.Node)
+
+func nodeAnnotations(kv ...string) nodeOption {
+	return func(n *corev1.Node) {
+		if n.Annotations == nil {
+			n.Annotations = map[string]string{}
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			n.Annotations[kv[i]] = kv[i+1]
+		}
+	}
+}
 
 func nodeReady(ready bool) nodeOption {
 	return func(n *corev1.Node) {
