@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha5"
+	"github.com/kerf-autoscaler/kerf/pkg/cloudprovider"
 	"github.com/kerf-autoscaler/kerf/pkg/disruption"
 )
 
@@ -273,23 +274,62 @@ func TestBudgets_CapAndWindowAndMalformedAnnotations(t *testing.T) {
 	}
 }
 
-func TestDrift_OnlyWhenEnabled(t *testing.T) {
-	for _, enabled := range []bool{false, true} {
-		t.Run(map[bool]string{false: "disabled", true: "enabled"}[enabled], func(t *testing.T) {
-			h := newHarness(t, disruption.Options{DriftEnabled: enabled})
-			h.provisioner(nil)
+func TestDrift_ReplacesNodesThatNoLongerMatch(t *testing.T) {
+	tests := []struct {
+		name     string
+		disabled bool
+		// drift changes the world after the node launched.
+		drift  func(h *harness, p *v1alpha5.Provisioner, n *corev1.Node)
+		reason string // in the Terminating Event; empty: the node stays
+	}{{
+		name:   "the cloud provider says the image changed",
+		drift:  func(h *harness, _ *v1alpha5.Provisioner, n *corev1.Node) { h.cloudDrift(n, cloudprovider.DriftAMI) },
+		reason: string(cloudprovider.DriftAMI),
+	}, {
+		name:     "drift is off unless enabled",
+		disabled: true,
+		drift:    func(h *harness, _ *v1alpha5.Provisioner, n *corev1.Node) { h.cloudDrift(n, cloudprovider.DriftAMI) },
+	}, {
+		name: "a static field of the Provisioner changed",
+		drift: func(h *harness, p *v1alpha5.Provisioner, _ *corev1.Node) {
+			h.updateProvisioner(p, func(p *v1alpha5.Provisioner) { p.Spec.Labels = map[string]string{"team": "b"} })
+		},
+		reason: disruption.DriftProvisionerStatic,
+	}, {
+		name: "a behavioural field of the Provisioner is not drift",
+		drift: func(h *harness, p *v1alpha5.Provisioner, _ *corev1.Node) {
+			h.updateProvisioner(p, func(p *v1alpha5.Provisioner) { p.Spec.Weight = ptr.To[int32](50) })
+		},
+	}, {
+		name: "the node's instance type left the requirements",
+		drift: func(h *harness, p *v1alpha5.Provisioner, n *corev1.Node) {
+			h.updateProvisioner(p, func(p *v1alpha5.Provisioner) {
+				p.Spec.Requirements = []v1alpha5.NodeSelectorRequirement{{Key: v1alpha5.LabelInstanceType,
+					Operator: corev1.NodeSelectorOpNotIn, Values: []string{n.Labels[v1alpha5.LabelInstanceType]}}}
+			})
+		},
+		reason: disruption.DriftRequirements,
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, disruption.Options{DriftEnabled: !tt.disabled})
+			p := h.provisioner(nil)
 			n := h.node("n", 2, "1")
 			h.nodesSeen(1, 1)
-			h.cloud.Lock()
-			h.cloud.Drifted = map[string]bool{n.Spec.ProviderID: true}
-			h.cloud.Unlock()
+			tt.drift(h, p, n)
 			h.initializeReplacements(false)
 			out := h.disrupt()
-			if enabled != (out.Method == disruption.MethodDrift) || (enabled && len(out.Replacements) != 1) {
-				t.Fatalf("drift enabled %v: pass did %+v", enabled, out)
+			if tt.reason == "" {
+				if out.Method != "" || deleted(t, n.Name) {
+					t.Fatalf("pass did %+v, want nothing", out)
+				}
+				return
 			}
-			if deleted(t, n.Name) != enabled {
-				t.Errorf("drifted node deleted = %v, want %v", deleted(t, n.Name), enabled)
+			if out.Method != disruption.MethodDrift || len(out.Replacements) != 1 || !deleted(t, n.Name) {
+				t.Fatalf("pass did %+v (node deleted %v), want the node replaced for drift", out, deleted(t, n.Name))
+			}
+			if ev := h.recorder.find(n.Name, disruption.EventTerminating); len(ev) != 1 || !strings.Contains(ev[0], tt.reason) {
+				t.Errorf("events %q, want one %s naming %s", ev, disruption.EventTerminating, tt.reason)
 			}
 		})
 	}

@@ -49,11 +49,7 @@ func (c *Controller) drifted(ctx context.Context, n *node) string {
 	if ok && c.clock.Since(entry.at) < driftRecheck {
 		return entry.reason
 	}
-	drifted, err := c.cloud.IsDrifted(ctx, n.machine)
-	reason := ""
-	if drifted {
-		reason = "Drifted"
-	}
+	reason, err := c.cloud.IsDrifted(ctx, n.machine)
 	if err != nil {
 		// Not knowing is not drift; the next pass asks again.
 		log.FromContext(ctx).V(1).Info("checking drift failed", "Node", klog.KObj(n.node), "error", err.Error())
@@ -65,10 +61,9 @@ func (c *Controller) drifted(ctx context.Context, n *node) string {
 	return string(reason)
 }
 
-// provisionerDrift compares the node with its Provisioner as it is now. A Machine launched before
-// Kerf recorded the hash is not drifted by it.
+// provisionerDrift compares the node with its Provisioner as it is now.
 func provisionerDrift(n *node) string {
-	if stored := n.machine.Annotations["karpenter.sh/provisioner-hash"]; stored != "" && stored != "PENDING" {
+	if n.provisioner.StaticFieldsDrifted(n.machine.Annotations) {
 		return DriftProvisionerStatic
 	}
 	for _, r := range n.provisioner.Spec.Requirements {

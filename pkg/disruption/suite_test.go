@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha5"
+	"github.com/kerf-autoscaler/kerf/pkg/cloudprovider"
 	"github.com/kerf-autoscaler/kerf/pkg/cloudprovider/fake"
 	"github.com/kerf-autoscaler/kerf/pkg/disruption"
 	"github.com/kerf-autoscaler/kerf/pkg/scheduling"
@@ -162,7 +163,12 @@ func (h *harness) node(suffix string, cpu int64, podCPUs ...string) *corev1.Node
 		v1alpha5.LabelInstanceType: it.Name, v1alpha5.LabelTopologyZone: "zone-a", v1alpha5.CapacityTypeLabelKey: v1alpha5.CapacityTypeOnDemand,
 		v1alpha5.LabelArch: "amd64", corev1.LabelHostname: name,
 	}
-	machine := &v1alpha5.Machine{ObjectMeta: metav1.ObjectMeta{Name: name + "-machine", Labels: labels}}
+	p := &v1alpha5.Provisioner{}
+	if err := env.Client.Get(h.ctx, client.ObjectKey{Name: h.prefix}, p); err != nil {
+		h.t.Fatal(err)
+	}
+	// As provisioning launches it: the Provisioner's static fields hashed on the Machine.
+	machine := &v1alpha5.Machine{ObjectMeta: metav1.ObjectMeta{Name: name + "-machine", Labels: labels, Annotations: p.HashAnnotations()}}
 	if err := env.Client.Create(h.ctx, machine); err != nil {
 		h.t.Fatal(err)
 	}
@@ -190,6 +196,35 @@ func (h *harness) node(suffix string, cpu int64, podCPUs ...string) *corev1.Node
 		h.pod(fmt.Sprintf("%s-%d", name, i), name, podCPU, nil)
 	}
 	return n
+}
+
+// cloudDrift makes the fake cloud report the node's instance drifted.
+func (h *harness) cloudDrift(n *corev1.Node, reason cloudprovider.DriftReason) {
+	h.cloud.Lock()
+	defer h.cloud.Unlock()
+	h.cloud.Drifted = map[string]cloudprovider.DriftReason{n.Spec.ProviderID: reason}
+}
+
+// updateProvisioner changes the Provisioner and waits until the controller's cache sees it.
+func (h *harness) updateProvisioner(p *v1alpha5.Provisioner, mutate func(*v1alpha5.Provisioner)) {
+	h.t.Helper()
+	if err := env.Client.Get(h.ctx, client.ObjectKeyFromObject(p), p); err != nil {
+		h.t.Fatal(err)
+	}
+	mutate(p)
+	if err := env.Client.Update(h.ctx, p); err != nil {
+		h.t.Fatal(err)
+	}
+	h.synced("provisioner change in the cache", func(r client.Reader) error {
+		got := &v1alpha5.Provisioner{}
+		if err := r.Get(h.ctx, client.ObjectKeyFromObject(p), got); err != nil {
+			return err
+		}
+		if got.ResourceVersion != p.ResourceVersion {
+			return errString("stale")
+		}
+		return nil
+	})
 }
 
 // pod creates a Running pod bound to node.
