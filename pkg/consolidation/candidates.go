@@ -30,8 +30,10 @@ type candidate struct {
 // for the rest, sorted by node name.
 func candidates(in Input, now time.Time) ([]*candidate, []NodeReason) {
 	enabled := map[string]bool{}
+	blocked := map[string]string{}
 	for _, p := range in.Provisioners {
 		enabled[p.Name] = p.Enabled
+		blocked[p.Name] = p.Blocked
 	}
 	infos := map[string]NodeInfo{}
 	for _, n := range in.Nodes {
@@ -43,7 +45,7 @@ func candidates(in Input, now time.Time) ([]*candidate, []NodeReason) {
 		node := &in.Cluster.Nodes[i]
 		info, managed := infos[node.Name]
 		c := &candidate{info: info, node: node, index: i}
-		if code, msg := c.screen(managed, enabled[info.Provisioner], in.Options, now); code != "" {
+		if code, msg := c.screen(managed, enabled[info.Provisioner], blocked[info.Provisioner], in.Options, now); code != "" {
 			skipped = append(skipped, NodeReason{Node: node.Name, Code: code, Message: msg})
 			continue
 		}
@@ -61,7 +63,7 @@ func candidates(in Input, now time.Time) ([]*candidate, []NodeReason) {
 }
 
 // screen applies the node-level rules.
-func (c *candidate) screen(managed, enabled bool, opts Options, now time.Time) (ReasonCode, string) {
+func (c *candidate) screen(managed, enabled bool, blocked string, opts Options, now time.Time) (ReasonCode, string) {
 	switch {
 	case !managed:
 		return ReasonNotManaged, "not launched by a Provisioner"
@@ -71,13 +73,15 @@ func (c *candidate) screen(managed, enabled bool, opts Options, now time.Time) (
 		return ReasonConsolidationDisabled, "provisioner " + c.info.Provisioner + " does not enable consolidation"
 	case c.info.Deleting:
 		return ReasonDeleting, "already being deleted"
+	case blocked != "":
+		return ReasonDisruptionBlocked, blocked
 	case !c.info.Initialized:
 		return ReasonNotInitialized, "not initialized yet"
 	case c.info.DoNotConsolidate:
 		return ReasonDoNotConsolidate, "annotated karpenter.sh/do-not-consolidate"
 	case c.info.Nominated:
 		return ReasonNominated, "a pending pod is nominated to it"
-	case now.Sub(c.info.Created) < opts.MinAge:
+	case opts.MinAge > 0 && now.Sub(c.info.Created) < opts.MinAge:
 		return ReasonTooYoung, fmt.Sprintf("younger than %s", opts.MinAge)
 	}
 	return "", ""

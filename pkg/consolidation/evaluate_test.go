@@ -3,6 +3,7 @@ package consolidation
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -165,6 +166,7 @@ func TestEvaluate_SaysWhyANodeIsLeftAlone(t *testing.T) {
 		budget  *Budget
 		opts    Options
 		enabled bool
+		blocked string
 		want    ReasonCode
 	}{
 		{name: "consolidation disabled", want: ReasonConsolidationDisabled},
@@ -172,6 +174,7 @@ func TestEvaluate_SaysWhyANodeIsLeftAlone(t *testing.T) {
 		{name: "not initialized", enabled: true, info: func(n *NodeInfo) { n.Initialized = false }, want: ReasonNotInitialized},
 		{name: "do-not-consolidate", enabled: true, info: func(n *NodeInfo) { n.DoNotConsolidate = true }, want: ReasonDoNotConsolidate},
 		{name: "nominated", enabled: true, info: func(n *NodeInfo) { n.Nominated = true }, want: ReasonNominated},
+		{name: "disruption blocked for its provisioner", enabled: true, blocked: "budget spent", want: ReasonDisruptionBlocked},
 		{name: "too young", enabled: true, opts: Options{MinAge: 10 * time.Minute}, info: func(n *NodeInfo) { n.Created = epoch.Add(-time.Minute) }, want: ReasonTooYoung},
 		{name: "do-not-evict pod", enabled: true, pod: func(p *v1.Pod) { p.Annotations = map[string]string{podutil.DoNotEvictAnnotation: "true"} }, want: ReasonDoNotEvictPod},
 		{name: "safe-to-evict false pod", enabled: true, pod: func(p *v1.Pod) { p.Annotations = map[string]string{podutil.SafeToEvictAnnotation: "false"} }, want: ReasonDoNotEvictPod},
@@ -188,6 +191,7 @@ func TestEvaluate_SaysWhyANodeIsLeftAlone(t *testing.T) {
 				}
 			})
 			c.in.Provisioners[0].Enabled = tc.enabled
+			c.in.Provisioners[0].Blocked = tc.blocked
 			c.in.Options = tc.opts
 			if tc.budget != nil {
 				c.in.Budgets = []Budget{*tc.budget}
@@ -255,4 +259,19 @@ func TestEvaluate_IsDeterministic(t *testing.T) {
 			t.Fatalf("shuffled input changed the commands (-first +now):\n%s", diff)
 		}
 	}
+}
+
+// A controller's clock a second behind the API server's creation timestamps must not make every
+// new node "too young" when no minimum age is set.
+func TestEvaluate_NoMinimumAgeMeansAnyAge(t *testing.T) {
+	c := newCluster(c1, c2, c4).node("other", c4, pods("big", 1, "2")).node("x", c2, pods("web", 1, "500m"), func(n *NodeInfo) {
+		n.Created = epoch.Add(time.Second)
+	})
+	got := Evaluate(c.in, epoch)
+	for _, cmd := range got.Commands {
+		if slices.Contains(cmd.Nodes, "x") {
+			return
+		}
+	}
+	t.Errorf("commands %+v, skipped %+v; want node x consolidated", got.Commands, got.Skipped)
 }

@@ -26,6 +26,16 @@ type Input struct {
 	Options      Options
 }
 
+// NodePrice is what the named node of in.Nodes costs per hour; 0 when it is not listed.
+func (in *Input) NodePrice(name string) float64 {
+	for i := range in.Nodes {
+		if in.Nodes[i].Name == name {
+			return in.Nodes[i].Price
+		}
+	}
+	return 0
+}
+
 // NodeInfo is what consolidation knows about one of Kerf's nodes beyond its scheduling view.
 type NodeInfo struct {
 	// Name matches scheduling.Node.Name.
@@ -67,6 +77,10 @@ type ProvisionerInfo struct {
 	// strictest of them.
 	MinSavingsPerPod  float64
 	MinSavingsPercent float64
+	// Blocked, when set, says why none of this Provisioner's nodes may be disrupted now (a
+	// disruption budget spent, a window closed): its nodes are no candidates, and every command
+	// is planned around them.
+	Blocked string
 }
 
 // Options tune a pass.
@@ -117,6 +131,7 @@ type ReasonCode string
 const (
 	ReasonNotManaged            ReasonCode = "NotManaged"
 	ReasonConsolidationDisabled ReasonCode = "ConsolidationDisabled"
+	ReasonDisruptionBlocked     ReasonCode = "DisruptionBlocked"
 	ReasonDeleting              ReasonCode = "Deleting"
 	ReasonInFlight              ReasonCode = "InFlight"
 	ReasonNotInitialized        ReasonCode = "NotInitialized"

@@ -68,7 +68,7 @@ type Controller struct {
 
 	drifts   driftCache
 	mu       sync.Mutex
-	reported map[string]string // the last blocked message Evented per node
+	reported map[reportKey]string // the last message Evented per node and topic
 	// badBudgets is the last budget error message Evented per Provisioner.
 	badBudgets map[string]string
 }
@@ -85,8 +85,11 @@ func NewController(kube client.Client, cluster provisioning.Snapshotter, cloud c
 		opts.ReplacementTimeout = DefaultReplacementTimeout
 	}
 	return &Controller{kube: kube, cluster: cluster, cloud: cloud, recorder: recorder, clock: clk, metrics: metrics, opts: opts,
-		drifts: driftCache{entries: map[string]driftEntry{}}, reported: map[string]string{}, badBudgets: map[string]string{}}
+		drifts: driftCache{entries: map[string]driftEntry{}}, reported: map[reportKey]string{}, badBudgets: map[string]string{}}
 }
+
+// reportKey is what one remembered Event message is about.
+type reportKey struct{ node, topic string }
 
 // NeedLeaderElection makes only the leader disrupt nodes.
 func (c *Controller) NeedLeaderElection() bool { return true }
@@ -94,9 +97,6 @@ func (c *Controller) NeedLeaderElection() bool { return true }
 // Start runs a pass every poll interval until ctx ends.
 func (c *Controller) Start(ctx context.Context) error {
 	ctx = log.IntoContext(ctx, log.FromContext(ctx).WithName(Name))
-	if err := c.recover(ctx); err != nil {
-		log.FromContext(ctx).Error(err, "removing disruption taints left by an earlier run")
-	}
 	for {
 		if _, err := c.Disrupt(ctx); err != nil {
 			log.FromContext(ctx).Error(err, "disruption pass failed")
@@ -109,8 +109,10 @@ func (c *Controller) Start(ctx context.Context) error {
 	}
 }
 
-// recover removes the disruption taint from nodes a command chose before a restart: the command
-// died with the process, so nothing will delete them. Nodes already being deleted keep it.
+// recover removes the disruption taint from nodes no command holds: left by a command that died
+// with the process before a restart, or by one that failed after choosing them. Commands run one
+// at a time, within a pass, so between passes any such taint is stale. Nodes already being
+// deleted keep it.
 func (c *Controller) recover(ctx context.Context) error {
 	var nodes corev1.NodeList
 	if err := c.kube.List(ctx, &nodes); err != nil {
@@ -122,7 +124,7 @@ func (c *Controller) recover(ctx context.Context) error {
 			if err := c.setTaint(ctx, n.Name, false); err != nil {
 				return err
 			}
-			log.FromContext(ctx).Info("removed disruption taint left by an earlier run", "Node", klog.KObj(n))
+			log.FromContext(ctx).Info("removed a disruption taint no command holds", "Node", klog.KObj(n))
 		}
 	}
 	return nil
@@ -142,6 +144,9 @@ type Outcome struct {
 // Disrupt runs one pass: the first method with something to do, in order, chooses a command,
 // which runs to the point where its nodes are being deleted.
 func (c *Controller) Disrupt(ctx context.Context) (Outcome, error) {
+	if err := c.recover(ctx); err != nil {
+		return Outcome{}, fmt.Errorf("removing stale disruption taints, %w", err)
+	}
 	v, err := c.view(ctx, nil)
 	if err != nil {
 		return Outcome{}, err
@@ -161,11 +166,11 @@ func (c *Controller) Disrupt(ctx context.Context) (Outcome, error) {
 			log.FromContext(ctx).V(1).Info("waiting for the cluster to settle", "launchingMachines", v.launching, "pendingPods", v.settling)
 			break
 		}
-		if m.name == MethodConsolidation && v.deleting > 0 {
-			// Pods evicted from a draining node are not pending yet; consolidating now could
-			// remove the room they are about to need.
-			log.FromContext(ctx).V(1).Info("waiting for deleting nodes before consolidating", "deletingNodes", v.deleting)
-			break
+		if (m.name == MethodEmptiness || m.name == MethodConsolidation) && v.deleting > 0 {
+			// Pods evicted from a draining node are not pending yet; removing capacity now
+			// could take the room they are about to need (room a replacement plan counted on).
+			log.FromContext(ctx).V(1).Info("waiting for draining nodes", "method", m.name, "drainingNodes", v.deleting)
+			continue
 		}
 		start := c.clock.Now()
 		cmd := m.compute(ctx, v)
@@ -181,24 +186,26 @@ func (c *Controller) Disrupt(ctx context.Context) (Outcome, error) {
 // blocked records why a node a method wanted to remove stays, as an Event when the reason
 // changed since the last one.
 func (c *Controller) blocked(n *node, method Method, why blockReason) {
-	c.report(n, EventBlocked, why.code, fmt.Sprintf("Cannot disrupt node (%s): %s: %s", method, why.code, why.message))
+	c.report(n, EventBlocked+"/"+string(method), EventBlocked, why.code, fmt.Sprintf("Cannot disrupt node (%s): %s: %s", method, why.code, why.message))
 }
 
 // unconsolidatable records why consolidation leaves a node alone.
 func (c *Controller) unconsolidatable(n *node, reason consolidation.NodeReason) {
-	c.report(n, EventUnconsolidatable, string(reason.Code), fmt.Sprintf("%s: %s", reason.Code, reason.Message))
+	c.report(n, EventUnconsolidatable, EventUnconsolidatable, string(reason.Code), fmt.Sprintf("%s: %s", reason.Code, reason.Message))
 }
 
-// report Events message with the reason code as the Event's action: the events library folds
-// Events that differ only in their message into one series that keeps the first message, so the
-// code must tell them apart.
-func (c *Controller) report(n *node, reason, code, message string) {
+// report Events message unless it is what was last Evented for the node under topic (one per
+// method and kind of Event, so methods that each keep a node do not take turns). The reason code
+// is the Event's action: the events library folds Events that differ only in their message into
+// one series that keeps the first message, so the code must tell them apart.
+func (c *Controller) report(n *node, topic, reason, code, message string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.reported[n.node.Name] == message {
+	key := reportKey{node: n.node.Name, topic: topic}
+	if c.reported[key] == message {
 		return
 	}
-	c.reported[n.node.Name] = message
+	c.reported[key] = message
 	c.recorder.Eventf(n.node, nil, corev1.EventTypeNormal, reason, code, "%s", message)
 	if n.machine != nil {
 		c.recorder.Eventf(n.machine, nil, corev1.EventTypeNormal, reason, code, "%s", message)
@@ -220,9 +227,9 @@ func (c *Controller) forget(v *view) {
 	for _, n := range v.nodes {
 		live[n.node.Name] = true
 	}
-	for name := range c.reported {
-		if !live[name] {
-			delete(c.reported, name)
+	for key := range c.reported {
+		if !live[key.node] {
+			delete(c.reported, key)
 		}
 	}
 }

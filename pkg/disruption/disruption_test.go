@@ -1,6 +1,7 @@
 package disruption_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -207,6 +208,74 @@ func TestConsolidation_ACommandNoLongerValidAfterTheWaitIsDropped(t *testing.T) 
 	}
 	if deleted(t, chosen) || tainted(t, chosen) {
 		t.Errorf("node %s deleted %v, tainted %v; want kept, untainted", chosen, deleted(t, chosen), tainted(t, chosen))
+	}
+}
+
+// One Provisioner whose budget allows nothing must not keep another's nodes from consolidating:
+// the engine plans around its nodes.
+func TestConsolidation_AFrozenProvisionerDoesNotStopTheOthers(t *testing.T) {
+	h := newHarness(t, disruption.Options{ValidationDelay: 15 * time.Second})
+	enabled := func(p *v1alpha5.Provisioner) { p.Spec.Consolidation = &v1alpha5.Consolidation{Enabled: ptr.To(true)} }
+	h.namedProvisioner(h.prefix+"-frozen", func(p *v1alpha5.Provisioner) {
+		enabled(p)
+		p.Annotations = map[string]string{disruption.BudgetAnnotationKey: "0"}
+	})
+	h.provisioner(enabled)
+	frozen := h.nodeOf(h.prefix+"-frozen", "frozen", 4, "500m")
+	h.node("a", 4, "1")
+	h.node("b", 4, "1")
+	h.nodesSeen(3, 3)
+	out := h.disruptStepping(15 * time.Second)
+	if out.Method != disruption.MethodConsolidation || len(out.Nodes) == 0 || slices.Contains(out.Nodes, frozen.Name) {
+		t.Fatalf("pass did %+v, want the other Provisioner's nodes consolidated (their pods may move to the frozen node)", out)
+	}
+	if deleted(t, frozen.Name) {
+		t.Errorf("the frozen Provisioner's node was deleted")
+	}
+}
+
+// A budget smaller than the number of empty nodes: the command keeps as many as it allows, and
+// still holds when checked again after the validation delay.
+func TestConsolidation_ABudgetTrimsEmptyNodesAndTheRestStillRuns(t *testing.T) {
+	h := newHarness(t, disruption.Options{ValidationDelay: 15 * time.Second})
+	h.provisioner(func(p *v1alpha5.Provisioner) {
+		p.Spec.Consolidation = &v1alpha5.Consolidation{Enabled: ptr.To(true)}
+		p.Annotations = map[string]string{disruption.BudgetAnnotationKey: "1"}
+	})
+	h.node("busy", 4, "1")
+	for _, s := range []string{"a", "b", "c"} {
+		h.node(s, 2)
+	}
+	h.nodesSeen(4, 1)
+	out := h.disruptStepping(15 * time.Second)
+	if out.Abandoned != "" || len(out.Nodes) != 1 {
+		t.Fatalf("pass did %+v, want one empty node deleted", out)
+	}
+}
+
+// A Node without the termination finalizer is not Kerf's to remove (deleting it would skip the
+// drain and leave the instance running), whatever its labels say.
+func TestEmptiness_NeverDeletesANodeWithoutTheTerminationFinalizer(t *testing.T) {
+	h := newHarness(t, disruption.Options{})
+	h.provisioner(func(p *v1alpha5.Provisioner) { p.Spec.TTLSecondsAfterEmpty = ttl(30) })
+	n := h.node("n", 2)
+	n.Finalizers = nil
+	n.Annotations = map[string]string{v1alpha5.EmptinessTimestampAnnotationKey: h.clock.Now().Add(-time.Hour).UTC().Format(time.RFC3339)}
+	if err := env.Client.Update(h.ctx, n); err != nil {
+		t.Fatal(err)
+	}
+	h.synced("node without finalizer in the cache", func(r client.Reader) error {
+		got := &corev1.Node{}
+		if err := r.Get(h.ctx, client.ObjectKeyFromObject(n), got); err != nil {
+			return err
+		}
+		if len(got.Finalizers) > 0 {
+			return errString("stale")
+		}
+		return nil
+	})
+	if out := h.disrupt(); out.Method != "" || deleted(t, n.Name) {
+		t.Fatalf("pass did %+v, want nothing", out)
 	}
 }
 

@@ -51,9 +51,10 @@ func (c *Controller) drifted(ctx context.Context, n *node) string {
 	}
 	reason, err := c.cloud.IsDrifted(ctx, n.machine)
 	if err != nil {
-		// Not knowing is not drift; the next pass asks again.
-		log.FromContext(ctx).V(1).Info("checking drift failed", "Node", klog.KObj(n.node), "error", err.Error())
-		return ""
+		// Not knowing is not drift. The answer is kept like any other, so a failing check is
+		// logged once per recheck interval, not on every pass.
+		log.FromContext(ctx).Error(err, "checking drift failed", "Node", klog.KObj(n.node))
+		reason = ""
 	}
 	c.drifts.mu.Lock()
 	c.drifts.entries[key] = driftEntry{reason: string(reason), at: c.clock.Now()}

@@ -19,7 +19,6 @@ import (
 	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha5"
 	"github.com/kerf-autoscaler/kerf/pkg/consolidation"
 	"github.com/kerf-autoscaler/kerf/pkg/provisioning"
-	"github.com/kerf-autoscaler/kerf/pkg/scheduling"
 )
 
 // Event reasons. Those Karpenter v0.31 emits keep its names, so alerts on them keep working.
@@ -31,6 +30,7 @@ const (
 	EventTerminating      = "DeprovisioningTerminating"
 	EventAbandoned        = "DeprovisioningAbandoned"
 	EventInvalidBudget    = "InvalidDisruptionBudget"
+	EventPodsWillPend     = "DeprovisioningPodsWillPend"
 )
 
 // replacementPoll is how often the wait for replacements looks at their Machines (real time: it
@@ -88,17 +88,19 @@ func (c *Controller) execute(ctx context.Context, cmd *command) (Outcome, error)
 	return Outcome{Method: cmd.method, Nodes: names, Replacements: machineNames(machines)}, nil
 }
 
-// revalidate waits the validation delay and asks the consolidation engine again, with the
-// command's nodes shown untainted: the command stands only if a command removing exactly those
-// nodes still comes out, and then the fresh one (with a fresh replacement) runs.
+// revalidate waits the validation delay and checks the command again on a fresh picture, with
+// its nodes shown untainted: each node must still be a candidate, and removing them together
+// must still be possible with no more replacements than planned, the replacement still cheaper
+// than the nodes. The fresh replacement (or none, if the pods now fit elsewhere) is what runs.
 func (c *Controller) revalidate(ctx context.Context, cmd *command) (*command, string, error) {
 	select {
 	case <-ctx.Done():
 		return nil, "", ctx.Err()
 	case <-c.clock.After(c.opts.ValidationDelay):
 	}
+	names := cmd.names()
 	exempt := map[string]bool{}
-	for _, name := range cmd.names() {
+	for _, name := range names {
 		exempt[name] = true
 	}
 	v, err := c.view(ctx, exempt)
@@ -108,28 +110,54 @@ func (c *Controller) revalidate(ctx context.Context, cmd *command) (*command, st
 	if v.launching > 0 || v.settling > 0 {
 		return nil, "the cluster changed while the command waited: capacity is launching or pods went pending", nil
 	}
+	fresh := &command{method: cmd.method, reason: cmd.reason, savings: cmd.savings}
 	byName := map[string]*node{}
 	for _, n := range v.nodes {
 		byName[n.node.Name] = n
 	}
-	want := cmd.names()
-	slices.Sort(want)
-	for _, cc := range consolidation.Evaluate(v.input, v.now).Commands {
-		got := slices.Clone(cc.Nodes)
-		slices.Sort(got)
-		if !slices.Equal(got, want) {
-			continue
+	price := 0.0
+	allSpot := true
+	for _, name := range names {
+		n := byName[name]
+		if why := stillCandidate(n, v.now); why != "" {
+			return nil, fmt.Sprintf("node %s %s", name, why), nil
 		}
-		fresh := &command{method: cmd.method, reason: cc.Reason, savings: cc.Savings}
-		for _, name := range cc.Nodes {
-			fresh.nodes = append(fresh.nodes, byName[name])
-		}
-		if cc.Replacement != nil {
-			fresh.replacements = []scheduling.NewNode{*cc.Replacement}
-		}
-		return fresh, "", nil
+		fresh.nodes = append(fresh.nodes, n)
+		price += v.input.NodePrice(name)
+		allSpot = allSpot && n.info.CapacityType == v1alpha5.CapacityTypeSpot
 	}
-	return nil, fmt.Sprintf("no longer worth it after %s: the cluster changed", c.opts.ValidationDelay), nil
+	r := consolidation.Relocate(v.input, names, nil)
+	switch {
+	case r.Blocked.Code != "":
+		return nil, fmt.Sprintf("%s: %s", r.Blocked.Code, r.Blocked.Message), nil
+	case len(r.Plan.Unschedulable) > 0:
+		return nil, fmt.Sprintf("pod %s would now fit nowhere", r.Plan.Unschedulable[0].Pod), nil
+	case len(r.Plan.NewNodes) > len(cmd.replacements):
+		return nil, fmt.Sprintf("its pods would now need %d new nodes", len(r.Plan.NewNodes)), nil
+	case len(r.Plan.NewNodes) == 1 && r.Plan.NewNodes[0].Price() >= price:
+		return nil, fmt.Sprintf("the replacement, at $%.4f/h, is no longer cheaper than $%.4f/h", r.Plan.NewNodes[0].Price(), price), nil
+	case len(r.Plan.NewNodes) == 1 && allSpot && !c.opts.Consolidation.SpotToSpot:
+		return nil, "its pods would now need a spot replacement, and spot-to-spot consolidation is off", nil
+	}
+	fresh.replacements = r.Plan.NewNodes
+	return fresh, "", nil
+}
+
+// stillCandidate says why a node chosen for consolidation no longer may go, empty when it may.
+func stillCandidate(n *node, now time.Time) string {
+	switch {
+	case n == nil:
+		return "is gone"
+	case n.info.Deleting:
+		return "is being deleted"
+	case n.info.DoNotConsolidate:
+		return "was annotated " + v1alpha5.DoNotConsolidateNodeAnnotationKey
+	case n.info.Nominated:
+		return "had a pending pod nominated to it"
+	case !n.provisioner.budget.Open(now):
+		return "is outside its Provisioner's disruption window"
+	}
+	return ""
 }
 
 // launch creates a Machine for each replacement, as provisioning would for pending pods.
@@ -215,16 +243,15 @@ func (c *Controller) awaitInitialized(ctx context.Context, cmd *command, machine
 func (c *Controller) abandon(ctx context.Context, cmd *command, machines []*v1alpha5.Machine, why string) Outcome {
 	logger := log.FromContext(ctx)
 	logger.Info("abandoning disruption", "reason", why)
+	// The ctx may be ending (shutdown); the clean-up must still happen.
+	ctx = context.WithoutCancel(ctx)
 	for _, m := range machines {
 		if err := c.kube.Delete(ctx, m); client.IgnoreNotFound(err) != nil {
 			logger.Error(err, "deleting replacement of an abandoned command", "Machine", klog.KObj(m))
 		}
 	}
-	// The ctx may be ending (shutdown); untainting must still happen, or recover does it on the
-	// next start.
-	untaint := context.WithoutCancel(ctx)
 	for _, n := range cmd.nodes {
-		if err := c.setTaint(untaint, n.node.Name, false); err != nil {
+		if err := c.setTaint(ctx, n.node.Name, false); err != nil {
 			logger.Error(err, "removing the disruption taint of an abandoned command", "Node", klog.KObj(n.node))
 		}
 		c.recorder.Eventf(n.node, nil, corev1.EventTypeWarning, EventAbandoned, "Disrupt", "Not disrupting via %s after all: %s", cmd.method, why)

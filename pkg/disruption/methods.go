@@ -177,10 +177,13 @@ func (c *Controller) replacement(v *view, method Method, cands []*node) *command
 			c.blocked(n, method, blockReason{string(r.Blocked.Code), r.Blocked.Message})
 			continue
 		}
-		if len(r.Plan.Unschedulable) > 0 {
-			u := r.Plan.Unschedulable[0]
-			c.blocked(n, method, blockReason{string(consolidation.ReasonPodsWouldNotFit), fmt.Sprintf("pod %s would fit nowhere else", u.Pod)})
-			continue
+		if len(r.Plan.Unschedulable) > len(plan.Unschedulable) {
+			// As Karpenter v0.31: a node past its TTL or drifted goes even when some of its
+			// pods fit nowhere; they stay pending, with the reason on the node.
+			u := r.Plan.Unschedulable[len(r.Plan.Unschedulable)-1]
+			c.report(n, "unschedulable/"+string(method), EventPodsWillPend, string(consolidation.ReasonPodsWouldNotFit),
+				fmt.Sprintf("Disrupting via %s although %d pod(s) would fit nowhere else, e.g. %s: they will stay pending",
+					method, len(r.Plan.Unschedulable)-len(plan.Unschedulable), u.Pod))
 		}
 		group = append(group, n.node.Name)
 		chosen = append(chosen, n)
@@ -303,12 +306,12 @@ func budgetReason(p *provisioner, now time.Time) blockReason {
 		return blockReason{ReasonWindowClosed, fmt.Sprintf("provisioner %s's disruption window is closed (%s); it opens at %s",
 			p.Name, p.budget, p.budget.NextOpen(now).UTC().Format(time.RFC3339))}
 	}
+	// No live counts in the words: a message is Evented again only when it changes.
 	if !p.budget.capped {
-		return blockReason{ReasonBudgetSpent, fmt.Sprintf("provisioner %s already has %d node(s) being disrupted, and sets no %s",
-			p.Name, p.disrupting, BudgetAnnotationKey)}
+		return blockReason{ReasonBudgetSpent, fmt.Sprintf("provisioner %s is already disrupting as many nodes as this method takes at once without a %s annotation",
+			p.Name, BudgetAnnotationKey)}
 	}
-	return blockReason{ReasonBudgetSpent, fmt.Sprintf("provisioner %s's disruption budget (%s) is spent: %d of %d node(s) being disrupted",
-		p.Name, p.budget, p.disrupting, p.total)}
+	return blockReason{ReasonBudgetSpent, fmt.Sprintf("provisioner %s's disruption budget (%s) is spent", p.Name, p.budget)}
 }
 
 func anyTrue(m map[string]bool) bool {

@@ -140,7 +140,13 @@ func (h *harness) cleanup() {
 // provisioner creates a Provisioner named after the test.
 func (h *harness) provisioner(mutate func(*v1alpha5.Provisioner)) *v1alpha5.Provisioner {
 	h.t.Helper()
-	p := &v1alpha5.Provisioner{ObjectMeta: metav1.ObjectMeta{Name: h.prefix},
+	return h.namedProvisioner(h.prefix, mutate)
+}
+
+// namedProvisioner creates a Provisioner; its name must start with the test's prefix.
+func (h *harness) namedProvisioner(name string, mutate func(*v1alpha5.Provisioner)) *v1alpha5.Provisioner {
+	h.t.Helper()
+	p := &v1alpha5.Provisioner{ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec: v1alpha5.ProvisionerSpec{ProviderRef: &v1alpha5.MachineTemplateRef{Name: "default"}}}
 	if mutate != nil {
 		mutate(p)
@@ -155,16 +161,22 @@ func (h *harness) provisioner(mutate func(*v1alpha5.Provisioner)) *v1alpha5.Prov
 // with pods of the given cpu requests bound to it (in namespace default, owned by nothing).
 func (h *harness) node(suffix string, cpu int64, podCPUs ...string) *corev1.Node {
 	h.t.Helper()
+	return h.nodeOf(h.prefix, suffix, cpu, podCPUs...)
+}
+
+// nodeOf is node for the named Provisioner.
+func (h *harness) nodeOf(provisioner, suffix string, cpu int64, podCPUs ...string) *corev1.Node {
+	h.t.Helper()
 	name := h.prefix + "-" + suffix
 	it := instanceType(cpu)
 	providerID := "fake:///zone-a/" + name
 	labels := map[string]string{
-		v1alpha5.ProvisionerNameLabelKey: h.prefix, v1alpha5.LabelNodeInitialized: "true", v1alpha5.LabelNodeRegistered: "true",
+		v1alpha5.ProvisionerNameLabelKey: provisioner, v1alpha5.LabelNodeInitialized: "true", v1alpha5.LabelNodeRegistered: "true",
 		v1alpha5.LabelInstanceType: it.Name, v1alpha5.LabelTopologyZone: "zone-a", v1alpha5.CapacityTypeLabelKey: v1alpha5.CapacityTypeOnDemand,
 		v1alpha5.LabelArch: "amd64", corev1.LabelHostname: name,
 	}
 	p := &v1alpha5.Provisioner{}
-	if err := env.Client.Get(h.ctx, client.ObjectKey{Name: h.prefix}, p); err != nil {
+	if err := env.Client.Get(h.ctx, client.ObjectKey{Name: provisioner}, p); err != nil {
 		h.t.Fatal(err)
 	}
 	// As provisioning launches it: the Provisioner's static fields hashed on the Machine.
@@ -178,7 +190,9 @@ func (h *harness) node(suffix string, cpu int64, podCPUs ...string) *corev1.Node
 	if err := env.Client.Status().Update(h.ctx, machine); err != nil {
 		h.t.Fatal(err)
 	}
-	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}, Spec: corev1.NodeSpec{ProviderID: providerID}}
+	// Registered by the lifecycle controller: the termination finalizer makes deletion a drain.
+	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels, Finalizers: []string{v1alpha5.TerminationFinalizer}},
+		Spec: corev1.NodeSpec{ProviderID: providerID}}
 	if err := env.Client.Create(h.ctx, n); err != nil {
 		h.t.Fatal(err)
 	}
@@ -283,6 +297,34 @@ func (h *harness) nodesSeen(n, pods int) {
 		}
 		return nil
 	})
+}
+
+// disruptStepping runs one pass while stepping the fake clock through every wait it makes (the
+// consolidation validation delay), as time would pass.
+func (h *harness) disruptStepping(step time.Duration) disruption.Outcome {
+	h.t.Helper()
+	type result struct {
+		out disruption.Outcome
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		out, err := h.controller.Disrupt(h.ctx)
+		done <- result{out, err}
+	}()
+	for {
+		select {
+		case r := <-done:
+			if r.err != nil {
+				h.t.Fatalf("disruption pass: %v", r.err)
+			}
+			return r.out
+		case <-time.After(20 * time.Millisecond):
+			if h.clock.HasWaiters() {
+				h.clock.Step(step)
+			}
+		}
+	}
 }
 
 // disrupt runs one pass and fails the test on error.

@@ -42,7 +42,7 @@ func (c *Controller) setTaint(ctx context.Context, name string, on bool) error {
 		if err := c.kube.Get(ctx, client.ObjectKey{Name: name}, n); err != nil {
 			return client.IgnoreNotFound(err)
 		}
-		if hasDisruptionTaint(n) == on || (on && n.DeletionTimestamp != nil) {
+		if hasDisruptionTaint(n) == on || n.DeletionTimestamp != nil {
 			return nil
 		}
 		patch := client.MergeFromWithOptions(n.DeepCopy(), client.MergeFromWithOptimisticLock{})

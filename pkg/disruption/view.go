@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha5"
 	"github.com/kerf-autoscaler/kerf/pkg/consolidation"
@@ -23,7 +24,7 @@ import (
 // node is one of Kerf's nodes as disruption sees it.
 type node struct {
 	node        *corev1.Node
-	machine     *v1alpha5.Machine // nil when no Machine accounts for the node
+	machine     *v1alpha5.Machine
 	provisioner *provisioner
 	info        consolidation.NodeInfo
 	// pods counts the pods a drain would evict: not DaemonSet, mirror, finished or leaving pods.
@@ -56,15 +57,25 @@ type view struct {
 	input        consolidation.Input
 	nodes        []*node // Kerf's nodes, by name
 	provisioners map[string]*provisioner
-	// launching counts Machines not initialized yet, deleting Kerf's nodes being deleted, and
-	// settling the pods marked unschedulable so recently that provisioning has yet to act.
+	// launching counts Machines not initialized yet, deleting Kerf's nodes being drained, and
+	// settling the pods marked unschedulable so recently that provisioning has yet to act; each
+	// only for a while (see the settle constants).
 	launching, deleting, settling int
 }
 
-// pendingSettle is how long a pod the kube-scheduler could not place keeps disruption waiting:
-// past it, provisioning has had its batch, and a pod no Provisioner can hold must not hold up
-// every removal forever.
-const pendingSettle = time.Minute
+// How long the cluster counts as still changing. Each bounds a wait that one stuck object could
+// otherwise make endless for every node of the cluster.
+const (
+	// pendingSettle: a pod the kube-scheduler could not place; past it, provisioning has had its
+	// batch, and a pod no Provisioner can hold must not hold up every removal.
+	pendingSettle = time.Minute
+	// launchSettle: a Machine not initialized yet; the registration TTL deletes one that never
+	// registers, but one whose node never becomes ready stays.
+	launchSettle = 15 * time.Minute
+	// drainSettle: a node being drained; its evicted pods need room soon, but a drain a
+	// PodDisruptionBudget holds up can last indefinitely.
+	drainSettle = 5 * time.Minute
+)
 
 // view builds the picture of the cluster one pass works from; nodes in exempt are shown without
 // the disruption taint, as if the command that tainted them had not been chosen.
@@ -103,7 +114,8 @@ func (c *Controller) view(ctx context.Context, exempt map[string]bool) (*view, e
 		if m.Status.ProviderID != "" {
 			byProviderID[m.Status.ProviderID] = m
 		}
-		if m.DeletionTimestamp == nil && !meta.IsStatusConditionTrue(m.Status.Conditions, v1alpha5.MachineInitialized) {
+		if m.DeletionTimestamp == nil && !meta.IsStatusConditionTrue(m.Status.Conditions, v1alpha5.MachineInitialized) &&
+			v.now.Sub(m.CreationTimestamp.Time) < launchSettle {
 			v.launching++
 		}
 	}
@@ -120,7 +132,7 @@ func (c *Controller) view(ctx context.Context, exempt map[string]bool) (*view, e
 			continue
 		}
 		v.nodes = append(v.nodes, n)
-		if n.info.Deleting {
+		if n.node.DeletionTimestamp != nil && v.now.Sub(n.node.DeletionTimestamp.Time) < drainSettle {
 			v.deleting++
 		}
 		n.provisioner.total++
@@ -140,7 +152,12 @@ func (c *Controller) node(v *view, n *corev1.Node, machines map[string]*v1alpha5
 		return nil
 	}
 	m := machines[n.Spec.ProviderID]
-	deleting := n.DeletionTimestamp != nil || (m != nil && m.DeletionTimestamp != nil)
+	if m == nil || !controllerutil.ContainsFinalizer(n, v1alpha5.TerminationFinalizer) {
+		// Not (yet) Kerf's to remove: without the termination finalizer a deleted Node would go
+		// at once, its pods unevicted and its instance still running.
+		return nil
+	}
+	deleting := n.DeletionTimestamp != nil || m.DeletionTimestamp != nil
 	out := &node{node: n, machine: m, provisioner: p, pods: evictable[n.Name],
 		disrupting: deleting || hasDisruptionTaint(n)}
 	out.info = consolidation.NodeInfo{
@@ -214,8 +231,14 @@ func (c *Controller) input(snap scheduling.Snapshot, v *view, pdbs []policyv1.Po
 		if p.DeletionTimestamp != nil {
 			continue
 		}
-		in.Provisioners = append(in.Provisioners, consolidation.ProvisionerInfo{Name: name,
-			Enabled: p.Spec.Consolidation != nil && p.Spec.Consolidation.Enabled != nil && *p.Spec.Consolidation.Enabled})
+		info := consolidation.ProvisionerInfo{Name: name,
+			Enabled: p.Spec.Consolidation != nil && p.Spec.Consolidation.Enabled != nil && *p.Spec.Consolidation.Enabled}
+		if !p.budget.Open(v.now) || (p.budget.capped && p.allowed(v.now, defaultConsolidationCap) == 0) {
+			// The engine plans every command around these nodes, so one Provisioner's spent
+			// budget never stops the others' commands.
+			info.Blocked = budgetReason(p, v.now).message
+		}
+		in.Provisioners = append(in.Provisioners, info)
 	}
 	for i := range pdbs {
 		selector, err := metav1.LabelSelectorAsSelector(pdbs[i].Spec.Selector)
