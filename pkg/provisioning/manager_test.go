@@ -88,16 +88,9 @@ func (m *managed) withControllers(ctx context.Context) {
 
 func (m *managed) start(ctx context.Context, cancel context.CancelFunc) {
 	m.t.Helper()
-	stopped := make(chan error, 1)
-	go func() { stopped <- m.mgr.Start(ctx) }()
 	// Registered after the fixture's cleanup, so it runs first: the controllers stop before
 	// their objects are removed.
-	m.t.Cleanup(func() {
-		cancel()
-		if err := <-stopped; err != nil {
-			m.t.Errorf("manager: %v", err)
-		}
-	})
+	kubeenv.StartManager(ctx, m.t, cancel, m.mgr)
 	if !m.mgr.GetCache().WaitForCacheSync(ctx) {
 		m.t.Fatal("cache never synced")
 	}

@@ -135,18 +135,7 @@ func startControllers(t *testing.T, c *cloud) *controllers {
 			t.Fatal(err)
 		}
 	}
-	stopped := make(chan error, 1)
-	go func() { stopped <- mgr.Start(ctx) }()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			if err := <-stopped; err != nil {
-				t.Errorf("manager: %v", err)
-			}
-		})
-	}
-	t.Cleanup(stop)
+	stop := kubeenv.StartManager(ctx, t, cancel, mgr)
 	return &controllers{cloud: c, registry: registry, stop: stop}
 }
 

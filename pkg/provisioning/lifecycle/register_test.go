@@ -36,15 +36,8 @@ func TestRegister_NewMachineBecomesReadyWhenItsNodeRegisters(t *testing.T) {
 	if err := controller.Register(ctx, mgr); err != nil {
 		t.Fatal(err)
 	}
-	stopped := make(chan error, 1)
-	go func() { stopped <- mgr.Start(ctx) }()
-	// Runs before the harness removes the objects, so the controller does not race the cleanup.
-	t.Cleanup(func() {
-		cancel()
-		if err := <-stopped; err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	})
+	// Its cleanup runs before the harness removes the objects, so the controller does not race it.
+	kubeenv.StartManager(ctx, t, cancel, mgr)
 
 	h.createMachine("managed", withInstanceType("m5.large"))
 	kubeenv.Eventually(t, 10*time.Second, "machine launched", func() error {
