@@ -88,9 +88,9 @@ func (c *candidate) screen(managed, enabled bool, blocked string, opts Options, 
 }
 
 // collectPods keeps the pods a drain would evict and refuses a node one of them pins: a pod that
-// may not be evicted, or one whose PodDisruptionBudget allows no more disruptions now.
+// may not be evicted, or one whose PodDisruptionBudget allows no disruption now. Several pods under
+// one budget do not pin the node, as in v0.31: the drain evicts them in turn, as the budget lets it.
 func (c *candidate) collectPods(budgets []Budget) (ReasonCode, string) {
-	taken := make([]int32, len(budgets))
 	for _, pod := range c.node.Pods {
 		if !evicted(pod) {
 			continue
@@ -99,11 +99,8 @@ func (c *candidate) collectPods(budgets []Budget) (ReasonCode, string) {
 			return ReasonDoNotEvictPod, "pod " + pod.Namespace + "/" + pod.Name + " may not be evicted"
 		}
 		for i := range budgets {
-			if !budgets[i].covers(pod) {
-				continue
-			}
-			if taken[i]++; taken[i] > budgets[i].Allowed {
-				return ReasonPDBViolation, "evicting pod " + pod.Namespace + "/" + pod.Name + " would exceed its PodDisruptionBudget"
+			if budgets[i].Allowed <= 0 && budgets[i].covers(pod) {
+				return ReasonPDBViolation, "pod " + pod.Namespace + "/" + pod.Name + "'s PodDisruptionBudget allows no disruption now"
 			}
 		}
 		c.pods = append(c.pods, pod)

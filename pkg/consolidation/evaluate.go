@@ -175,7 +175,7 @@ func (e *evaluator) try(group []*candidate, method Method, replaceable bool) (Co
 		return Command{}, scheduling.Plan{}, NodeReason{Node: first, Code: code, Message: fmt.Sprintf(format, args...)}
 	}
 	if pod, ok := e.exceedsBudgets(group); !ok {
-		return fail(ReasonPDBViolation, "evicting pod %s with the others would exceed its PodDisruptionBudget", pod)
+		return fail(ReasonPDBViolation, "the PodDisruptionBudget of pod %s is spent by the commands chosen before", pod)
 	}
 	plan := e.simulate(group, replaceable)
 	cmd := Command{Method: method}
@@ -286,20 +286,13 @@ func (e *evaluator) belowThreshold(cmd Command, group []*candidate, price float6
 	return ""
 }
 
-// exceedsBudgets checks that evicting every pod of group stays within the PodDisruptionBudgets,
-// after the disruptions the commands chosen so far spend; it names a pod that would not.
+// exceedsBudgets names a pod of group whose PodDisruptionBudget the commands chosen so far in
+// this pass have spent: that budget lets nothing more go until their drains are done.
 func (e *evaluator) exceedsBudgets(group []*candidate) (string, bool) {
-	if len(e.allowed) == 0 {
-		return "", true
-	}
-	taken := make([]int32, len(e.allowed))
 	for _, c := range group {
 		for _, pod := range e.podsOf(c) {
 			for i := range e.in.Budgets {
-				if !e.in.Budgets[i].covers(pod) {
-					continue
-				}
-				if taken[i]++; taken[i] > e.allowed[i] {
+				if e.allowed[i] <= 0 && e.in.Budgets[i].covers(pod) {
 					return pod.Namespace + "/" + pod.Name, false
 				}
 			}

@@ -45,7 +45,6 @@ func Relocate(in Input, names, avoid []string) Relocation {
 		infos[n.Name] = n
 	}
 	var group []*candidate
-	taken := make([]int32, len(in.Budgets))
 	for _, name := range names {
 		i, ok := e.index[name]
 		if !ok {
@@ -54,16 +53,6 @@ func Relocate(in Input, names, avoid []string) Relocation {
 		c := &candidate{info: infos[name], node: &in.Cluster.Nodes[i], index: i}
 		if code, msg := c.collectPods(in.Budgets); code != "" {
 			return Relocation{Blocked: NodeReason{Node: name, Code: code, Message: msg}}
-		}
-		for _, pod := range c.pods {
-			for b := range in.Budgets {
-				if in.Budgets[b].covers(pod) {
-					if taken[b]++; taken[b] > in.Budgets[b].Allowed {
-						return Relocation{Blocked: NodeReason{Node: name, Code: ReasonPDBViolation,
-							Message: "evicting pod " + pod.Namespace + "/" + pod.Name + " with the others would exceed its PodDisruptionBudget"}}
-					}
-				}
-			}
 		}
 		group = append(group, c)
 	}

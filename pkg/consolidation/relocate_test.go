@@ -49,15 +49,24 @@ func TestRelocate_SaysWhatRemovingNodesTakes(t *testing.T) {
 		nodes:   []string{"a"},
 		blocked: ReasonDoNotEvictPod,
 	}, {
-		name: "a budget spent across the nodes blocks",
+		name: "a budget that allows no disruption now blocks",
 		cluster: func() *cluster {
-			c := newCluster(small, large).node("a", large, []*v1.Pod{pod("web-1", "1", withApp("web"))}).
-				node("b", large, []*v1.Pod{pod("web-2", "1", withApp("web"))}).node("c", large, nil)
+			c := newCluster(small, large).node("a", large, []*v1.Pod{pod("web-1", "1", withApp("web"))}).node("c", large, nil)
+			c.in.Budgets = []Budget{{Namespace: "default", Selector: labels.SelectorFromSet(labels.Set{"app": "web"}), Allowed: 0}}
+			return c
+		}(),
+		nodes:   []string{"a"},
+		blocked: ReasonPDBViolation,
+	}, {
+		// The drain evicts them in turn, one at a time, as the Eviction API lets it.
+		name: "several pods under a budget of one do not block",
+		cluster: func() *cluster {
+			c := newCluster(small, large).node("a", large, []*v1.Pod{pod("web-1", "1", withApp("web")), pod("web-2", "1", withApp("web"))}).
+				node("b", large, []*v1.Pod{pod("web-3", "1", withApp("web"))}).node("c", large, nil)
 			c.in.Budgets = []Budget{{Namespace: "default", Selector: labels.SelectorFromSet(labels.Set{"app": "web"}), Allowed: 1}}
 			return c
 		}(),
-		nodes:   []string{"a", "b"},
-		blocked: ReasonPDBViolation,
+		nodes: []string{"a", "b"},
 	}, {
 		name:          "a pod no Provisioner can hold is unschedulable",
 		cluster:       newCluster(small).node("a", large, []*v1.Pod{pod("huge", "7")}),

@@ -1,18 +1,24 @@
 package disruption_test
 
 import (
+	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha5"
 	"github.com/kerf-autoscaler/kerf/pkg/cloudprovider"
+	"github.com/kerf-autoscaler/kerf/pkg/consolidation"
 	"github.com/kerf-autoscaler/kerf/pkg/disruption"
 )
 
@@ -89,7 +95,7 @@ func TestExpiration_ReplacesBeforeItRemoves(t *testing.T) {
 	if out := h.disrupt(); out.Method != "" {
 		t.Fatalf("before expiry the pass did %+v, want nothing", out)
 	}
-	h.clock.Step(61 * time.Second)
+	h.pastExpiry(60 * time.Second)
 	h.initializeReplacements(false)
 	out := h.disrupt()
 	// Both nodes expired; without a budget one goes at a time, the older (by name, same age) first.
@@ -116,7 +122,7 @@ func TestReplacementFailure_AbandonsTheCommandAndUntaints(t *testing.T) {
 	h.provisioner(func(p *v1alpha5.Provisioner) { p.Spec.TTLSecondsUntilExpired = ttl(60) })
 	n := h.node("n", 2, "1500m")
 	h.nodesSeen(1, 1)
-	h.clock.Step(61 * time.Second)
+	h.pastExpiry(60 * time.Second)
 	h.initializeReplacements(true)
 	out := h.disrupt()
 	if out.Abandoned == "" {
@@ -138,7 +144,7 @@ func TestBlocked_ADoNotEvictPodKeepsAnExpiredNode(t *testing.T) {
 		p.Annotations = map[string]string{v1alpha5.DoNotEvictPodAnnotationKey: "true"}
 	})
 	h.nodesSeen(1, 1)
-	h.clock.Step(61 * time.Second)
+	h.pastExpiry(60 * time.Second)
 	if out := h.disrupt(); out.Method != "" {
 		t.Fatalf("pass did %+v, want nothing", out)
 	}
@@ -149,6 +155,59 @@ func TestBlocked_ADoNotEvictPodKeepsAnExpiredNode(t *testing.T) {
 	h.disrupt()
 	if ev := h.recorder.find(n.Name, disruption.EventBlocked); len(ev) != 1 {
 		t.Errorf("the same reason was Evented again: %q", ev)
+	}
+}
+
+// A PodDisruptionBudget that allows one disruption lets an expired node with two of its pods go
+// (the drain evicts them in turn, as in v0.31); one that allows none keeps it, and says which pod.
+func TestBlocked_APodDisruptionBudgetAllowingNoneKeepsAnExpiredNode(t *testing.T) {
+	for _, allowed := range []int32{1, 0} {
+		t.Run(fmt.Sprintf("allows %d", allowed), func(t *testing.T) {
+			h := newHarness(t, disruption.Options{})
+			h.provisioner(func(p *v1alpha5.Provisioner) { p.Spec.TTLSecondsUntilExpired = ttl(60) })
+			n := h.node("n", 4, "1", "1")
+			pdb := &policyv1.PodDisruptionBudget{
+				ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: h.prefix},
+				Spec: policyv1.PodDisruptionBudgetSpec{MaxUnavailable: ptr.To(intstr.FromInt32(1)),
+					Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": h.prefix}}},
+			}
+			if err := env.Client.Create(h.ctx, pdb); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = env.Client.Delete(context.Background(), pdb) })
+			// No disruption controller runs here: the test writes what it would.
+			pdb.Status = policyv1.PodDisruptionBudgetStatus{DisruptionsAllowed: allowed, CurrentHealthy: 2, DesiredHealthy: 1, ExpectedPods: 2}
+			if err := env.Client.Status().Update(h.ctx, pdb); err != nil {
+				t.Fatal(err)
+			}
+			h.nodesSeen(1, 2)
+			h.synced("the budget's status in the cache", func(r client.Reader) error {
+				got := &policyv1.PodDisruptionBudget{}
+				if err := r.Get(h.ctx, client.ObjectKeyFromObject(pdb), got); err != nil {
+					return err
+				}
+				if got.Status.ExpectedPods != 2 {
+					return errString("status not seen yet")
+				}
+				return nil
+			})
+			h.pastExpiry(60 * time.Second)
+			h.initializeReplacements(false)
+			out := h.disrupt()
+			blocked := h.recorder.find(n.Name, disruption.EventBlocked)
+			if allowed == 0 {
+				if out.Method != "" || deleted(t, n.Name) {
+					t.Fatalf("pass did %+v, want nothing: the budget allows no disruption", out)
+				}
+				if len(blocked) != 1 || !strings.Contains(blocked[0], string(consolidation.ReasonPDBViolation)) {
+					t.Errorf("events %q, want one %s with %s", blocked, disruption.EventBlocked, consolidation.ReasonPDBViolation)
+				}
+				return
+			}
+			if out.Method != disruption.MethodExpiration || !deleted(t, n.Name) {
+				t.Errorf("pass did %+v (blocked: %q), want the node replaced: the drain evicts its two pods one at a time", out, blocked)
+			}
+		})
 	}
 }
 

@@ -299,6 +299,30 @@ func (h *harness) nodesSeen(n, pods int) {
 	})
 }
 
+// pastExpiry moves the fake clock a second past ttl after the youngest of the test's Nodes was
+// created: the API server stamps creation in real time, which runs on while the test sets up.
+func (h *harness) pastExpiry(ttl time.Duration) {
+	h.t.Helper()
+	var nodes corev1.NodeList
+	if err := env.Client.List(h.ctx, &nodes); err != nil {
+		h.t.Fatal(err)
+	}
+	at := h.clock.Now()
+	for _, n := range nodes.Items {
+		if strings.HasPrefix(n.Name, h.prefix) {
+			at = latest(at, n.CreationTimestamp.Add(ttl+time.Second))
+		}
+	}
+	h.clock.SetTime(at)
+}
+
+func latest(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
 // disruptStepping runs one pass while stepping the fake clock through every wait it makes (the
 // consolidation validation delay), as time would pass.
 func (h *harness) disruptStepping(step time.Duration) disruption.Outcome {
