@@ -31,7 +31,7 @@ type command struct {
 	nodes        []*node
 	replacements []scheduling.NewNode
 	// reason says in words why, for Events and logs; savings is the $/hour the command saves
-	// (consolidation only).
+	// (emptiness and consolidation: expiry and drift replace, whatever the price).
 	reason  string
 	savings float64
 	// validate: check again after the validation delay that the command is still worth it.
@@ -84,6 +84,7 @@ func (c *Controller) emptiness(_ context.Context, v *view) *command {
 		}
 		taken[n.provisioner]++
 		cmd.nodes = append(cmd.nodes, n)
+		cmd.savings += n.info.Price
 	}
 	c.metrics.eligible.WithLabelValues(string(MethodEmptiness)).Set(float64(eligible))
 	if len(cmd.nodes) == 0 {

@@ -48,7 +48,7 @@ func start(t *testing.T, bootDelay time.Duration, manifests ...string) *stack.St
 	}
 	s, err := stack.Start(ctx, stack.Options{ClusterName: "kerf-e2e", BootDelay: bootDelay, Dir: dir,
 		// Short batch windows keep each scenario quick; the chart's defaults suit real clusters.
-		ControllerEnv: []string{"BATCH_IDLE_DURATION=500ms", "BATCH_MAX_DURATION=3s"}})
+		ControllerEnv: []string{"BATCH_IDLE_DURATION=500ms", "BATCH_MAX_DURATION=3s", "DRIFT_ENABLED=true"}})
 	if err != nil {
 		t.Fatalf("starting the stack: %v", err)
 	}

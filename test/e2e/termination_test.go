@@ -99,7 +99,7 @@ func TestTermination_DeletingANodeDrainsItUnderItsPDBAndLaunchesReplacementCapac
 	expectInstanceTerminated(t, s, target.Spec.ProviderID)
 	events := expectNodeEvents(t, s, victim, "Draining", "InstanceTerminated")
 	t.Logf("Events on node %s:\n%s", victim, strings.Join(events, "\n"))
-	t.Logf("Evicted Events on its pods: %d of %d", evictedEvents(t, s, victim), perNode[victim])
+	t.Logf("Evicted Events on its pods: %d of %d", evictedEvents(t, s, relatedTo(victim)), perNode[victim])
 }
 
 // fallbackProvisioner sits below the seed Provisioner: untainted, weight 0, on demand. The seed
@@ -226,7 +226,7 @@ func TestTermination_DeletingAProvisionerDrainsItsNodesWithinTheirPDBs(t *testin
 	for name, n := range nodes {
 		expectInstanceTerminated(t, s, n.Spec.ProviderID)
 		events := expectNodeEvents(t, s, name, "Draining", "InstanceTerminated")
-		t.Logf("Events on node %s (%d Evicted Events on its pods):\n%s", name, evictedEvents(t, s, name), strings.Join(events, "\n"))
+		t.Logf("Events on node %s (%d Evicted Events on its pods):\n%s", name, evictedEvents(t, s, relatedTo(name)), strings.Join(events, "\n"))
 	}
 }
 
@@ -443,8 +443,8 @@ func expectNodeEvents(t *testing.T, s *stack.Stack, name string, reasons ...stri
 	return lines
 }
 
-// evictedEvents counts the Evicted Events on pods that name the node as the related object.
-func evictedEvents(t *testing.T, s *stack.Stack, node string) int {
+// evictedEvents counts the Evicted Events on the pods of namespace default that match.
+func evictedEvents(t *testing.T, s *stack.Stack, match func(corev1.Event) bool) int {
 	t.Helper()
 	list := &corev1.EventList{}
 	if err := s.Env.Client.List(context.Background(), list, client.InNamespace("default")); err != nil {
@@ -452,11 +452,16 @@ func evictedEvents(t *testing.T, s *stack.Stack, node string) int {
 	}
 	n := 0
 	for _, e := range list.Items {
-		if e.Reason == "Evicted" && e.InvolvedObject.Kind == "Pod" && e.Related != nil && e.Related.Name == node {
+		if e.Reason == "Evicted" && e.InvolvedObject.Kind == "Pod" && match(e) {
 			n++
 		}
 	}
 	return n
+}
+
+// relatedTo matches Events that name the node as their related object, as eviction Events do.
+func relatedTo(node string) func(corev1.Event) bool {
+	return func(e corev1.Event) bool { return e.Related != nil && e.Related.Name == node }
 }
 
 // availability follows a workload's pods with a watch and records the fewest available (Ready
