@@ -23,7 +23,7 @@ test: ## Build the test control plane and tools if needed, then run every test.
 	KUBEBUILDER_ASSETS="$$assets" PATH="$$tools:$$PATH" $(GO) test ./... $(TESTFLAGS)
 
 e2e: ## End-to-end suites on the whole local stack (etcd, apiserver, scheduler, kwok, awsim, Kerf); build tag e2e.
-	$(GO) test -tags e2e -count=1 -timeout 15m ./test/e2e/ $(E2EFLAGS)
+	$(GO) test -tags e2e -count=1 -timeout 30m ./test/e2e/ $(E2EFLAGS)
 
 generate: ## Regenerate deep copies, CRDs, chart CRDs and RBAC from the code.
 	$(GO) generate ./pkg/apis/...
