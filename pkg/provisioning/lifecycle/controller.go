@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/patrickmn/go-cache"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -54,7 +55,17 @@ type Controller struct {
 	clock           clock.Clock
 	registrationTTL time.Duration
 	metrics         *Metrics
+	// launches holds each launch this process made (Machine UID → the launched Machine) until
+	// a reconcile reads the Machine with its provider ID. The launch is persisted in two writes,
+	// labels then status, and a reconcile between them, or on a cache that has seen only the
+	// first, would otherwise call the cloud again: an idempotent replay, but one more CreateFleet
+	// and DescribeInstances per Machine against EC2's rate limits.
+	launches *cache.Cache
 }
+
+// launchMemory is how long a launch is remembered when no reconcile reads it back: longer than
+// any cache lag, short enough that a Machine deleted meanwhile is forgotten.
+const launchMemory = 10 * time.Minute
 
 // NewController returns the Machine lifecycle controller. kubeClient should read from a cache
 // that has the indexes of state.AddIndexes; registrationTTL is how
@@ -70,6 +81,7 @@ func NewController(kubeClient client.Client, cloudProvider cloudprovider.CloudPr
 		clock:           clk,
 		registrationTTL: registrationTTL,
 		metrics:         metrics,
+		launches:        cache.New(launchMemory, launchMemory),
 	}
 }
 

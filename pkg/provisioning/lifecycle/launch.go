@@ -19,6 +19,12 @@ import (
 func (c *Controller) launch(ctx context.Context, s *scope) (phaseResult, error) {
 	machine := s.machine
 	if machine.Status.ProviderID != "" {
+		c.launches.Delete(string(machine.UID))
+		return phaseResult{}, nil
+	}
+	if replay, ok := c.launches.Get(string(machine.UID)); ok {
+		// Launched by this process; the Machine read here predates the status write.
+		c.record(machine, replay.(*v1alpha5.Machine))
 		return phaseResult{}, nil
 	}
 	launched, err := c.cloudProvider.Create(ctx, machine)
@@ -32,6 +38,20 @@ func (c *Controller) launch(ctx context.Context, s *scope) (phaseResult, error) 
 		c.recorder.Eventf(machine, nil, corev1.EventTypeWarning, ReasonLaunchFailed, "Launch", "Launching failed, retrying: %s", err)
 		return phaseResult{}, fmt.Errorf("launching machine %s, %w", machine.Name, err)
 	}
+	c.launches.SetDefault(string(machine.UID), launched)
+	c.record(machine, launched)
+	c.metrics.launchSucceeded(machine)
+	log.FromContext(ctx).Info("launched machine",
+		"providerID", machine.Status.ProviderID,
+		"instanceType", machine.Labels[v1alpha5.LabelInstanceType],
+		"zone", machine.Labels[v1alpha5.LabelTopologyZone],
+		"capacityType", machine.Labels[v1alpha5.CapacityTypeLabelKey])
+	return phaseResult{}, nil
+}
+
+// record writes what the cloud launched onto the Machine: its labels, annotations, provider ID
+// and resources, and the Launched condition.
+func (c *Controller) record(machine, launched *v1alpha5.Machine) {
 	if machine.Labels == nil {
 		machine.Labels = map[string]string{}
 	}
@@ -50,13 +70,6 @@ func (c *Controller) launch(ctx context.Context, s *scope) (phaseResult, error) 
 	machine.Status.Capacity = launched.Status.Capacity
 	machine.Status.Allocatable = launched.Status.Allocatable
 	setCondition(machine, c.clock.Now(), v1alpha5.MachineLaunched, metav1.ConditionTrue, ReasonLaunched, "")
-	c.metrics.launchSucceeded(machine)
-	log.FromContext(ctx).Info("launched machine",
-		"providerID", machine.Status.ProviderID,
-		"instanceType", machine.Labels[v1alpha5.LabelInstanceType],
-		"zone", machine.Labels[v1alpha5.LabelTopologyZone],
-		"capacityType", machine.Labels[v1alpha5.CapacityTypeLabelKey])
-	return phaseResult{}, nil
 }
 
 // insufficientCapacity records the offerings that had no capacity and deletes the Machine, so the

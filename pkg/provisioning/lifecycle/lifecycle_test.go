@@ -66,7 +66,9 @@ func TestReconcile_LaunchAfterALostStatusWriteKeepsOneInstance(t *testing.T) {
 	h.mustReconcile("lost-status")
 	first := h.machine("lost-status").Status.ProviderID
 
-	// The controller restarts having lost the status write: the Machine says nothing was launched.
+	// The controller restarts having lost the status write: the Machine says nothing was launched,
+	// and the new process has no memory of the launch.
+	h.controller = lifecycle.NewController(cached, h.cloud, h.unavailable, h.recorder, h.clock, lifecycle.DefaultRegistrationTTL, h.metrics)
 	m := h.machine("lost-status")
 	m.Status = v1alpha5.MachineStatus{}
 	if err := env.Client.Status().Update(h.ctx, m); err != nil {
@@ -78,8 +80,34 @@ func TestReconcile_LaunchAfterALostStatusWriteKeepsOneInstance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if len(h.cloud.CreateCalls) != 2 {
+		t.Errorf("Create called %d times, want twice: the restarted controller asks the cloud, which finds the instance", len(h.cloud.CreateCalls))
+	}
 	if got := h.machine("lost-status").Status.ProviderID; got != first || len(instances) != 1 {
 		t.Errorf("after relaunch providerID %q and %d instances, want %q and exactly one instance", got, len(instances), first)
+	}
+}
+
+// The launch is persisted in two writes (labels, then status); a reconcile that reads the Machine
+// between them, as a watch on the label write makes one do, must not call the cloud again.
+func TestReconcile_AReconcileBetweenTheLaunchWritesDoesNotLaunchAgain(t *testing.T) {
+	h := newHarness(t)
+	h.createMachine("replay", withInstanceType("m5.large"))
+	h.mustReconcile("replay")
+	first := h.machine("replay").Status.ProviderID
+
+	// What a cache that has seen the label write but not the status write shows.
+	m := h.machine("replay")
+	m.Status = v1alpha5.MachineStatus{}
+	if err := env.Client.Status().Update(h.ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	h.mustReconcile("replay")
+	if len(h.cloud.CreateCalls) != 1 {
+		t.Errorf("Create called %d times, want once", len(h.cloud.CreateCalls))
+	}
+	if got := h.machine("replay").Status.ProviderID; got != first {
+		t.Errorf("providerID %q after the replay, want %q", got, first)
 	}
 }
 
