@@ -7,10 +7,10 @@
 //
 // Where the simulation deliberately differs from the kube-scheduler, it is because Solve can add
 // nodes and the kube-scheduler cannot:
-//   - A hostname topology spread treats the smallest domain as empty: a fresh node is always
-//     possible, so a pod may never join a node that already holds maxSkew more matching pods than
-//     some node could. The kube-scheduler takes the minimum over existing nodes only, so where no
-//     Provisioner can launch a node for the pod, Solve is stricter than it (never looser).
+//   - A hostname topology spread skews over the nodes of the plan (existing, in-flight and new) as
+//     the kube-scheduler will once they all exist, every one a domain whether it has room or not;
+//     a new node is opened only when none of them can take the pod. The kube-scheduler sees the
+//     nodes as they register, one by one, so a plan can still diverge from its placements.
 //   - Required pod affinity is enforced for the pending pod only. A running pod's required
 //     affinity does not pull or keep new pods (the kube-scheduler only scores it), whereas a
 //     running pod's required anti-affinity does repel them, as it does in the kube-scheduler.

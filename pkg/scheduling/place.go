@@ -288,7 +288,18 @@ func (s *solver) tryNew(pm *podModel, a *attempt, p *provModel) (*simNode, Reaso
 		return nil, code
 	}
 	n.types = slices.Clone(n.types)
+	s.joinNodeSpreads(n)
 	return n, ""
+}
+
+// joinNodeSpreads makes a node that joined the plan a domain of every hostname spread that counts
+// on it.
+func (s *solver) joinNodeSpreads(n *simNode) {
+	for _, g := range s.topo.nodeSpreads {
+		if g.countsOn(n) {
+			g.perNode.join(n.index, g.count(n.domains[g.key.index]))
+		}
+	}
 }
 
 // refreshLimit recomputes the node's capacity bound and its reservation against the
@@ -434,7 +445,11 @@ func (s *solver) commit(pm *podModel, n *simNode) {
 		if !g.countsOn(n) {
 			continue
 		}
-		g.counts = bump(g.counts, n.domains[g.key.index])
+		d := n.domains[g.key.index]
+		if g.perNode != nil {
+			g.perNode.bumped(n.index, g.count(d))
+		}
+		g.counts = bump(g.counts, d)
 		g.total++
 	}
 	for _, g := range pm.owns {

@@ -64,6 +64,9 @@ func newSolver(snap Snapshot) *solver {
 		return cmp.Or(cmp.Compare(b.cpu, a.cpu), cmp.Compare(b.memory, a.memory))
 	})
 	s.countExistingPods()
+	for _, n := range s.nodes {
+		s.joinNodeSpreads(n)
+	}
 	for _, pm := range s.pods {
 		s.linkGroups(pm)
 	}

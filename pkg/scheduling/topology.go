@@ -65,6 +65,50 @@ type topoGroup struct {
 	counts []int32 // matching pods per domain
 	owners []int32 // pods per domain that own this required anti-affinity term
 	total  int32
+	// perNode, for a hostname spread, follows the nodes it balances over (see minCount).
+	perNode *nodeSpread
+}
+
+// nodeSpread follows a hostname spread's nodes the way the kube-scheduler's PodTopologySpread
+// filter sees them: every node the spread counts on, existing or planned, is a domain, whether or
+// not it has room, and the skew is measured against the fewest matching pods any of them holds.
+// It keeps how many nodes hold each count, so that minimum costs nothing to look up.
+type nodeSpread struct {
+	member []bool  // by node index: the node is one of the spread's domains
+	hist   []int32 // hist[c]: member nodes holding c matching pods
+	nodes  int32
+	low    int32 // the smallest c with hist[c] > 0 while nodes > 0
+}
+
+// join adds node index, which holds count matching pods, to the domains.
+func (ns *nodeSpread) join(index int, count int32) {
+	for len(ns.member) <= index {
+		ns.member = append(ns.member, false)
+	}
+	ns.member[index] = true
+	for int(count) >= len(ns.hist) {
+		ns.hist = append(ns.hist, 0)
+	}
+	ns.hist[count]++
+	if ns.nodes == 0 || count < ns.low {
+		ns.low = count
+	}
+	ns.nodes++
+}
+
+// bumped records that node index, a member holding from matching pods, took one more.
+func (ns *nodeSpread) bumped(index int, from int32) {
+	if index >= len(ns.member) || !ns.member[index] {
+		return
+	}
+	ns.hist[from]--
+	if int(from)+1 >= len(ns.hist) {
+		ns.hist = append(ns.hist, 0)
+	}
+	ns.hist[from+1]++
+	for ns.hist[ns.low] == 0 {
+		ns.low++
+	}
 }
 
 func (g *topoGroup) count(d int32) int32 {
@@ -131,11 +175,21 @@ func (g *topoGroup) matches(namespace string, podLabels map[string]string) bool 
 	return g.selector.Matches(labels.Set(podLabels))
 }
 
-// minCount is the smallest count over the domains a spread balances across. A hostname spread can
-// always open a fresh node, so its minimum is zero; so is any spread with fewer eligible domains
-// than minDomains.
+// minCount is the smallest count over the domains a spread balances across, zero when there are
+// fewer of them than minDomains. A hostname spread's domains are the nodes of the plan, as the
+// kube-scheduler will see them once they all exist: a pod may join a node holding up to maxSkew
+// more matching pods than the emptiest of them, and a new node, which joins with none, is opened
+// only when no node of the plan can take the pod. (Treating a fresh node as always available
+// kept every such pod off the nodes planned for the rest of the batch, where the kube-scheduler
+// then put it, leaving the small nodes planned for it empty.)
 func (g *topoGroup) minCount() int32 {
-	if g.key.hostname || int32(len(g.universe)) < g.minDomains || len(g.universe) == 0 {
+	if g.key.hostname {
+		if ns := g.perNode; ns != nil && ns.nodes >= g.minDomains && ns.nodes > 0 {
+			return ns.low
+		}
+		return 0
+	}
+	if int32(len(g.universe)) < g.minDomains || len(g.universe) == 0 {
 		return 0
 	}
 	low := g.count(g.universe[0])
@@ -215,6 +269,8 @@ type topology struct {
 	groupList []*topoGroup
 	// antiGroups are the groups of required anti-affinity terms, which repel matching pods.
 	antiGroups []*topoGroup
+	// nodeSpreads are the hostname spreads, which follow their nodes (nodeSpread).
+	nodeSpreads []*topoGroup
 	nsLabels   map[string]map[string]string
 	nsNames    []string
 }
@@ -254,6 +310,10 @@ func (t *topology) group(kind groupKind, keyName string, namespaces []string, al
 	t.groupList = append(t.groupList, g)
 	if kind == kindAntiAffinity {
 		t.antiGroups = append(t.antiGroups, g)
+	}
+	if kind == kindSpread && g.key.hostname {
+		g.perNode = &nodeSpread{}
+		t.nodeSpreads = append(t.nodeSpreads, g)
 	}
 	return g
 }

@@ -32,20 +32,56 @@ func TestSolve_ZoneSpreadCountsExistingPods(t *testing.T) {
 	}
 }
 
-func TestSolve_HostnameSpreadLimitsPodsPerNode(t *testing.T) {
+// A hostname spread skews over the nodes the kube-scheduler will see: every node of the plan,
+// existing or new, with room or not. A pod joins a node holding at most maxSkew more matching pods
+// than the emptiest; a new node is opened only when no node of the plan can take it.
+func TestSolve_HostnameSpreadSkewsOverTheNodesOfThePlan(t *testing.T) {
 	sel := map[string]string{"app": "api"}
-	var pods []*v1.Pod
-	for i := range 4 {
-		pods = append(pods, makePod(fmt.Sprintf("api-%d", i), "100m", "100Mi", withLabels("app", "api"), withSpread(LabelHostname, 2, v1.DoNotSchedule, sel)))
-	}
-	plan := Solve(Snapshot{Pods: pods, Provisioners: []Provisioner{makeProvisioner("default", standardTypes())}})
-	if len(plan.NewNodes) != 2 {
-		t.Fatalf("want 2 nodes for 4 pods at maxSkew 2, got %d", len(plan.NewNodes))
-	}
-	for _, n := range plan.NewNodes {
-		if len(n.Pods) != 2 {
-			t.Errorf("node holds %v, want 2 pods", podNames(n.Pods))
+	api := func(n int, maxSkew int32, minDomains int32) []*v1.Pod {
+		var pods []*v1.Pod
+		for i := range n {
+			pod := makePod(fmt.Sprintf("api-%d", i), "100m", "100Mi", withLabels("app", "api"), withSpread(LabelHostname, maxSkew, v1.DoNotSchedule, sel))
+			if minDomains > 0 {
+				pod.Spec.TopologySpreadConstraints[0].MinDomains = &minDomains
+			}
+			pods = append(pods, pod)
 		}
+		return pods
+	}
+	tests := []struct {
+		name  string
+		pods  []*v1.Pod
+		nodes []Node
+		want  []int // pods on each new node, in the plan's order
+	}{{
+		name: "one node of the plan holds them all: skew is zero over one node",
+		pods: api(4, 2, 0),
+		want: []int{4},
+	}, {
+		name: "minDomains spreads them before the nodes exist",
+		pods: api(4, 1, 2),
+		want: []int{2, 2},
+	}, {
+		name:  "a full node without one counts: each new node takes maxSkew",
+		pods:  api(3, 1, 0),
+		nodes: []Node{makeNode("full", "zone-a", "100m", "1Gi", makePod("other", "100m", "10Mi"))},
+		want:  []int{1, 1, 1},
+	}, {
+		name: "the node planned for the rest of the batch takes them, as the kube-scheduler will",
+		pods: append(api(3, 1, 0), makePod("large", "3", "1Gi")),
+		want: []int{4},
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			plan := Solve(Snapshot{Pods: tt.pods, Nodes: tt.nodes, Provisioners: []Provisioner{makeProvisioner("default", standardTypes())}})
+			var got []int
+			for _, n := range plan.NewNodes {
+				got = append(got, len(n.Pods))
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tt.want) || len(plan.Unschedulable) > 0 {
+				t.Errorf("pods per new node %v, unschedulable %d; want %v", got, len(plan.Unschedulable), tt.want)
+			}
+		})
 	}
 }
 
