@@ -3,6 +3,7 @@ package provisioning
 import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+	"strconv"
 
 	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha5"
 	"github.com/kerf-autoscaler/kerf/pkg/scheduling"
@@ -33,6 +34,7 @@ func NewMachine(node scheduling.NewNode, p *v1alpha5.Provisioner) *v1alpha5.Mach
 	for k, v := range p.HashAnnotations() {
 		annotations[k] = v
 	}
+	annotations[v1alpha5.PlannedPodsAnnotationKey] = strconv.Itoa(len(node.Pods))
 	return &v1alpha5.Machine{
 		ObjectMeta: metav1.ObjectMeta{
 			GenerateName: p.Name + "-",

@@ -21,11 +21,14 @@ func TestNewMachine_RecordsTheProvisionerHashOnACopyOfItsAnnotations(t *testing.
 			p := &v1alpha5.Provisioner{ObjectMeta: metav1.ObjectMeta{Name: "default"}, Spec: v1alpha5.ProvisionerSpec{
 				Annotations: tc.annotations, Labels: map[string]string{"team": "a"},
 				ProviderRef: &v1alpha5.MachineTemplateRef{Name: "default"}}}
-			m := NewMachine(scheduling.NewNode{Provisioner: "default", InstanceTypes: []scheduling.InstanceTypeOption{{Name: "m5.large"}}}, p)
+			m := NewMachine(scheduling.NewNode{Provisioner: "default", InstanceTypes: []scheduling.InstanceTypeOption{{Name: "m5.large"}},
+				Pods: []scheduling.PodKey{{Namespace: "default", Name: "a"}, {Namespace: "default", Name: "b"}}}, p)
 
 			want := map[string]string{
 				v1alpha5.ProvisionerHashAnnotationKey:        p.Hash(),
 				v1alpha5.ProvisionerHashVersionAnnotationKey: v1alpha5.ProvisionerHashVersion,
+				// How many pods it is launched for, to compare with how many it receives.
+				v1alpha5.PlannedPodsAnnotationKey: "2",
 			}
 			for k, v := range tc.annotations {
 				want[k] = v

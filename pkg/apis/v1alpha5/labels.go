@@ -18,6 +18,12 @@ const (
 	DoNotConsolidateNodeAnnotationKey = Group + "/do-not-consolidate"
 	EmptinessTimestampAnnotationKey   = Group + "/emptiness-timestamp"
 
+	// PlannedPodsAnnotationKey is on a Machine Kerf created: how many pending pods its plan put on
+	// it. ReceivedPodsAnnotationKey is written once, ReceivedPodsWindow after the Machine's node
+	// was initialized: how many pods (not DaemonSet pods) its node then ran. Kerf's own domain.
+	PlannedPodsAnnotationKey  = "kerf.sh/planned-pods"
+	ReceivedPodsAnnotationKey = "kerf.sh/received-pods"
+
 	// TerminationFinalizer holds a Node or Machine until its instance is gone.
 	TerminationFinalizer = Group + "/termination"
 

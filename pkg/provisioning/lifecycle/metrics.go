@@ -32,6 +32,7 @@ type Metrics struct {
 	initialized    *prometheus.CounterVec
 	terminated     *prometheus.CounterVec
 	launchFailures *prometheus.CounterVec
+	received       *prometheus.CounterVec
 
 	// reasons maps a deleting Machine's UID to why it was deleted; launches holds the UIDs whose
 	// launch was counted, so a reconcile on a stale cache that repeats the idempotent Create does
@@ -56,8 +57,10 @@ func NewMetrics(registry prometheus.Registerer, unavailable OfferingCounter) (*M
 		initialized:    counter("kerf_machines_initialized_total", "Machines whose Node became ready for pods, by provisioner.", "provisioner"),
 		terminated:     counter("kerf_machines_terminated_total", "Machines (and untracked instances) terminated, by provisioner and reason.", "provisioner", "reason"),
 		launchFailures: counter("kerf_machines_launch_failures_total", "Failed launches, by provisioner and error class.", "provisioner", "error"),
+		received: counter("kerf_machines_received_pods_total", "Machines Kerf planned pods onto, checked two minutes after their node was initialized, "+
+			"by provisioner and outcome: received_pods, or no_pods when the kube-scheduler placed the pods elsewhere.", "provisioner", "outcome"),
 	}
-	collectors := []prometheus.Collector{m.launched, m.registered, m.initialized, m.terminated, m.launchFailures}
+	collectors := []prometheus.Collector{m.launched, m.registered, m.initialized, m.terminated, m.launchFailures, m.received}
 	if unavailable != nil {
 		collectors = append(collectors, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "kerf_unavailable_offerings", Help: "Offerings (instance type, zone, capacity type) left out of planning after running out of capacity.",
