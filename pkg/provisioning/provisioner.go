@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -165,6 +166,8 @@ func (p *Provisioner) awaitCache(ctx context.Context, keys []client.ObjectKey) {
 }
 
 func (p *Provisioner) createMachines(ctx context.Context, plan scheduling.Plan, pods map[scheduling.PodKey]*corev1.Pod) ([]client.ObjectKey, []error) {
+	// One id for the plan's Machines: their nodes open to pods together (v1alpha5.BatchLabelKey).
+	batch := strconv.FormatInt(p.clock.Now().UnixNano(), 36)
 	var errs []error
 	var created []client.ObjectKey
 	provisioners := map[string]*v1alpha5.Provisioner{}
@@ -179,6 +182,9 @@ func (p *Provisioner) createMachines(ctx context.Context, plan scheduling.Plan, 
 			provisioners[node.Provisioner] = prov
 		}
 		machine := NewMachine(node, prov)
+		if len(plan.NewNodes) > 1 {
+			machine.Labels[v1alpha5.BatchLabelKey] = batch
+		}
 		if err := p.kube.Create(ctx, machine); err != nil {
 			// One failure does not stop the other nodes; the pods stay pending and the next
 			// batch plans them again.

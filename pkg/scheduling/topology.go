@@ -271,8 +271,8 @@ type topology struct {
 	antiGroups []*topoGroup
 	// nodeSpreads are the hostname spreads, which follow their nodes (nodeSpread).
 	nodeSpreads []*topoGroup
-	nsLabels   map[string]map[string]string
-	nsNames    []string
+	nsLabels    map[string]map[string]string
+	nsNames     []string
 }
 
 func newTopology(namespaces []Namespace) *topology {

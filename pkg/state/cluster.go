@@ -190,11 +190,12 @@ func schedulableTaints(n *corev1.Node, startup []corev1.Taint) []corev1.Taint {
 // node (k8s.io/cloud-provider/api.TaintExternalCloudProvider, not worth the dependency).
 const taintUninitialized = "node.cloudprovider.kubernetes.io/uninitialized"
 
-// IsEphemeralTaint reports whether t is one the node lifecycle controller or the cloud controller
-// manager removes on its own once a new node is up: not-ready, unreachable, uninitialized.
+// IsEphemeralTaint reports whether t is one the node lifecycle controller, the cloud controller
+// manager or Kerf removes on its own once a new node is up: not-ready, unreachable, uninitialized,
+// and Kerf's batch gate.
 func IsEphemeralTaint(t corev1.Taint) bool {
 	switch t.Key {
-	case corev1.TaintNodeNotReady, corev1.TaintNodeUnreachable, taintUninitialized:
+	case corev1.TaintNodeNotReady, corev1.TaintNodeUnreachable, taintUninitialized, v1alpha5.BatchGateTaintKey:
 		return true
 	}
 	return false

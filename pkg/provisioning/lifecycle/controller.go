@@ -131,7 +131,7 @@ func (c *Controller) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	var errs []error
 	// Every phase runs even after one failed: liveness must see a Machine whose launch keeps
 	// failing. Each phase checks for itself whether it has anything to do.
-	for _, run := range []phase{c.launch, c.register, c.initialize, c.received, c.liveness} {
+	for _, run := range []phase{c.launch, c.register, c.openGate, c.initialize, c.received, c.liveness} {
 		res, err := run(ctx, s)
 		if err != nil {
 			errs = append(errs, err)

@@ -67,7 +67,11 @@ func (c *Controller) syncNode(ctx context.Context, machine *v1alpha5.Machine, no
 	delete(annotations, corev1.LastAppliedConfigAnnotation)
 	node.Annotations = withMissing(node.Annotations, annotations)
 	node.Labels[v1alpha5.LabelNodeRegistered] = "true"
-	for _, taint := range append(append([]corev1.Taint{}, machine.Spec.Taints...), machine.Spec.StartupTaints...) {
+	taints := append(append([]corev1.Taint{}, machine.Spec.Taints...), machine.Spec.StartupTaints...)
+	if machine.Labels[v1alpha5.BatchLabelKey] != "" && node.Labels[v1alpha5.LabelNodeInitialized] != "true" {
+		taints = append(taints, BatchGateTaint)
+	}
+	for _, taint := range taints {
 		if !hasTaint(node.Spec.Taints, taint) {
 			node.Spec.Taints = append(node.Spec.Taints, taint)
 		}

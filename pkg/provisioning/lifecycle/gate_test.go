@@ -1,0 +1,77 @@
+package lifecycle_test
+
+import (
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha5"
+	"github.com/kerf-autoscaler/kerf/pkg/provisioning/lifecycle"
+)
+
+// The nodes of one plan open to pods together: a Ready node keeps the batch gate until every
+// Machine of its batch has a Ready node, then all lose it at once; a batch member that never comes
+// holds the others back no longer than the gate's timeout.
+func TestReconcile_TheNodesOfABatchOpenTogether(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		secondUp   bool
+		notReady   bool // the second node is Ready, but the not-ready taint is still on it
+		wait       time.Duration
+		wantOpened bool
+	}{
+		{name: "the first node waits for the second", secondUp: false, wantOpened: false},
+		{name: "a Ready node still tainted not-ready is not ready for pods", secondUp: true, notReady: true, wantOpened: false},
+		{name: "both open once the second is Ready", secondUp: true, wantOpened: true},
+		{name: "the first opens alone after the timeout", secondUp: false, wait: lifecycle.BatchGateTimeout + time.Second, wantOpened: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			for _, name := range []string{"first", "second"} {
+				h.createMachine(name, withInstanceType("m5.large"), withLabels(v1alpha5.BatchLabelKey, "b1"))
+				h.mustReconcile(name)
+			}
+			first := h.registerNode(h.machine("first"), nodeReady(true))
+			h.mustReconcile("first")
+			if !gated(h.node(first.Name)) {
+				t.Fatalf("node %s taints %v: want the batch gate from registration", first.Name, h.node(first.Name).Spec.Taints)
+			}
+			if tc.secondUp {
+				h.registerNode(h.machine("second"), nodeReady(true))
+				if tc.notReady {
+					h.updateNode("node-second", func(n *corev1.Node) {
+						n.Spec.Taints = append(n.Spec.Taints, corev1.Taint{Key: corev1.TaintNodeNotReady, Effect: corev1.TaintEffectNoSchedule})
+					}, false)
+				}
+				h.mustReconcile("second")
+			}
+			h.clock.Step(tc.wait)
+			h.mustReconcile("first")
+			h.mustReconcile("first")
+			if opened := !gated(h.node(first.Name)); opened != tc.wantOpened {
+				t.Fatalf("node %s opened: %v, want %v (taints %v)", first.Name, opened, tc.wantOpened, h.node(first.Name).Spec.Taints)
+			}
+			if tc.secondUp && tc.wantOpened && gated(h.node("node-second")) {
+				t.Errorf("node-second kept the gate while node %s opened", first.Name)
+			}
+			want := metav1.ConditionUnknown
+			if tc.wantOpened {
+				want = metav1.ConditionTrue
+			}
+			if got := condition(h.machine("first"), v1alpha5.MachineInitialized).Status; got != want {
+				t.Errorf("machine first initialized %s, want %s: a gated node is not ready for its pods", got, want)
+			}
+		})
+	}
+}
+
+func gated(n *corev1.Node) bool {
+	for _, t := range n.Spec.Taints {
+		if t.MatchTaint(&lifecycle.BatchGateTaint) {
+			return true
+		}
+	}
+	return false
+}
