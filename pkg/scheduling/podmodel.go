@@ -238,6 +238,11 @@ func (s *solver) affinityGroup(pod *v1.Pod, kind groupKind, term v1.PodAffinityT
 	return s.topo.group(kind, term.TopologyKey, namespaces, all, sel, "", nil), nil
 }
 
+// nodeSpread reports whether the pod must keep a hostname topology spread.
+func (pm *podModel) nodeSpread() bool {
+	return slices.ContainsFunc(pm.constraints, func(c constraint) bool { return c.group.perNode != nil })
+}
+
 func (s *solver) spreadConstraints(pm *podModel, when v1.UnsatisfiableConstraintAction) ([]constraint, error) {
 	var out []constraint
 	for _, tsc := range pm.pod.Spec.TopologySpreadConstraints {

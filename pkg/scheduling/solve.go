@@ -59,9 +59,12 @@ func newSolver(snap Snapshot) *solver {
 	for _, pod := range pending {
 		s.pods = append(s.pods, s.compilePod(pod))
 	}
-	// Largest first; the name order above breaks ties, so input order never matters.
+	// Pods under a hostname topology spread go last, so that every node the rest of the batch needs
+	// exists when they are placed: the spread's skew is measured over all of them, as the
+	// kube-scheduler will measure it, and a node opened later with none of them cannot undo it.
+	// Otherwise largest first; the name order above breaks ties, so input order never matters.
 	slices.SortStableFunc(s.pods, func(a, b *podModel) int {
-		return cmp.Or(cmp.Compare(b.cpu, a.cpu), cmp.Compare(b.memory, a.memory))
+		return cmp.Or(compareBool(a.nodeSpread(), b.nodeSpread()), cmp.Compare(b.cpu, a.cpu), cmp.Compare(b.memory, a.memory))
 	})
 	s.countExistingPods()
 	for _, n := range s.nodes {
@@ -71,6 +74,18 @@ func newSolver(snap Snapshot) *solver {
 		s.linkGroups(pm)
 	}
 	return s
+}
+
+// compareBool orders false before true.
+func compareBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	default:
+		return -1
+	}
 }
 
 func comparePods(a, b *v1.Pod) int {

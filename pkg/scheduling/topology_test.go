@@ -2,6 +2,7 @@ package scheduling
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	v1 "k8s.io/api/core/v1"
@@ -302,5 +303,36 @@ func TestSolve_MatchAndMismatchLabelKeysNarrowTheSelector(t *testing.T) {
 				t.Errorf("pod went to %q, want %q (plan %+v)", got, tc.wantNode, plan)
 			}
 		})
+	}
+}
+
+// Nodes opened for pods placed after a hostname spread's pods would join the spread's domains with
+// none of them, breaking its skew once they exist: the kube-scheduler would then refuse the pods
+// stacked on the first nodes. The spread's pods are placed once every other node exists.
+func TestSolve_HostnameSpreadHoldsOverNodesOpenedForOtherPods(t *testing.T) {
+	sel := map[string]string{"app": "front"}
+	var pods []*v1.Pod
+	for i := range 6 {
+		pods = append(pods, makePod(fmt.Sprintf("front-%d", i), "200m", "100Mi", withLabels("app", "front"), withSpread(LabelHostname, 1, v1.DoNotSchedule, sel)))
+	}
+	// Two pods on one host port need two nodes; they are smaller, so largest-first takes them later.
+	for i := range 2 {
+		pods = append(pods, makePod(fmt.Sprintf("exporter-%d", i), "100m", "10Mi", withHostPort(9100)))
+	}
+	plan := Solve(Snapshot{Pods: pods, Provisioners: []Provisioner{makeProvisioner("default", standardTypes())}})
+	perNode := map[string]int{}
+	for pod, node := range nodeOfPod(plan) {
+		if strings.HasPrefix(pod, "front-") {
+			perNode[node]++
+		}
+	}
+	low, high := len(pods), 0
+	for i := range plan.NewNodes {
+		n := perNode[fmt.Sprintf("new-%d", i)]
+		low, high = min(low, n), max(high, n)
+	}
+	if high-low > 1 || len(plan.Unschedulable) > 0 {
+		t.Errorf("front pods per node %v over %d nodes (skew %d, unschedulable %d); want a skew of at most 1 over every node",
+			perNode, len(plan.NewNodes), high-low, len(plan.Unschedulable))
 	}
 }
