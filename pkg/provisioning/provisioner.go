@@ -48,6 +48,8 @@ type Provisioner struct {
 	recorder events.EventRecorder
 	clock    clock.Clock
 	metrics  *Metrics
+	// nominated holds where earlier batches planned the pods still pending.
+	nominated *Nominations
 
 	errorBackoff, unschedulableBackoff backoff
 	retry                              retrier
@@ -58,6 +60,7 @@ type Provisioner struct {
 func NewProvisioner(kube client.Client, cluster Snapshotter, batcher *Batcher, recorder events.EventRecorder, clk clock.Clock, metrics *Metrics) *Provisioner {
 	return &Provisioner{
 		kube: kube, cluster: cluster, batcher: batcher, recorder: recorder, clock: clk, metrics: metrics,
+		nominated:            NewNominations(clk),
 		errorBackoff:         backoff{initial: errorRetryInitial, max: errorRetryMax},
 		unschedulableBackoff: backoff{initial: unschedulableRetryInitial, max: unschedulableRetryMax},
 		retry:                retrier{clock: clk, batcher: batcher},
@@ -110,6 +113,15 @@ func (p *Provisioner) Provision(ctx context.Context) (scheduling.Plan, error) {
 	if err != nil {
 		return scheduling.Plan{}, fmt.Errorf("building snapshot, %w", err)
 	}
+	machines := &v1alpha5.MachineList{}
+	if err := p.kube.List(ctx, machines); err != nil {
+		return scheduling.Plan{}, fmt.Errorf("listing machines, %w", err)
+	}
+	planned := len(snap.Pods)
+	p.nominated.Apply(&snap, machines.Items)
+	if planned > len(snap.Pods) {
+		log.FromContext(ctx).V(1).Info("pending pods already planned onto nodes on their way", "pods", planned-len(snap.Pods))
+	}
 	if len(snap.Pods) == 0 {
 		p.metrics.unschedulable.Set(0)
 		return scheduling.Plan{}, nil
@@ -128,7 +140,12 @@ func (p *Provisioner) Provision(ctx context.Context) (scheduling.Plan, error) {
 	}
 	created, errs := p.createMachines(ctx, plan, pods)
 	for _, placement := range plan.Placements {
-		if pod := pods[placement.Pod]; pod != nil && placement.InFlight {
+		pod := pods[placement.Pod]
+		if pod != nil {
+			// Kept only while the node is a Machine on its way (see Nominations.Apply).
+			p.nominated.ToNode(pod, placement)
+		}
+		if pod != nil && placement.InFlight {
 			p.recorder.Eventf(pod, nil, corev1.EventTypeNormal, EventNominated, "Provision", "Pod should schedule on in-flight node %s", placement.Node)
 		}
 	}
@@ -197,6 +214,7 @@ func (p *Provisioner) createMachines(ctx context.Context, plan scheduling.Plan, 
 			"pods", len(node.Pods), "instanceTypes", len(node.InstanceTypes), "usdPerHour", node.Price())
 		for _, key := range node.Pods {
 			if pod := pods[key]; pod != nil {
+				p.nominated.ToMachine(pod, machine.Name)
 				p.recorder.Eventf(pod, machine, corev1.EventTypeNormal, EventNominated, "Provision", "Pod should schedule on machine %s", machine.Name)
 			}
 		}

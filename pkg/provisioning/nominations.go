@@ -1,0 +1,105 @@
+package provisioning
+
+import (
+	"slices"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
+
+	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha5"
+	"github.com/kerf-autoscaler/kerf/pkg/scheduling"
+)
+
+// nominationTTL bounds how long a pod stays planned onto a Machine whose node never comes to take
+// it; the Machine's own registration TTL usually ends it sooner.
+const nominationTTL = 20 * time.Minute
+
+// Nominations remember which node each pending pod was planned onto, until that node is
+// initialized. The kube-scheduler cannot place a pod on a node that is launching or whose batch
+// has not opened yet, so the pod stays pending and every batch sees it again; solving it afresh
+// against the half-filled capacity on its way would pack the batch in another order (first fit
+// over existing nodes rather than over the plan's), find some of it no room, and launch nodes the
+// first plan did not need. A nominated pod counts as already on its node instead.
+type Nominations struct {
+	clock clock.Clock
+	mu    sync.Mutex
+	pods  map[types.UID]nomination
+}
+
+type nomination struct {
+	target string // the Machine's name, or the name of its registered Node
+	at     time.Time
+}
+
+// NewNominations returns an empty record.
+func NewNominations(clk clock.Clock) *Nominations {
+	return &Nominations{clock: clk, pods: map[types.UID]nomination{}}
+}
+
+// ToMachine records that pod was planned onto the new Machine.
+func (n *Nominations) ToMachine(pod *corev1.Pod, machine string) {
+	n.set(pod, nomination{target: machine})
+}
+
+// ToNode records that pod was planned onto a node of the Snapshot. It holds only while that node
+// is a Machine still launching (named after it) or the registered node of a Machine not yet
+// initialized; a placement on any other node is forgotten at the next Apply.
+func (n *Nominations) ToNode(pod *corev1.Pod, node scheduling.Placement) {
+	n.set(pod, nomination{target: node.Node})
+}
+
+func (n *Nominations) set(pod *corev1.Pod, nom nomination) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	nom.at = n.clock.Now()
+	n.pods[pod.UID] = nom
+}
+
+// Apply forgets the nominations whose Machine is gone, initialized or older than nominationTTL,
+// and moves each pending pod of snap nominated onto a node still on its way onto that node, as if
+// bound there. machines are the cluster's Machines.
+func (n *Nominations) Apply(snap *scheduling.Snapshot, machines []v1alpha5.Machine) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	now := n.clock.Now()
+	byName := map[string]*v1alpha5.Machine{}
+	for i := range machines {
+		m := &machines[i]
+		byName[m.Name] = m
+		if m.Status.NodeName != "" {
+			byName[m.Status.NodeName] = m
+		}
+	}
+	for uid, nom := range n.pods {
+		m := byName[nom.target]
+		if m == nil || m.DeletionTimestamp != nil || meta.IsStatusConditionTrue(m.Status.Conditions, v1alpha5.MachineInitialized) ||
+			now.Sub(nom.at) > nominationTTL {
+			delete(n.pods, uid)
+		}
+	}
+	nodes := map[string]int{}
+	for i := range snap.Nodes {
+		nodes[snap.Nodes[i].Name] = i
+	}
+	snap.Pods = slices.DeleteFunc(snap.Pods, func(pod *corev1.Pod) bool {
+		nom, ok := n.pods[pod.UID]
+		if !ok {
+			return false
+		}
+		m := byName[nom.target]
+		target := m.Name
+		if m.Status.NodeName != "" {
+			target = m.Status.NodeName
+		}
+		i, ok := nodes[target]
+		if !ok {
+			return false
+		}
+		snap.Nodes[i].Pods = append(snap.Nodes[i].Pods, pod)
+		return true
+	})
+}
