@@ -56,7 +56,8 @@ func (o *Operator) RegisterControllers(ctx context.Context, cloud cloudprovider.
 	if err != nil {
 		return err
 	}
-	machines := lifecycle.NewController(kube, cloud, unavailable, o.GetEventRecorder(lifecycle.Name), o.Clock, o.Options.RegistrationTTL, lifecycleMetrics)
+	machines := lifecycle.NewController(kube, cloud, unavailable, o.GetEventRecorder(lifecycle.Name), o.Clock, o.Options.RegistrationTTL, lifecycleMetrics).
+		WithBatchOpenTimeout(o.Options.BatchOpenTimeout)
 	if err := machines.Register(ctx, o.Manager); err != nil {
 		return fmt.Errorf("registering the machine lifecycle controller, %w", err)
 	}

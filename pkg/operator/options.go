@@ -27,6 +27,7 @@ type Options struct {
 	BatchIdleDuration       time.Duration
 	BatchMaxDuration        time.Duration
 	RegistrationTTL         time.Duration
+	BatchOpenTimeout        time.Duration
 	GCGracePeriod           time.Duration
 	LeaderElection          bool
 	LeaderElectionNamespace string
@@ -66,6 +67,7 @@ func options() []option {
 		{"spot-to-spot-consolidation", "SPOT_TO_SPOT_CONSOLIDATION", "let consolidation replace a spot node with a cheaper spot node (off: it churns, and the cheapest pool is often the most interrupted)", boolOpt(func(o *Options) *bool { return &o.SpotToSpotConsolidation }, false)},
 		{"batch-idle-duration", "BATCH_IDLE_DURATION", "close a batch of pending pods after this long without a new one", durationOpt(func(o *Options) *time.Duration { return &o.BatchIdleDuration }, time.Second)},
 		{"batch-max-duration", "BATCH_MAX_DURATION", "close a batch of pending pods after this long in all", durationOpt(func(o *Options) *time.Duration { return &o.BatchMaxDuration }, 10*time.Second)},
+		{"batch-open-timeout", "BATCH_OPEN_TIMEOUT", "keep the nodes of one plan closed to pods until all of them can take pods, at most this long after each registers, so the kube-scheduler places the batch as planned (0: open each node once it is ready)", durationOpt(func(o *Options) *time.Duration { return &o.BatchOpenTimeout }, lifecycle.DefaultBatchOpenTimeout)},
 		{"registration-ttl", "REGISTRATION_TTL", "delete a launched Machine whose Node has not registered after this long, and terminate its instance", durationOpt(func(o *Options) *time.Duration { return &o.RegistrationTTL }, lifecycle.DefaultRegistrationTTL)},
 		{"gc-grace-period", "GC_GRACE_PERIOD", "terminate an instance launched for this cluster that no Machine accounts for once it is this old", durationOpt(func(o *Options) *time.Duration { return &o.GCGracePeriod }, lifecycle.DefaultGarbageCollectionGracePeriod)},
 		{"leader-elect", "LEADER_ELECT", "elect one active replica through a Lease", boolOpt(func(o *Options) *bool { return &o.LeaderElection }, true)},
@@ -146,6 +148,9 @@ func (o *Options) Validate() error {
 	}
 	if o.ExpiryJitter < 0 {
 		bad("expiry-jitter", "%s must not be negative", o.ExpiryJitter)
+	}
+	if o.BatchOpenTimeout < 0 {
+		bad("batch-open-timeout", "%s must not be negative", o.BatchOpenTimeout)
 	}
 	if o.RegistrationTTL <= 0 {
 		bad("registration-ttl", "%s must be positive", o.RegistrationTTL)

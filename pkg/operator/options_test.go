@@ -38,7 +38,7 @@ func TestParseOptions_DefaultsEnvironmentAndFlags(t *testing.T) {
 			}
 			want := &Options{
 				ClusterName: "c", BatchIdleDuration: time.Second, BatchMaxDuration: 10 * time.Second,
-				RegistrationTTL: 15 * time.Minute, GCGracePeriod: 5 * time.Minute,
+				RegistrationTTL: 15 * time.Minute, GCGracePeriod: 5 * time.Minute, BatchOpenTimeout: 30 * time.Second,
 				LeaderElection: true, LeaderElectionNamespace: "kube-system", MetricsPort: 8000, HealthProbePort: 8081,
 				LogLevel: "info", KubeClientQPS: 200, KubeClientBurst: 300, VMMemoryOverheadPercent: 0.075,
 			}

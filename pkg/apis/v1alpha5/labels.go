@@ -25,9 +25,9 @@ const (
 	ReceivedPodsAnnotationKey = "kerf.sh/received-pods"
 
 	// BatchLabelKey marks the Machines of one plan with the plan's id. Their nodes carry the
-	// BatchGateTaintKey taint until every one of them is Ready (or BatchGateTimeout passed since
-	// the first was): the kube-scheduler then places the batch's pods with every node of the plan
-	// in view, as the plan did, instead of filling whichever node turned Ready first.
+	// BatchGateTaintKey taint until every one of them can take pods (or the batch open timeout
+	// passed): the kube-scheduler then places the batch's pods with every node of the plan in
+	// view, as the plan did, instead of filling whichever node turned Ready first.
 	BatchLabelKey     = "kerf.sh/batch"
 	BatchGateTaintKey = "kerf.sh/batch-pending"
 

@@ -61,6 +61,8 @@ type Controller struct {
 	// first, would otherwise call the cloud again: an idempotent replay, but one more CreateFleet
 	// and DescribeInstances per Machine against EC2's rate limits.
 	launches *cache.Cache
+	// batchOpenTimeout bounds how long a node waits for the rest of its batch (gate.go); 0: no gate.
+	batchOpenTimeout time.Duration
 }
 
 // launchMemory is how long a launch is remembered when no reconcile reads it back: longer than
@@ -74,14 +76,15 @@ const launchMemory = 10 * time.Minute
 func NewController(kubeClient client.Client, cloudProvider cloudprovider.CloudProvider, unavailable UnavailableOfferings,
 	recorder events.EventRecorder, clk clock.Clock, registrationTTL time.Duration, metrics *Metrics) *Controller {
 	return &Controller{
-		kubeClient:      kubeClient,
-		cloudProvider:   cloudProvider,
-		unavailable:     unavailable,
-		recorder:        recorder,
-		clock:           clk,
-		registrationTTL: registrationTTL,
-		metrics:         metrics,
-		launches:        cache.New(launchMemory, launchMemory),
+		kubeClient:       kubeClient,
+		cloudProvider:    cloudProvider,
+		unavailable:      unavailable,
+		recorder:         recorder,
+		clock:            clk,
+		registrationTTL:  registrationTTL,
+		metrics:          metrics,
+		launches:         cache.New(launchMemory, launchMemory),
+		batchOpenTimeout: DefaultBatchOpenTimeout,
 	}
 }
 

@@ -25,15 +25,22 @@ import (
 // nodes together lets the kube-scheduler see what the plan saw.
 var BatchGateTaint = corev1.Taint{Key: v1alpha5.BatchGateTaintKey, Effect: corev1.TaintEffectNoSchedule}
 
-// BatchGateTimeout is the longest a Ready node waits for the rest of its batch: a slow or failed
-// launch must not hold back the pods of the others.
-const BatchGateTimeout = 30 * time.Second
+// DefaultBatchOpenTimeout is the longest a node ready for pods waits for the rest of its batch: a
+// slow or failed launch must not hold back the pods of the others.
+const DefaultBatchOpenTimeout = 30 * time.Second
+
+// WithBatchOpenTimeout sets how long a node ready for pods waits for the rest of its batch; 0 opens
+// every node as soon as it is ready, as if it had no batch.
+func (c *Controller) WithBatchOpenTimeout(timeout time.Duration) *Controller {
+	c.batchOpenTimeout = timeout
+	return c
+}
 
 // gatePoll is how often a gated Machine looks at its batch again.
 const gatePoll = time.Second
 
-// openGate lifts the batch gate from every Ready node of the Machine's batch at once, when all of
-// the batch's Machines have a Ready node or this one registered BatchGateTimeout ago.
+// openGate lifts the batch gate from every node of the Machine's batch at once, when all of the
+// batch's Machines have a node ready for pods or this one registered the batch open timeout ago.
 func (c *Controller) openGate(ctx context.Context, s *scope) (phaseResult, error) {
 	machine, node := s.machine, s.node
 	batch := machine.Labels[v1alpha5.BatchLabelKey]
@@ -42,6 +49,10 @@ func (c *Controller) openGate(ctx context.Context, s *scope) (phaseResult, error
 	}
 	if !readyButForTheGate(machine, node) {
 		return phaseResult{requeueAfter: gatePoll}, nil
+	}
+	if c.batchOpenTimeout == 0 {
+		// Gated before the gate was turned off: nothing to wait for.
+		return phaseResult{}, c.open(ctx, batch, node, []*corev1.Node{node}, 0)
 	}
 	members := &v1alpha5.MachineList{}
 	if err := c.kubeClient.List(ctx, members, client.MatchingLabels{v1alpha5.BatchLabelKey: batch}); err != nil {
@@ -74,20 +85,25 @@ func (c *Controller) openGate(ctx context.Context, s *scope) (phaseResult, error
 	if waiting > 0 {
 		registered := meta.FindStatusCondition(machine.Status.Conditions, v1alpha5.MachineRegistered)
 		if registered != nil {
-			if waited := c.clock.Since(registered.LastTransitionTime.Time); waited < BatchGateTimeout {
-				return phaseResult{requeueAfter: min(gatePoll, BatchGateTimeout-waited)}, nil
+			if waited := c.clock.Since(registered.LastTransitionTime.Time); waited < c.batchOpenTimeout {
+				return phaseResult{requeueAfter: min(gatePoll, c.batchOpenTimeout-waited)}, nil
 			}
 		}
 	}
+	return phaseResult{}, c.open(ctx, batch, node, gated, waiting)
+}
+
+// open lifts the batch gate from the gated nodes, all in one go.
+func (c *Controller) open(ctx context.Context, batch string, node *corev1.Node, gated []*corev1.Node, waiting int) error {
 	for _, n := range gated {
 		stored := n.DeepCopy()
 		n.Spec.Taints = slices.DeleteFunc(n.Spec.Taints, func(t corev1.Taint) bool { return t.MatchTaint(&BatchGateTaint) })
 		if err := c.kubeClient.Patch(ctx, n, client.MergeFromWithOptions(stored, client.MergeFromWithOptimisticLock{})); client.IgnoreNotFound(err) != nil {
-			return phaseResult{}, fmt.Errorf("opening node %s of batch %s, %w", n.Name, batch, err)
+			return fmt.Errorf("opening node %s of batch %s, %w", n.Name, batch, err)
 		}
 	}
 	log.FromContext(ctx).Info("opened batch", "batch", batch, "nodes", len(gated), "stillWaiting", waiting, "Node", klog.KObj(node))
-	return phaseResult{}, nil
+	return nil
 }
 
 // readyButForTheGate reports whether the Machine's node could take pods if it were not for the

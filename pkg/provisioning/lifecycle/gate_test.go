@@ -25,7 +25,7 @@ func TestReconcile_TheNodesOfABatchOpenTogether(t *testing.T) {
 		{name: "the first node waits for the second", secondUp: false, wantOpened: false},
 		{name: "a Ready node still tainted not-ready is not ready for pods", secondUp: true, notReady: true, wantOpened: false},
 		{name: "both open once the second is Ready", secondUp: true, wantOpened: true},
-		{name: "the first opens alone after the timeout", secondUp: false, wait: lifecycle.BatchGateTimeout + time.Second, wantOpened: true},
+		{name: "the first opens alone after the timeout", secondUp: false, wait: lifecycle.DefaultBatchOpenTimeout + time.Second, wantOpened: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t)
@@ -74,4 +74,23 @@ func gated(n *corev1.Node) bool {
 		}
 	}
 	return false
+}
+
+// With the batch open timeout at 0 the gate is off: a node of a batch opens once it is ready.
+func TestReconcile_WithoutTheGateANodeOfABatchOpensAlone(t *testing.T) {
+	h := newHarness(t)
+	h.controller = h.controller.WithBatchOpenTimeout(0)
+	for _, name := range []string{"first", "second"} {
+		h.createMachine(name, withInstanceType("m5.large"), withLabels(v1alpha5.BatchLabelKey, "b1"))
+		h.mustReconcile(name)
+	}
+	first := h.registerNode(h.machine("first"), nodeReady(true))
+	h.mustReconcile("first")
+	h.mustReconcile("first")
+	if gated(h.node(first.Name)) {
+		t.Errorf("node %s taints %v: want no batch gate", first.Name, h.node(first.Name).Spec.Taints)
+	}
+	if got := condition(h.machine("first"), v1alpha5.MachineInitialized).Status; got != metav1.ConditionTrue {
+		t.Errorf("machine first initialized %s, want True without waiting for its batch", got)
+	}
 }

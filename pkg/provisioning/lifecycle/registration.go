@@ -68,7 +68,7 @@ func (c *Controller) syncNode(ctx context.Context, machine *v1alpha5.Machine, no
 	node.Annotations = withMissing(node.Annotations, annotations)
 	node.Labels[v1alpha5.LabelNodeRegistered] = "true"
 	taints := append(append([]corev1.Taint{}, machine.Spec.Taints...), machine.Spec.StartupTaints...)
-	if machine.Labels[v1alpha5.BatchLabelKey] != "" && node.Labels[v1alpha5.LabelNodeInitialized] != "true" {
+	if machine.Labels[v1alpha5.BatchLabelKey] != "" && node.Labels[v1alpha5.LabelNodeInitialized] != "true" && c.batchOpenTimeout > 0 {
 		taints = append(taints, BatchGateTaint)
 	}
 	for _, taint := range taints {
