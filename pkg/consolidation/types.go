@@ -26,16 +26,6 @@ type Input struct {
 	Options      Options
 }
 
-// NodePrice is what the named node of in.Nodes costs per hour; 0 when it is not listed.
-func (in *Input) NodePrice(name string) float64 {
-	for i := range in.Nodes {
-		if in.Nodes[i].Name == name {
-			return in.Nodes[i].Price
-		}
-	}
-	return 0
-}
-
 // NodeInfo is what consolidation knows about one of Kerf's nodes beyond its scheduling view.
 type NodeInfo struct {
 	// Name matches scheduling.Node.Name.

@@ -139,6 +139,9 @@ type Outcome struct {
 	Replacements []string
 	// Abandoned says why a chosen command was dropped; empty when it ran or none was chosen.
 	Abandoned string
+	// Savings is the $/hour the command saves: emptiness and consolidation; expiry and drift
+	// replace whatever the price.
+	Savings float64
 }
 
 // Disrupt runs one pass: the first method with something to do, in order, chooses a command,

@@ -3,6 +3,7 @@ package disruption_test
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -56,6 +57,10 @@ func TestEmptiness_MarksEmptyNodesAndDeletesThemAfterTheirTTL(t *testing.T) {
 	out := h.disrupt()
 	if out.Method != disruption.MethodEmptiness || strings.Join(out.Nodes, ",") != empty.Name {
 		t.Fatalf("after the TTL the pass did %+v, want emptiness deleting %s", out, empty.Name)
+	}
+	// A 2-cpu node of the harness's catalog costs $0.10/h.
+	if math.Abs(out.Savings-0.10) > 1e-9 {
+		t.Errorf("emptiness saves $%.4f/h, want $0.1000/h: what the deleted node cost", out.Savings)
 	}
 	if !deleted(t, empty.Name) || deleted(t, busy.Name) {
 		t.Errorf("empty node deleted %v, busy node deleted %v; want true, false", deleted(t, empty.Name), deleted(t, busy.Name))

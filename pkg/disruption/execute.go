@@ -85,7 +85,7 @@ func (c *Controller) execute(ctx context.Context, cmd *command) (Outcome, error)
 	}
 	c.metrics.actions.WithLabelValues(cmd.action(), string(cmd.method)).Inc()
 	logger.Info("deleted disrupted nodes", "replacements", machineNames(machines))
-	return Outcome{Method: cmd.method, Nodes: names, Replacements: machineNames(machines)}, nil
+	return Outcome{Method: cmd.method, Nodes: names, Replacements: machineNames(machines), Savings: cmd.savings}, nil
 }
 
 // revalidate waits the validation delay and checks the command again on a fresh picture, with
@@ -123,7 +123,7 @@ func (c *Controller) revalidate(ctx context.Context, cmd *command) (*command, st
 			return nil, fmt.Sprintf("node %s %s", name, why), nil
 		}
 		fresh.nodes = append(fresh.nodes, n)
-		price += v.input.NodePrice(name)
+		price += n.info.Price
 		allSpot = allSpot && n.info.CapacityType == v1alpha5.CapacityTypeSpot
 	}
 	r := consolidation.Relocate(v.input, names, nil)

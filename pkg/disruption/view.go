@@ -217,9 +217,9 @@ func (c *Controller) input(snap scheduling.Snapshot, v *view, pdbs []policyv1.Po
 	in := consolidation.Input{Cluster: snap, Options: c.opts.Consolidation}
 	prices := priceIndex(snap.Provisioners)
 	for _, n := range v.nodes {
-		info := n.info
-		info.Price = prices.of(n.provisioner.Name, n.node.Labels)
-		in.Nodes = append(in.Nodes, info)
+		// Kept on the view's node too: emptiness and revalidation count what removing it saves.
+		n.info.Price = prices.of(n.provisioner.Name, n.node.Labels)
+		in.Nodes = append(in.Nodes, n.info)
 	}
 	names := make([]string, 0, len(v.provisioners))
 	for name := range v.provisioners {
