@@ -40,23 +40,13 @@ func NewNominations(clk clock.Clock) *Nominations {
 	return &Nominations{clock: clk, pods: map[types.UID]nomination{}}
 }
 
-// ToMachine records that pod was planned onto the new Machine.
-func (n *Nominations) ToMachine(pod *corev1.Pod, machine string) {
-	n.set(pod, nomination{target: machine})
-}
-
-// ToNode records that pod was planned onto a node of the Snapshot. It holds only while that node
-// is a Machine still launching (named after it) or the registered node of a Machine not yet
-// initialized; a placement on any other node is forgotten at the next Apply.
-func (n *Nominations) ToNode(pod *corev1.Pod, node scheduling.Placement) {
-	n.set(pod, nomination{target: node.Node})
-}
-
-func (n *Nominations) set(pod *corev1.Pod, nom nomination) {
+// Nominate records that pod was planned onto target: a new Machine, or a node of the Snapshot. It
+// holds only while target is a Machine still launching (named after it) or the registered node of
+// a Machine not yet initialized; a placement on any other node is forgotten at the next Apply.
+func (n *Nominations) Nominate(pod *corev1.Pod, target string) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	nom.at = n.clock.Now()
-	n.pods[pod.UID] = nom
+	n.pods[pod.UID] = nomination{target: target, at: n.clock.Now()}
 }
 
 // Apply forgets the nominations whose Machine is gone, initialized or older than nominationTTL,

@@ -38,7 +38,7 @@ func TestNominations_HoldPodsOnNodesOnTheirWay(t *testing.T) {
 			n := NewNominations(clk)
 			nominated := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "a", Namespace: "default", UID: types.UID("a")}}
 			other := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "b", Namespace: "default", UID: types.UID("b")}}
-			n.ToMachine(nominated, "m1")
+			n.Nominate(nominated, "m1")
 			clk.Step(tc.wait)
 			snap := scheduling.Snapshot{Pods: []*corev1.Pod{nominated, other}, Nodes: []scheduling.Node{{Name: tc.node}}}
 			var machines []v1alpha5.Machine

@@ -143,7 +143,7 @@ func (p *Provisioner) Provision(ctx context.Context) (scheduling.Plan, error) {
 		pod := pods[placement.Pod]
 		if pod != nil {
 			// Kept only while the node is a Machine on its way (see Nominations.Apply).
-			p.nominated.ToNode(pod, placement)
+			p.nominated.Nominate(pod, placement.Node)
 		}
 		if pod != nil && placement.InFlight {
 			p.recorder.Eventf(pod, nil, corev1.EventTypeNormal, EventNominated, "Provision", "Pod should schedule on in-flight node %s", placement.Node)
@@ -214,7 +214,7 @@ func (p *Provisioner) createMachines(ctx context.Context, plan scheduling.Plan, 
 			"pods", len(node.Pods), "instanceTypes", len(node.InstanceTypes), "usdPerHour", node.Price())
 		for _, key := range node.Pods {
 			if pod := pods[key]; pod != nil {
-				p.nominated.ToMachine(pod, machine.Name)
+				p.nominated.Nominate(pod, machine.Name)
 				p.recorder.Eventf(pod, machine, corev1.EventTypeNormal, EventNominated, "Provision", "Pod should schedule on machine %s", machine.Name)
 			}
 		}

@@ -97,7 +97,7 @@ func (c *Controller) openGate(ctx context.Context, s *scope) (phaseResult, error
 func (c *Controller) open(ctx context.Context, batch string, node *corev1.Node, gated []*corev1.Node, waiting int) error {
 	for _, n := range gated {
 		stored := n.DeepCopy()
-		n.Spec.Taints = slices.DeleteFunc(n.Spec.Taints, func(t corev1.Taint) bool { return t.MatchTaint(&BatchGateTaint) })
+		n.Spec.Taints = withoutBatchGate(n.Spec.Taints)
 		if err := c.kubeClient.Patch(ctx, n, client.MergeFromWithOptions(stored, client.MergeFromWithOptimisticLock{})); client.IgnoreNotFound(err) != nil {
 			return fmt.Errorf("opening node %s of batch %s, %w", n.Name, batch, err)
 		}
@@ -112,7 +112,12 @@ func (c *Controller) open(ctx context.Context, batch string, node *corev1.Node, 
 // of its batch to take its pods).
 func readyButForTheGate(machine *v1alpha5.Machine, node *corev1.Node) bool {
 	open := *node
-	open.Spec.Taints = slices.DeleteFunc(slices.Clone(node.Spec.Taints), func(t corev1.Taint) bool { return t.MatchTaint(&BatchGateTaint) })
+	open.Spec.Taints = withoutBatchGate(node.Spec.Taints)
 	reason, _ := notInitialized(machine, &open)
 	return reason == ""
+}
+
+// withoutBatchGate returns a copy of taints without the batch gate.
+func withoutBatchGate(taints []corev1.Taint) []corev1.Taint {
+	return slices.DeleteFunc(slices.Clone(taints), func(t corev1.Taint) bool { return t.MatchTaint(&BatchGateTaint) })
 }

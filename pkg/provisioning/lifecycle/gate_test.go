@@ -68,12 +68,7 @@ func TestReconcile_TheNodesOfABatchOpenTogether(t *testing.T) {
 }
 
 func gated(n *corev1.Node) bool {
-	for _, t := range n.Spec.Taints {
-		if t.MatchTaint(&lifecycle.BatchGateTaint) {
-			return true
-		}
-	}
-	return false
+	return hasTaint(n.Spec.Taints, v1alpha5.BatchGateTaintKey, corev1.TaintEffectNoSchedule) > 0
 }
 
 // With the batch open timeout at 0 the gate is off: a node of a batch opens once it is ready.

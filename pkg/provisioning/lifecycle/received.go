@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -34,7 +35,7 @@ func (c *Controller) received(ctx context.Context, s *scope) (phaseResult, error
 		return phaseResult{}, nil
 	}
 	initialized := meta.FindStatusCondition(machine.Status.Conditions, v1alpha5.MachineInitialized)
-	if initialized == nil || initialized.Status != "True" {
+	if initialized == nil || initialized.Status != metav1.ConditionTrue {
 		return phaseResult{}, nil
 	}
 	if waited := c.clock.Since(initialized.LastTransitionTime.Time); waited < ReceivedPodsWindow {
