@@ -57,7 +57,7 @@ func (o *Operator) RegisterControllers(ctx context.Context, cloud cloudprovider.
 		return err
 	}
 	machines := lifecycle.NewController(kube, cloud, unavailable, o.GetEventRecorder(lifecycle.Name), o.Clock, o.Options.RegistrationTTL, lifecycleMetrics).
-		WithBatchOpenTimeout(o.Options.BatchOpenTimeout)
+		WithBatchOpenTimeout(o.Options.BatchOpenTimeout).WithPlannedPods(provisioner.Nominations())
 	if err := machines.Register(ctx, o.Manager); err != nil {
 		return fmt.Errorf("registering the machine lifecycle controller, %w", err)
 	}

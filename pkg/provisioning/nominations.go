@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
 
@@ -17,6 +18,12 @@ import (
 // nominationTTL bounds how long a pod stays planned onto a Machine whose node never comes to take
 // it; the Machine's own registration TTL usually ends it sooner.
 const nominationTTL = 20 * time.Minute
+
+// placementGrace is how long after a node is initialized its nominated pods are still left to the
+// kube-scheduler: a batch's nodes open together and it places their pods within seconds, but a
+// batch that closes meanwhile would plan the pods not yet placed afresh — onto the same nodes,
+// or onto new ones where the fresh plan packs differently.
+const placementGrace = 15 * time.Second
 
 // Nominations remember which node each pending pod was planned onto, until that node is
 // initialized. The kube-scheduler cannot place a pod on a node that is launching or whose batch
@@ -31,6 +38,7 @@ type Nominations struct {
 }
 
 type nomination struct {
+	pod    types.NamespacedName
 	target string // the Machine's name, or the name of its registered Node
 	at     time.Time
 }
@@ -46,13 +54,29 @@ func NewNominations(clk clock.Clock) *Nominations {
 func (n *Nominations) Nominate(pod *corev1.Pod, target string) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.pods[pod.UID] = nomination{target: target, at: n.clock.Now()}
+	n.pods[pod.UID] = nomination{pod: types.NamespacedName{Namespace: pod.Namespace, Name: pod.Name}, target: target, at: n.clock.Now()}
 }
 
-// Apply forgets the nominations whose Machine is gone, initialized or older than nominationTTL,
-// and moves each pending pod of snap nominated onto a node still on its way onto that node, as if
-// bound there. machines are the cluster's Machines.
-func (n *Nominations) Apply(snap *scheduling.Snapshot, machines []v1alpha5.Machine) {
+// PlannedOn returns the pods nominated onto machine's node, in no particular order; the batch
+// gate hints them to the kube-scheduler when it opens the node (lifecycle.PlannedPods).
+func (n *Nominations) PlannedOn(machine *v1alpha5.Machine) []types.NamespacedName {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var pods []types.NamespacedName
+	for _, nom := range n.pods {
+		if nom.target == machine.Name || (machine.Status.NodeName != "" && nom.target == machine.Status.NodeName) {
+			pods = append(pods, nom.pod)
+		}
+	}
+	return pods
+}
+
+// Apply forgets the nominations whose Machine is gone, initialized placementGrace ago or older
+// than nominationTTL, and moves each pending pod of snap nominated onto a node still on its way
+// onto that node, as if bound there. machines are the cluster's Machines. It returns how soon a
+// pod it held could be planned afresh with nothing else changing (its node's grace ends), 0 for
+// never: the caller looks again then.
+func (n *Nominations) Apply(snap *scheduling.Snapshot, machines []v1alpha5.Machine) time.Duration {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	now := n.clock.Now()
@@ -66,11 +90,11 @@ func (n *Nominations) Apply(snap *scheduling.Snapshot, machines []v1alpha5.Machi
 	}
 	for uid, nom := range n.pods {
 		m := byName[nom.target]
-		if m == nil || m.DeletionTimestamp != nil || meta.IsStatusConditionTrue(m.Status.Conditions, v1alpha5.MachineInitialized) ||
-			now.Sub(nom.at) > nominationTTL {
+		if m == nil || m.DeletionTimestamp != nil || openedLongAgo(m, now) || now.Sub(nom.at) > nominationTTL {
 			delete(n.pods, uid)
 		}
 	}
+	var recheck time.Duration
 	nodes := map[string]int{}
 	for i := range snap.Nodes {
 		nodes[snap.Nodes[i].Name] = i
@@ -90,6 +114,19 @@ func (n *Nominations) Apply(snap *scheduling.Snapshot, machines []v1alpha5.Machi
 			return false
 		}
 		snap.Nodes[i].Pods = append(snap.Nodes[i].Pods, pod)
+		if initialized := meta.FindStatusCondition(m.Status.Conditions, v1alpha5.MachineInitialized); initialized != nil && initialized.Status == metav1.ConditionTrue {
+			ends := initialized.LastTransitionTime.Add(placementGrace).Sub(now)
+			if recheck == 0 || ends < recheck {
+				recheck = max(ends, time.Second)
+			}
+		}
 		return true
 	})
+	return recheck
+}
+
+// openedLongAgo reports whether m's node was initialized more than placementGrace ago.
+func openedLongAgo(m *v1alpha5.Machine, now time.Time) bool {
+	initialized := meta.FindStatusCondition(m.Status.Conditions, v1alpha5.MachineInitialized)
+	return initialized != nil && initialized.Status == metav1.ConditionTrue && now.Sub(initialized.LastTransitionTime.Time) > placementGrace
 }

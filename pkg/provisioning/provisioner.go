@@ -50,6 +50,8 @@ type Provisioner struct {
 	metrics  *Metrics
 	// nominated holds where earlier batches planned the pods still pending.
 	nominated *Nominations
+	// recheck is how soon the last batch's held pods could need planning afresh; 0 for never.
+	recheck time.Duration
 
 	errorBackoff, unschedulableBackoff backoff
 	retry                              retrier
@@ -66,6 +68,9 @@ func NewProvisioner(kube client.Client, cluster Snapshotter, batcher *Batcher, r
 		retry:                retrier{clock: clk, batcher: batcher},
 	}
 }
+
+// Nominations is where the Provisioner records which node each pending pod was planned onto.
+func (p *Provisioner) Nominations() *Nominations { return p.nominated }
 
 var _ manager.LeaderElectionRunnable = (*Provisioner)(nil)
 
@@ -98,9 +103,14 @@ func (p *Provisioner) retryDelay(ctx context.Context, plan scheduling.Plan, err 
 	p.errorBackoff.reset()
 	if len(plan.Unschedulable) == 0 {
 		p.unschedulableBackoff.reset()
-		return 0
+		// Held pods the kube-scheduler has not placed when their node's grace ends are planned
+		// afresh; nothing else would trigger that batch.
+		return p.recheck
 	}
 	delay := p.unschedulableBackoff.next()
+	if p.recheck > 0 {
+		delay = min(delay, p.recheck)
+	}
 	log.FromContext(ctx).V(1).Info("pods left unschedulable, retrying", "pods", len(plan.Unschedulable), "retryIn", delay)
 	return delay
 }
@@ -109,6 +119,7 @@ func (p *Provisioner) retryDelay(ctx context.Context, plan scheduling.Plan, err 
 // once the cache has seen those Machines, so the next batch counts them as in flight.
 func (p *Provisioner) Provision(ctx context.Context) (scheduling.Plan, error) {
 	began := p.clock.Now()
+	p.recheck = 0
 	snap, err := p.cluster.Snapshot(ctx)
 	if err != nil {
 		return scheduling.Plan{}, fmt.Errorf("building snapshot, %w", err)
@@ -118,7 +129,7 @@ func (p *Provisioner) Provision(ctx context.Context) (scheduling.Plan, error) {
 		return scheduling.Plan{}, fmt.Errorf("listing machines, %w", err)
 	}
 	planned := len(snap.Pods)
-	p.nominated.Apply(&snap, machines.Items)
+	p.recheck = p.nominated.Apply(&snap, machines.Items)
 	if planned > len(snap.Pods) {
 		log.FromContext(ctx).V(1).Info("pending pods already planned onto nodes on their way", "pods", planned-len(snap.Pods))
 	}

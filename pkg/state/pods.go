@@ -7,8 +7,9 @@ import (
 )
 
 // IsProvisionable reports whether Kerf should find room for the pod: the kube-scheduler tried and
-// could not place it, and nothing else will. A pod with status.nominatedNodeName is preempting
-// lower-priority pods on that node: the scheduler already has a place for it once they leave.
+// could not place it, and nothing else will. A pod with status.nominatedNodeName has a place: it
+// is preempting lower-priority pods on that node, or Kerf's batch gate hinted the node it was
+// planned onto; the kube-scheduler clears the name when the pod fits nowhere.
 func IsProvisionable(pod *corev1.Pod) bool {
 	return pod.Spec.NodeName == "" &&
 		pod.Status.NominatedNodeName == "" &&

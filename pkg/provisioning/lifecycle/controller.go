@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/patrickmn/go-cache"
@@ -42,6 +43,7 @@ const DefaultRegistrationTTL = 15 * time.Minute
 // +kubebuilder:rbac:groups=karpenter.sh,resources=machines,verbs=get;list;watch;patch;delete
 // +kubebuilder:rbac:groups=karpenter.sh,resources=machines/status,verbs=patch
 // +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch;patch;delete
+// +kubebuilder:rbac:groups="",resources=pods/status,verbs=patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Controller carries a Machine through launch, registration and initialization, deletes it when
@@ -63,6 +65,11 @@ type Controller struct {
 	launches *cache.Cache
 	// batchOpenTimeout bounds how long a node waits for the rest of its batch (gate.go); 0: no gate.
 	batchOpenTimeout time.Duration
+	// plannedPods, when set, has the gate hint each node's planned pods (gate.go).
+	plannedPods PlannedPods
+	// gateMu and openedNodes (node UIDs) make each gated node hinted and opened once (gate.go).
+	gateMu      sync.Mutex
+	openedNodes *cache.Cache
 }
 
 // launchMemory is how long a launch is remembered when no reconcile reads it back: longer than
@@ -85,6 +92,7 @@ func NewController(kubeClient client.Client, cloudProvider cloudprovider.CloudPr
 		metrics:          metrics,
 		launches:         cache.New(launchMemory, launchMemory),
 		batchOpenTimeout: DefaultBatchOpenTimeout,
+		openedNodes:      cache.New(launchMemory, launchMemory),
 	}
 }
 

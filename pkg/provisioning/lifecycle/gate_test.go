@@ -6,6 +6,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha5"
 	"github.com/kerf-autoscaler/kerf/pkg/provisioning/lifecycle"
@@ -88,4 +89,53 @@ func TestReconcile_WithoutTheGateANodeOfABatchOpensAlone(t *testing.T) {
 	if got := condition(h.machine("first"), v1alpha5.MachineInitialized).Status; got != metav1.ConditionTrue {
 		t.Errorf("machine first initialized %s, want True without waiting for its batch", got)
 	}
+}
+
+// Opening a batch tells the kube-scheduler where the plan put each pod still pending — its
+// nominated node — so it does not pack the batch its own way and leave pods without room. A pod
+// under a hard topology spread is left to the kube-scheduler's scoring, and nothing is hinted
+// while the batch is closed.
+func TestReconcile_OpeningABatchHintsThePlannedPods(t *testing.T) {
+	h := newHarness(t)
+	spread := func(p *corev1.Pod) {
+		p.Labels = map[string]string{"app": "web"}
+		p.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{{MaxSkew: 1, TopologyKey: corev1.LabelHostname,
+			WhenUnsatisfiable: corev1.DoNotSchedule, LabelSelector: &metav1.LabelSelector{MatchLabels: p.Labels}}}
+	}
+	planned := plannedPods{
+		"first":  {h.pendingPod("a").Name, h.pendingPod("spread", spread).Name, h.bindPod("elsewhere", 0).Name, "gone"},
+		"second": {h.pendingPod("b").Name},
+	}
+	h.controller = h.controller.WithPlannedPods(planned)
+	for _, name := range []string{"first", "second"} {
+		h.createMachine(name, withInstanceType("m5.large"), withLabels(v1alpha5.BatchLabelKey, "b1"))
+		h.mustReconcile(name)
+	}
+	first := h.registerNode(h.machine("first"), nodeReady(true))
+	h.mustReconcile("first")
+	if got := h.pod("a").Status.NominatedNodeName; got != "" {
+		t.Fatalf("pod a nominated to %q while its batch is closed: the kube-scheduler would clear it on a failed try", got)
+	}
+	second := h.registerNode(h.machine("second"), nodeReady(true))
+	h.mustReconcile("second")
+
+	for pod, want := range map[string]string{"a": first.Name, "b": second.Name, "spread": "", "elsewhere-pod-0": ""} {
+		if got := h.pod(pod).Status.NominatedNodeName; got != want {
+			t.Errorf("pod %s nominated to %q, want %q", pod, got, want)
+		}
+	}
+	if gated(h.node(first.Name)) || gated(h.node(second.Name)) {
+		t.Errorf("the batch did not open")
+	}
+}
+
+// plannedPods is a plan: each Machine's pods in namespace default.
+type plannedPods map[string][]string
+
+func (p plannedPods) PlannedOn(machine *v1alpha5.Machine) []types.NamespacedName {
+	var keys []types.NamespacedName
+	for _, name := range p[machine.Name] {
+		keys = append(keys, types.NamespacedName{Namespace: "default", Name: name})
+	}
+	return keys
 }

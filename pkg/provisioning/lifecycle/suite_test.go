@@ -497,6 +497,34 @@ func iceError(offerings ...cloudprovider.UnavailableOffering) error {
 	return cloudprovider.NewInsufficientCapacityError(errors.New("InsufficientInstanceCapacity: no spot capacity"), offerings...)
 }
 
+// pendingPod creates a pod of namespace default no node has taken yet.
+func (h *harness) pendingPod(name string, opts ...func(*corev1.Pod)) *corev1.Pod {
+	h.t.Helper()
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "main", Image: "pause"}}},
+	}
+	for _, opt := range opts {
+		opt(pod)
+	}
+	if err := env.Client.Create(h.ctx, pod); err != nil {
+		h.t.Fatalf("creating pod %s: %v", pod.Name, err)
+	}
+	h.t.Cleanup(func() { _ = env.Client.Delete(context.Background(), pod, client.GracePeriodSeconds(0)) })
+	h.track(pod)
+	return pod
+}
+
+// pod reads pod name of namespace default from the API server.
+func (h *harness) pod(name string) *corev1.Pod {
+	h.t.Helper()
+	pod := &corev1.Pod{}
+	if err := env.Client.Get(h.ctx, client.ObjectKey{Namespace: "default", Name: name}, pod); err != nil {
+		h.t.Fatalf("reading pod %s: %v", name, err)
+	}
+	return pod
+}
+
 // bindPod creates pod i of namespace default bound to node, as the kube-scheduler would.
 func (h *harness) bindPod(node string, i int, opts ...func(*corev1.Pod)) *corev1.Pod {
 	h.t.Helper()
