@@ -214,6 +214,7 @@ func hardSpread(pod *corev1.Pod) bool {
 
 // hintWorkers is how many pods are hinted at once.
 const hintWorkers = 16
+
 // readyButForTheGate reports whether the Machine's node could take pods if it were not for the
 // batch gate: Ready, and rid of the not-ready and startup taints (which a node lifecycle
 // controller or an agent lifts seconds after Ready; a node opened before would leave the others
