@@ -61,8 +61,11 @@ const gatePoll = time.Second
 func (c *Controller) openGate(ctx context.Context, s *scope) (phaseResult, error) {
 	machine, node := s.machine, s.node
 	batch := machine.Labels[v1alpha5.BatchLabelKey]
-	if batch == "" || node == nil || !hasTaint(node.Spec.Taints, BatchGateTaint) {
+	if batch == "" || node == nil {
 		return phaseResult{}, nil
+	}
+	if !hasTaint(node.Spec.Taints, BatchGateTaint) {
+		return c.hintAgain(ctx, machine, node)
 	}
 	if !readyButForTheGate(machine, node) {
 		return phaseResult{requeueAfter: gatePoll}, nil
@@ -150,13 +153,32 @@ func (c *Controller) open(ctx context.Context, batch string, node *corev1.Node, 
 			errs[i] = fmt.Errorf("opening node %s of batch %s, %w", n.Name, batch, err)
 			return
 		}
-		c.openedNodes.SetDefault(string(n.UID), struct{}{})
+		c.openedNodes.SetDefault(string(n.UID), c.clock.Now())
 	})
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
 	log.FromContext(ctx).Info("opened batch", "batch", batch, "nodes", len(gated), "stillWaiting", waiting, "hintedPods", hinted, "Node", klog.KObj(node))
 	return nil
+}
+
+// hintWindow is how long after a batch opened its nodes' planned pods are hinted again: about
+// the time provisioning leaves them to the kube-scheduler before planning them afresh.
+const hintWindow = 15 * time.Second
+
+// hintAgain hints the node's planned pods again for hintWindow after Kerf opened it. The
+// kube-scheduler clears a pod's nominated node when the pod fits nowhere yet: a pod with required
+// affinity to pods of the batch that are not bound yet, or one tried while the node was opening.
+// Hinted again, it keeps its room and tries its node first once those pods are bound.
+func (c *Controller) hintAgain(ctx context.Context, machine *v1alpha5.Machine, node *corev1.Node) (phaseResult, error) {
+	opened, ok := c.openedNodes.Get(string(node.UID))
+	if !ok || c.clock.Since(opened.(time.Time)) >= hintWindow {
+		return phaseResult{}, nil
+	}
+	if _, err := c.hint(ctx, gatedNode{machine, node}); err != nil {
+		return phaseResult{}, err
+	}
+	return phaseResult{requeueAfter: gatePoll}, nil
 }
 
 // hint sets the nominated node name of each pod the plan put on the gated node that is still
@@ -186,7 +208,8 @@ func (c *Controller) hint(ctx context.Context, g gatedNode) (int, error) {
 			}
 			return
 		}
-		if pod.Spec.NodeName != "" || pod.DeletionTimestamp != nil || pod.Status.NominatedNodeName == g.node.Name || hardSpread(pod) {
+		// A pod nominated elsewhere is preempting there, or being bound there.
+		if pod.Spec.NodeName != "" || pod.DeletionTimestamp != nil || pod.Status.NominatedNodeName != "" || hardSpread(pod) {
 			return
 		}
 		stored := pod.DeepCopy()

@@ -7,6 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha5"
 	"github.com/kerf-autoscaler/kerf/pkg/provisioning/lifecycle"
@@ -104,8 +105,9 @@ func TestReconcile_OpeningABatchHintsThePlannedPods(t *testing.T) {
 	}
 	planned := plannedPods{
 		"first":  {h.pendingPod("a").Name, h.pendingPod("spread", spread).Name, h.bindPod("elsewhere", 0).Name, "gone"},
-		"second": {h.pendingPod("b").Name},
+		"second": {h.pendingPod("b").Name, h.pendingPod("preempting").Name},
 	}
+	h.setNominatedNode("preempting", "node-elsewhere")
 	h.controller = h.controller.WithPlannedPods(planned)
 	for _, name := range []string{"first", "second"} {
 		h.createMachine(name, withInstanceType("m5.large"), withLabels(v1alpha5.BatchLabelKey, "b1"))
@@ -119,7 +121,7 @@ func TestReconcile_OpeningABatchHintsThePlannedPods(t *testing.T) {
 	second := h.registerNode(h.machine("second"), nodeReady(true))
 	h.mustReconcile("second")
 
-	for pod, want := range map[string]string{"a": first.Name, "b": second.Name, "spread": "", "elsewhere-pod-0": ""} {
+	for pod, want := range map[string]string{"a": first.Name, "b": second.Name, "spread": "", "elsewhere-pod-0": "", "preempting": "node-elsewhere"} {
 		if got := h.pod(pod).Status.NominatedNodeName; got != want {
 			t.Errorf("pod %s nominated to %q, want %q", pod, got, want)
 		}
@@ -127,6 +129,30 @@ func TestReconcile_OpeningABatchHintsThePlannedPods(t *testing.T) {
 	if gated(h.node(first.Name)) || gated(h.node(second.Name)) {
 		t.Errorf("the batch did not open")
 	}
+
+	// The kube-scheduler clears the name of a pod that fit nowhere yet (its affinity to pods not
+	// bound yet): hinted again while the batch's pods are being placed, and no longer after.
+	for _, wait := range []time.Duration{0, 20 * time.Second} {
+		h.clock.Step(wait)
+		h.setNominatedNode("a", "")
+		h.mustReconcile("first")
+		want := map[bool]string{true: first.Name, false: ""}[wait == 0]
+		if got := h.pod("a").Status.NominatedNodeName; got != want {
+			t.Errorf("%s after the batch opened, pod a cleared and nominated to %q, want %q", wait, got, want)
+		}
+	}
+}
+
+// setNominatedNode writes a pod's nominated node name, as the kube-scheduler does.
+func (h *harness) setNominatedNode(pod, node string) {
+	h.t.Helper()
+	p := h.pod(pod)
+	stored := p.DeepCopy()
+	p.Status.NominatedNodeName = node
+	if err := env.Client.Status().Patch(h.ctx, p, client.MergeFrom(stored)); err != nil {
+		h.t.Fatal(err)
+	}
+	h.track(p)
 }
 
 // plannedPods is a plan: each Machine's pods in namespace default.
