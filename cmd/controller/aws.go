@@ -93,6 +93,8 @@ func newCloudProvider(cfg awssdk.Config, o *operator.Options, restConfig *rest.C
 		ClusterName:     o.ClusterName,
 		ClusterEndpoint: endpoint,
 		CABundle:        caBundle,
+		// For AWSNodeTemplates that name no instance profile, as v0.31's aws.defaultInstanceProfile.
+		DefaultInstanceProfile: o.DefaultInstanceProfile,
 		KubeClient:      kube,
 		EC2:             ec2Client,
 		SSM:             ssm.NewFromConfig(cfg),

@@ -19,6 +19,7 @@ type Options struct {
 	ClusterName             string
 	ClusterEndpoint         string
 	AWSRegion               string
+	DefaultInstanceProfile  string
 	InterruptionQueue       string
 	DrainOnRebalance        bool
 	DriftEnabled            bool
@@ -60,6 +61,7 @@ func options() []option {
 		{"cluster-name", "CLUSTER_NAME", "name of the EKS cluster; tags and discovery use it (required)", stringOpt(func(o *Options) *string { return &o.ClusterName }, "")},
 		{"cluster-endpoint", "CLUSTER_ENDPOINT", "https URL of the cluster's API server that new nodes join; required in a cluster, the kubeconfig's server otherwise", stringOpt(func(o *Options) *string { return &o.ClusterEndpoint }, "")},
 		{"aws-region", "AWS_REGION", "AWS region; the SDK's default chain when empty", stringOpt(func(o *Options) *string { return &o.AWSRegion }, "")},
+		{"default-instance-profile", "DEFAULT_INSTANCE_PROFILE", "IAM instance profile of the nodes whose AWSNodeTemplate names none (Karpenter v0.31's aws.defaultInstanceProfile); without either a launch is refused", stringOpt(func(o *Options) *string { return &o.DefaultInstanceProfile }, "")},
 		{"interruption-queue", "INTERRUPTION_QUEUE", "SQS queue (name or URL) receiving EC2 interruption events from EventBridge; nodes it announces are drained before AWS takes them", stringOpt(func(o *Options) *string { return &o.InterruptionQueue }, "")},
 		{"drain-on-rebalance-recommendation", "DRAIN_ON_REBALANCE_RECOMMENDATION", "drain a spot node on an EC2 rebalance recommendation, not only on its interruption warning (off: an Event only, as Karpenter v0.31)", boolOpt(func(o *Options) *bool { return &o.DrainOnRebalance }, false)},
 		{"drift-enabled", "DRIFT_ENABLED", "replace nodes whose image, security groups, subnet, Provisioner or node template changed since launch (Karpenter v0.31's featureGates.driftEnabled, off by default)", boolOpt(func(o *Options) *bool { return &o.DriftEnabled }, false)},
@@ -137,6 +139,9 @@ func (o *Options) Validate() error {
 			bad("cluster-endpoint", "%q is not an https URL", o.ClusterEndpoint)
 		}
 	}
+	if o.DefaultInstanceProfile != "" && !instanceProfileName.MatchString(o.DefaultInstanceProfile) {
+		bad("default-instance-profile", "%q is not an IAM instance profile name (1-128 of letters, digits and +=,.@_-)", o.DefaultInstanceProfile)
+	}
 	if o.AWSRegion != "" && !ValidRegion(o.AWSRegion) {
 		bad("aws-region", "%q is not an AWS region such as us-east-1", o.AWSRegion)
 	}
@@ -186,6 +191,9 @@ func (o *Options) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// instanceProfileName is IAM's pattern for an instance profile's name.
+var instanceProfileName = regexp.MustCompile(`^[\w+=,.@-]{1,128}$`)
 
 func contains(list []string, s string) bool {
 	for _, v := range list {

@@ -65,6 +65,7 @@ func TestParseOptions_BadValuesNameTheFlag(t *testing.T) {
 		{name: "max shorter than idle", args: []string{"--cluster-name=c", "--batch-idle-duration=5s", "--batch-max-duration=2s"}, want: "--batch-max-duration: 2s must be at least"},
 		{name: "endpoint not https", args: []string{"--cluster-name=c", "--cluster-endpoint=http://x"}, want: "--cluster-endpoint"},
 		{name: "region misspelt", args: []string{"--cluster-name=c", "--aws-region=us-east1"}, want: `--aws-region: "us-east1" is not an AWS region`},
+		{name: "instance profile given as an ARN", args: []string{"--cluster-name=c", "--default-instance-profile=arn:aws:iam::123456789012:instance-profile/Nodes"}, want: `--default-instance-profile: "arn:aws:iam::123456789012:instance-profile/Nodes" is not an IAM instance profile name`},
 		{name: "port out of range", args: []string{"--cluster-name=c", "--metrics-port=70000"}, want: "--metrics-port: 70000 is not a port"},
 		{name: "ports collide", args: []string{"--cluster-name=c", "--metrics-port=8081"}, want: "--health-probe-port: 8081 is also --metrics-port"},
 		{name: "unknown log level", args: []string{"--cluster-name=c", "--log-level=loud"}, want: `--log-level: "loud" is not one of`},

@@ -207,6 +207,8 @@ type InstanceState struct {
 	Tags         map[string]string `json:"tags,omitempty"`
 	// UserData is base64, as it was sent to EC2.
 	UserData string `json:"userData,omitempty"`
+	// InstanceProfile is the IAM instance profile's name, "" when it launched with none.
+	InstanceProfile string `json:"instanceProfile,omitempty"`
 }
 
 // State is a summary of the world for the admin API.
@@ -248,7 +250,8 @@ func (w *World) State() State {
 	for id, lt := range w.templates {
 		st.Templates[id] = lt.Name
 		st.TemplateData[id] = LaunchTemplateState{Name: lt.Name, ImageID: lt.ImageID, UserData: lt.UserData,
-			SecurityGroups: append([]string(nil), lt.SecurityGroups...), BlockDeviceMappings: append([]BlockDeviceMappingState(nil), lt.BlockDevices...)}
+			SecurityGroups: append([]string(nil), lt.SecurityGroups...), BlockDeviceMappings: append([]BlockDeviceMappingState(nil), lt.BlockDevices...),
+			InstanceProfile: lt.InstanceProfile}
 	}
 	for _, inst := range w.liveOrderLocked() {
 		st.Instances = append(st.Instances, w.instanceState(inst))
@@ -264,7 +267,7 @@ func (w *World) instanceState(inst *instance) InstanceState {
 	st := InstanceState{ID: inst.ID, InstanceType: inst.Type.Name, Zone: inst.Zone, CapacityType: inst.CapacityType, State: inst.State,
 		ImageID: inst.ImageID, SubnetID: inst.SubnetID, PrivateDNS: inst.PrivateDNS, PrivateIP: inst.PrivateIP, Region: w.opts.Region,
 		Arch: inst.Type.Arch, VCPU: int64(inst.Type.VCPU), MemoryMiB: inst.Type.MemoryMiB, LaunchTime: inst.LaunchTime, Tags: tags,
-		UserData: inst.UserData}
+		UserData: inst.UserData, InstanceProfile: inst.InstanceProfile}
 	if v := inst.Type.VPC; v != nil {
 		st.ENIs, st.IPv4PerENI = int64(v.Interfaces), int64(v.IPv4PerInterface)
 	}

@@ -223,6 +223,10 @@ func (w *World) resolveConfig(cfg params) ([]candidate, []xmlFleetError, *apiErr
 				errs = append(errs, xmlFleetError{LaunchTemplateAndOverrides: c.xml(), Lifecycle: lc, ErrorCode: code, ErrorMessage: fmt.Sprintf(format, args...)})
 			}
 		}
+		if err := w.checkInstanceProfile(lt.InstanceProfile); err != nil {
+			fail(err.Code, "%s", err.Message)
+			continue
+		}
 		typeName := ov.str("InstanceType")
 		if typeName == "" {
 			typeName = lt.InstanceType
@@ -399,7 +403,7 @@ func (w *World) fill(ordered []candidate, lifecycle string, target float64, dive
 			for n := 0; n < want; n++ {
 				tags := mergeTags(c.lt.InstanceTags, fleetTags, []tag{{Key: "aws:ec2:fleet-id", Value: fleetID}})
 				inst, err := w.launchLocked(launchSpec{Type: c.typ, Subnet: c.subnet, ImageID: c.image, CapacityType: lifecycle,
-					Tags: tags, Groups: c.lt.SecurityGroups, UserData: c.lt.UserData, ClientToken: token}, reservation)
+					Tags: tags, Groups: c.lt.SecurityGroups, UserData: c.lt.UserData, ClientToken: token, InstanceProfile: c.lt.InstanceProfile}, reservation)
 				if err != nil {
 					errs = append(errs, xmlFleetError{LaunchTemplateAndOverrides: c.xml(), Lifecycle: lifecycle, ErrorCode: err.Code, ErrorMessage: err.Message})
 					break

@@ -44,6 +44,7 @@ type instance struct {
 	StateReason                                        [2]string // code, message
 	Transition                                         string
 	InterruptAt                                        time.Time // when a spot interruption will reclaim it
+	InstanceProfile                                    string    // the IAM instance profile's name, "" for none
 }
 
 // launchSpec is one instance to start, resolved from RunInstances or a fleet override.
@@ -56,6 +57,7 @@ type launchSpec struct {
 	Groups       []string
 	UserData     string
 	ClientToken  string
+	InstanceProfile string
 }
 
 // capacityLeftLocked is how many more instances a pool can start (-1: unlimited).
@@ -84,7 +86,7 @@ func (w *World) launchLocked(spec launchSpec, reservationID string) (*instance, 
 	inst := &instance{ID: w.newID("i"), ReservationID: reservationID, ImageID: spec.ImageID, SubnetID: spec.Subnet.ID,
 		Zone: spec.Subnet.Zone, ZoneID: spec.Subnet.ZoneID, Type: spec.Type, CapacityType: spec.CapacityType, State: statePending,
 		LaunchTime: now, PrivateIP: ip, PrivateDNS: w.privateDNS(ip), Tags: spec.Tags, Groups: groups, UserData: spec.UserData,
-		ClientToken: spec.ClientToken}
+		ClientToken: spec.ClientToken, InstanceProfile: spec.InstanceProfile}
 	if spec.CapacityType == "spot" {
 		inst.SpotRequestID = w.newID("sir")[:12]
 	}

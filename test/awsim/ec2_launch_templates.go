@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -20,6 +21,8 @@ type launchTemplate struct {
 	InstanceTags   []tag // applied to instances launched from it
 	MarketType     string
 	BlockDevices   []BlockDeviceMappingState
+	// InstanceProfile is the IAM instance profile's name, from its name or its ARN.
+	InstanceProfile string
 }
 
 // BlockDeviceMappingState is one block device mapping of a launch template, as tests see it.
@@ -44,6 +47,7 @@ type LaunchTemplateState struct {
 	UserData            string                    `json:"userData,omitempty"`
 	SecurityGroups      []string                  `json:"securityGroups,omitempty"`
 	BlockDeviceMappings []BlockDeviceMappingState `json:"blockDeviceMappings,omitempty"`
+	InstanceProfile     string                    `json:"instanceProfile,omitempty"`
 }
 
 // blockDeviceMappings reads LaunchTemplateData.BlockDeviceMapping.N, refusing what EC2 refuses:
@@ -164,11 +168,48 @@ func (w *World) createLaunchTemplate(_ context.Context, p params) (any, *apiErro
 	if err != nil {
 		return nil, err
 	}
+	profile, err := instanceProfileName(data.sub("IamInstanceProfile"))
+	if err != nil {
+		return nil, err
+	}
 	lt := &launchTemplate{ID: w.newID("lt"), Name: name, Created: w.now(), Tags: ltTags, ImageID: data.str("ImageId"),
 		InstanceType: data.str("InstanceType"), UserData: data.str("UserData"), SecurityGroups: groups, InstanceTags: instTags,
-		MarketType: data.str("InstanceMarketOptions.MarketType"), BlockDevices: devices}
+		MarketType: data.str("InstanceMarketOptions.MarketType"), BlockDevices: devices, InstanceProfile: profile}
 	w.templates[lt.ID] = lt
 	return launchTemplateResponse{LaunchTemplate: w.xmlLaunchTemplate(lt)}, nil
+}
+
+// instanceProfileName reads an IamInstanceProfile specification (Name or Arn). EC2 checks that
+// the profile exists only when an instance launches, as awsim does (World.checkInstanceProfile).
+func instanceProfileName(spec params) (string, *apiError) {
+	name, arn := spec.str("Name"), spec.str("Arn")
+	if arn == "" {
+		return name, nil
+	}
+	_, fromARN, ok := strings.Cut(arn, ":instance-profile/")
+	if !ok || !strings.HasPrefix(arn, "arn:aws:iam::") {
+		return "", invalidValue("IamInstanceProfile.Arn", arn)
+	}
+	if i := strings.LastIndex(fromARN, "/"); i >= 0 {
+		fromARN = fromARN[i+1:] // a path
+	}
+	return fromARN, nil
+}
+
+// NodeInstanceProfile is the instance profile the world holds for the cluster's nodes.
+func (w *World) NodeInstanceProfile() string { return NodeInstanceProfileFor(w.opts.ClusterName) }
+
+// NodeInstanceProfileFor is the only instance profile a world for cluster has: the one its
+// nodes get (named as the getting-started guide names it).
+func NodeInstanceProfileFor(cluster string) string { return "KerfNodeInstanceProfile-" + cluster }
+
+// checkInstanceProfile answers as EC2 does when an instance would launch with a profile IAM does
+// not have.
+func (w *World) checkInstanceProfile(name string) *apiError {
+	if name == "" || name == w.NodeInstanceProfile() {
+		return nil
+	}
+	return sender(codeInvalidParameterValue, "Value (%s) for parameter iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name", name)
 }
 
 // templateBy finds a template by ID or name, with the error EC2 gives for each.

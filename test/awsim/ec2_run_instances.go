@@ -65,6 +65,13 @@ func (w *World) runInstances(_ context.Context, p params) (any, *apiError) {
 	spec.ImageID = firstNonEmpty(p.str("ImageId"), lt.ImageID)
 	typeName := firstNonEmpty(p.str("InstanceType"), lt.InstanceType)
 	spec.UserData = firstNonEmpty(p.str("UserData"), lt.UserData)
+	if spec.InstanceProfile, err = instanceProfileName(p.sub("IamInstanceProfile")); err != nil {
+		return nil, err
+	}
+	spec.InstanceProfile = firstNonEmpty(spec.InstanceProfile, lt.InstanceProfile)
+	if err := w.checkInstanceProfile(spec.InstanceProfile); err != nil {
+		return nil, err
+	}
 	spec.Groups = p.list("SecurityGroupId")
 	if len(spec.Groups) == 0 {
 		spec.Groups = lt.SecurityGroups

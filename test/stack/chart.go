@@ -17,6 +17,7 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/kerf-autoscaler/kerf/test/awsim"
 	"github.com/kerf-autoscaler/kerf/test/kubeenv"
 )
 
@@ -75,8 +76,9 @@ func decodeManifests(r io.Reader) ([]*unstructured.Unstructured, error) {
 // NAME=value pairs; the namespace comes from the Downward API in a cluster and is the chart's
 // namespace here.
 func chartEnvironment(ctx context.Context, helm, clusterName, clusterEndpoint string) ([]string, error) {
+	// The instance profile under Karpenter v0.31's key, which the chart reads too.
 	objects, err := renderChartWith(ctx, helm, "settings.clusterName="+clusterName, "settings.clusterEndpoint="+clusterEndpoint,
-		"settings.interruptionQueue="+InterruptionQueue)
+		"settings.interruptionQueue="+InterruptionQueue, "settings.aws.defaultInstanceProfile="+awsim.NodeInstanceProfileFor(clusterName))
 	if err != nil {
 		return nil, err
 	}

@@ -39,6 +39,8 @@ type CloudProviderOptions struct {
 	CABundle string
 	// ClusterCIDR is the service CIDR, passed to nodeadm on AL2023.
 	ClusterCIDR string
+	// DefaultInstanceProfile is the IAM instance profile of nodes whose AWSNodeTemplate names none.
+	DefaultInstanceProfile string
 
 	// KubeClient reads AWSNodeTemplates.
 	KubeClient client.Reader
@@ -411,8 +413,15 @@ func (c *CloudProvider) templateSpec(machine *v1alpha5.Machine, nodeTemplate *v1
 	if len(spec.BlockDeviceMappings) == 0 {
 		spec.BlockDeviceMappings = DefaultBlockDeviceMappings(family)
 	}
-	if nodeTemplate.Spec.InstanceProfile != nil {
+	spec.InstanceProfile = c.opts.DefaultInstanceProfile
+	if nodeTemplate.Spec.InstanceProfile != nil && *nodeTemplate.Spec.InstanceProfile != "" {
 		spec.InstanceProfile = *nodeTemplate.Spec.InstanceProfile
+	}
+	if spec.InstanceProfile == "" {
+		// The kubelet authenticates to the cluster with the instance's role: a node launched
+		// without one never joins, and is paid for until its registration TTL.
+		return LaunchTemplateSpec{}, fmt.Errorf("AWSNodeTemplate %s names no spec.instanceProfile and no default is set "+
+			"(--default-instance-profile, chart settings.aws.defaultInstanceProfile): a node without one cannot join the cluster", nodeTemplate.Name)
 	}
 	for _, g := range groups {
 		spec.SecurityGroupIDs = append(spec.SecurityGroupIDs, g.ID)

@@ -19,6 +19,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	clocktesting "k8s.io/utils/clock/testing"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/kerf-autoscaler/kerf/pkg/apis"
@@ -81,7 +82,7 @@ func (e *launchEnv) newCloudProvider() *aws.CloudProvider {
 	}
 	kube := fake.NewClientBuilder().WithScheme(scheme).WithObjects(e.nodeTp.DeepCopy()).Build()
 	e.opts = aws.CloudProviderOptions{ClusterName: testCluster, ClusterEndpoint: "https://kerf-test.example.com", CABundle: "Q0EK",
-		KubeClient: kube, EC2: e.ec2, SSM: e.ssm, InstanceTypes: e.types, Clock: e.clock,
+		DefaultInstanceProfile: awsim.NodeInstanceProfileFor(testCluster), KubeClient: kube, EC2: e.ec2, SSM: e.ssm, InstanceTypes: e.types, Clock: e.clock,
 		KubernetesVersion: func(context.Context) (string, error) { return testK8sVersion, nil }}
 	cp, err := aws.NewCloudProvider(e.opts)
 	if err != nil {
@@ -723,6 +724,52 @@ func TestCreate_SameUIDAfterItsInstanceWasTerminatedLaunchesANewOneOnce(t *testi
 			}
 			if n := len(e.srv.World.Instances()); n != 2 {
 				t.Errorf("awsim shows %d instances, want the terminated one and one new", n)
+			}
+		})
+	}
+}
+
+// A node joins the cluster with its instance's role: the instance carries the AWSNodeTemplate's
+// profile, else the default one; with neither the launch is refused before EC2 is called, and a
+// profile IAM does not have is EC2's refusal.
+func TestCreate_TheInstanceProfile(t *testing.T) {
+	for _, tc := range []struct {
+		name                  string
+		template, defaultName string
+		want                  string // the instance's profile; "" for no launch
+		wantErr               string
+	}{
+		{name: "the default", defaultName: awsim.NodeInstanceProfileFor(testCluster), want: awsim.NodeInstanceProfileFor(testCluster)},
+		{name: "the template's wins", template: awsim.NodeInstanceProfileFor(testCluster), defaultName: "other", want: awsim.NodeInstanceProfileFor(testCluster)},
+		{name: "neither", wantErr: "names no spec.instanceProfile and no default is set"},
+		{name: "one IAM does not have", template: "missing", defaultName: awsim.NodeInstanceProfileFor(testCluster), wantErr: "Invalid IAM Instance Profile name"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			nodeTemplate := defaultNodeTemplate(v1alpha1.AMIFamilyAL2023)
+			if tc.template != "" {
+				nodeTemplate.Spec.InstanceProfile = ptr.To(tc.template)
+			}
+			e := newLaunchEnv(t, nodeTemplate, map[string]float64{"m5.large": 0.096})
+			e.opts.DefaultInstanceProfile = tc.defaultName
+			cp, err := aws.NewCloudProvider(e.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			launched, err := cp.Create(e.ctx, newMachine("default-p1", onDemand()))
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("Create: %v, want an error saying %q", err, tc.wantErr)
+				}
+				if n := len(e.srv.World.Instances()); n != 0 {
+					t.Errorf("%d instances launched, want none", n)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := e.instance(launched.Status.ProviderID).InstanceProfile; got != tc.want {
+				t.Errorf("instance profile %q, want %q", got, tc.want)
 			}
 		})
 	}

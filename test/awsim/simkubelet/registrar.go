@@ -96,8 +96,13 @@ func (r *Registrar) Sync(ctx context.Context) error {
 }
 
 // register creates the Node and then its status (the API server drops status on create).
-// User data a kubelet could not start with registers no Node, as on EC2.
+// User data a kubelet could not start with, or an instance without an instance profile, registers
+// no Node, as on EC2.
 func (r *Registrar) register(ctx context.Context, inst awsim.InstanceState) error {
+	if inst.InstanceProfile == "" {
+		// The kubelet authenticates to EKS with the instance's role; without one it never joins.
+		return fmt.Errorf("instance %s has no IAM instance profile: its kubelet has no credentials to join the cluster", inst.ID)
+	}
 	raw, err := base64.StdEncoding.DecodeString(inst.UserData)
 	if err != nil {
 		return fmt.Errorf("decoding user data, %w", err)

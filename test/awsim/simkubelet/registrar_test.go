@@ -3,11 +3,13 @@ package simkubelet
 import (
 	"context"
 	"encoding/base64"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -36,7 +38,8 @@ func TestRegistrar_RegistersRunningInstancesAndDeletesTerminated(t *testing.T) {
 	ec2c := ec2.NewFromConfig(srv.AWSConfig())
 	ami, _ := srv.World.Parameter("/aws/service/eks/optimized-ami/1.30/amazon-linux-2/recommended/image_id")
 	out, err := ec2c.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: aws.String(ami), InstanceType: "m5.large",
-		MinCount: aws.Int32(2), MaxCount: aws.Int32(2), UserData: aws.String(base64.StdEncoding.EncodeToString([]byte(al2)))})
+		MinCount: aws.Int32(2), MaxCount: aws.Int32(2), UserData: aws.String(base64.StdEncoding.EncodeToString([]byte(al2))),
+		IamInstanceProfile: &ec2types.IamInstanceProfileSpecification{Name: aws.String(srv.World.NodeInstanceProfile())}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,5 +100,40 @@ func TestRegistrar_RegistersRunningInstancesAndDeletesTerminated(t *testing.T) {
 	_, err = kube.CoreV1().Nodes().Get(ctx, aws.ToString(out.Instances[0].PrivateDnsName), metav1.GetOptions{})
 	if !apierrors.IsNotFound(err) {
 		t.Errorf("terminated instance's node: %v, want NotFound", err)
+	}
+}
+
+// A kubelet authenticates with its instance's role: an instance launched without an instance
+// profile never joins, and the registrar says why.
+func TestRegistrar_AnInstanceWithoutAnInstanceProfileNeverJoins(t *testing.T) {
+	env, err := kubeenv.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = env.Stop() })
+	kube := kubernetes.NewForConfigOrDie(env.Config)
+	ctx := context.Background()
+	clk := clocktesting.NewFakeClock(time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC))
+	srv, err := awsim.Start("127.0.0.1:0", awsim.Options{Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	ec2c := ec2.NewFromConfig(srv.AWSConfig())
+	ami, _ := srv.World.Parameter("/aws/service/eks/optimized-ami/1.30/amazon-linux-2/recommended/image_id")
+	if _, err := ec2c.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: aws.String(ami), InstanceType: "m5.large",
+		MinCount: aws.Int32(1), MaxCount: aws.Int32(1), UserData: aws.String(base64.StdEncoding.EncodeToString([]byte(al2)))}); err != nil {
+		t.Fatal(err)
+	}
+	err = NewRegistrar(kube, srv.World, clk).Sync(ctx)
+	if err == nil || !strings.Contains(err.Error(), "no IAM instance profile") {
+		t.Errorf("sync: %v, want the instance refused for having no instance profile", err)
+	}
+	list, err := kube.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Items) != 0 {
+		t.Errorf("%d nodes registered, want none", len(list.Items))
 	}
 }
