@@ -95,11 +95,11 @@ func newCloudProvider(cfg awssdk.Config, o *operator.Options, restConfig *rest.C
 		CABundle:        caBundle,
 		// For AWSNodeTemplates that name no instance profile, as v0.31's aws.defaultInstanceProfile.
 		DefaultInstanceProfile: o.DefaultInstanceProfile,
-		KubeClient:      kube,
-		EC2:             ec2Client,
-		SSM:             ssm.NewFromConfig(cfg),
-		InstanceTypes:   instanceTypes,
-		Clock:           clk,
+		KubeClient:             kube,
+		EC2:                    ec2Client,
+		SSM:                    ssm.NewFromConfig(cfg),
+		InstanceTypes:          instanceTypes,
+		Clock:                  clk,
 		// Pools a fleet found empty before launching elsewhere: the next Solve avoids them.
 		UnavailableOfferings: unavailable,
 		KubernetesVersion: func(context.Context) (string, error) {

@@ -49,14 +49,14 @@ type instance struct {
 
 // launchSpec is one instance to start, resolved from RunInstances or a fleet override.
 type launchSpec struct {
-	Type         *instanceType
-	Subnet       *subnet
-	ImageID      string
-	CapacityType string
-	Tags         []tag
-	Groups       []string
-	UserData     string
-	ClientToken  string
+	Type            *instanceType
+	Subnet          *subnet
+	ImageID         string
+	CapacityType    string
+	Tags            []tag
+	Groups          []string
+	UserData        string
+	ClientToken     string
 	InstanceProfile string
 }
 
