@@ -11,6 +11,7 @@ import (
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/eks"
 	"github.com/aws/aws-sdk-go-v2/service/pricing"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
@@ -35,6 +36,7 @@ func newAWS(ctx context.Context, log logr.Logger, o *operator.Options, restConfi
 	if err != nil {
 		return nil, nil, err
 	}
+	o.ClusterCIDR = serviceCIDR(ctx, log, o, eks.NewFromConfig(cfg))
 	cloud, err := newCloudProvider(cfg, o, restConfig, kube, clk, unavailable)
 	if err != nil || o.InterruptionQueue == "" {
 		return cloud, nil, err
@@ -93,6 +95,7 @@ func newCloudProvider(cfg awssdk.Config, o *operator.Options, restConfig *rest.C
 		ClusterName:     o.ClusterName,
 		ClusterEndpoint: endpoint,
 		CABundle:        caBundle,
+		ClusterCIDR:     o.ClusterCIDR,
 		// For AWSNodeTemplates that name no instance profile, as v0.31's aws.defaultInstanceProfile.
 		DefaultInstanceProfile: o.DefaultInstanceProfile,
 		KubeClient:             kube,
@@ -110,6 +113,33 @@ func newCloudProvider(cfg awssdk.Config, o *operator.Options, restConfig *rest.C
 			return v.Major + "." + strings.TrimSuffix(v.Minor, "+"), nil
 		},
 	})
+}
+
+// EKSAPI is the EKS call Kerf makes.
+type EKSAPI interface {
+	DescribeCluster(ctx context.Context, in *eks.DescribeClusterInput, opts ...func(*eks.Options)) (*eks.DescribeClusterOutput, error)
+}
+
+// serviceCIDR is the cluster's Kubernetes service range, which AL2023's nodeadm needs: the flag,
+// else what EKS says of the cluster. It is "" when neither says; the other node families boot
+// without it, and an AL2023 launch is then refused with the reason.
+func serviceCIDR(ctx context.Context, log logr.Logger, o *operator.Options, api EKSAPI) string {
+	if o.ClusterCIDR != "" {
+		return o.ClusterCIDR
+	}
+	out, err := api.DescribeCluster(ctx, &eks.DescribeClusterInput{Name: awssdk.String(o.ClusterName)})
+	if err != nil {
+		log.Info("the cluster's service CIDR is unknown: AL2023 nodes cannot launch until --cluster-cidr is set or eks:DescribeCluster is allowed",
+			"cluster", o.ClusterName, "error", err.Error())
+		return ""
+	}
+	if n := out.Cluster.KubernetesNetworkConfig; n != nil {
+		if cidr := awssdk.ToString(n.ServiceIpv4Cidr); cidr != "" {
+			return cidr
+		}
+		return awssdk.ToString(n.ServiceIpv6Cidr)
+	}
+	return ""
 }
 
 // sdkLogger sends the SDK's own messages (IMDS fallbacks, clock skew, deprecations) through the

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"os"
@@ -9,10 +10,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/service/eks"
 	"github.com/aws/smithy-go/logging"
+	"github.com/go-logr/logr"
 	"k8s.io/client-go/rest"
 
 	"github.com/kerf-autoscaler/kerf/pkg/operator"
+	"github.com/kerf-autoscaler/kerf/test/awsim"
 )
 
 func TestBootstrapTarget_GivesNodesAnAddressTheyCanReach(t *testing.T) {
@@ -78,5 +82,30 @@ func TestSDKLogger_WritesTheSDKsWarningsAsJSONLogLines(t *testing.T) {
 	}
 	if entry["msg"] != "AWS SDK warning" || entry["message"] != "falling back to IMDSv1" || entry["level"] != "info" {
 		t.Errorf("log line %s, want msg %q with the SDK's message", lines[0], "AWS SDK warning")
+	}
+}
+
+// AL2023 nodes need the cluster's service CIDR: the flag wins, else EKS says (awsim's EKS answers
+// DescribeCluster for its cluster as EKS does), and a cluster EKS does not know leaves it empty.
+func TestServiceCIDR_FromTheFlagElseFromEKS(t *testing.T) {
+	srv, err := awsim.Start("127.0.0.1:0", awsim.Options{ClusterName: "kerf-test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	api := eks.NewFromConfig(srv.AWSConfig())
+	for _, tc := range []struct {
+		name, cluster, flag, want string
+	}{
+		{name: "from EKS", cluster: "kerf-test", want: "10.100.0.0/16"},
+		{name: "the flag wins", cluster: "kerf-test", flag: "172.20.0.0/16", want: "172.20.0.0/16"},
+		{name: "a cluster EKS does not know", cluster: "elsewhere", want: ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := &operator.Options{ClusterName: tc.cluster, ClusterCIDR: tc.flag}
+			if got := serviceCIDR(context.Background(), logr.Discard(), o, api); got != tc.want {
+				t.Errorf("service CIDR %q, want %q", got, tc.want)
+			}
+		})
 	}
 }

@@ -92,7 +92,7 @@ func (a *awsOperator) newCloudProvider(t *testing.T, kube client.Reader, unavail
 	}
 	cloud, err := aws.NewCloudProvider(aws.CloudProviderOptions{
 		ClusterName: a.cluster, ClusterEndpoint: env.Config.Host, CABundle: base64.StdEncoding.EncodeToString(env.Config.CAData),
-		DefaultInstanceProfile: awsim.NodeInstanceProfileFor(a.cluster), KubeClient: kube, EC2: ec2Client, SSM: ssm.NewFromConfig(cfg), InstanceTypes: instanceTypes, Clock: a.clk,
+		ClusterCIDR: "10.100.0.0/16", DefaultInstanceProfile: awsim.NodeInstanceProfileFor(a.cluster), KubeClient: kube, EC2: ec2Client, SSM: ssm.NewFromConfig(cfg), InstanceTypes: instanceTypes, Clock: a.clk,
 		KubernetesVersion:    func(context.Context) (string, error) { return "1.36", nil },
 		UnavailableOfferings: unavailable,
 	})

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -18,6 +19,7 @@ import (
 type Options struct {
 	ClusterName             string
 	ClusterEndpoint         string
+	ClusterCIDR             string
 	AWSRegion               string
 	DefaultInstanceProfile  string
 	InterruptionQueue       string
@@ -60,6 +62,7 @@ func options() []option {
 	return []option{
 		{"cluster-name", "CLUSTER_NAME", "name of the EKS cluster; tags and discovery use it (required)", stringOpt(func(o *Options) *string { return &o.ClusterName }, "")},
 		{"cluster-endpoint", "CLUSTER_ENDPOINT", "https URL of the cluster's API server that new nodes join; required in a cluster, the kubeconfig's server otherwise", stringOpt(func(o *Options) *string { return &o.ClusterEndpoint }, "")},
+		{"cluster-cidr", "CLUSTER_CIDR", "the cluster's Kubernetes service CIDR, which AL2023 nodes need to join; EKS's DescribeCluster answers when empty", stringOpt(func(o *Options) *string { return &o.ClusterCIDR }, "")},
 		{"aws-region", "AWS_REGION", "AWS region; the SDK's default chain when empty", stringOpt(func(o *Options) *string { return &o.AWSRegion }, "")},
 		{"default-instance-profile", "DEFAULT_INSTANCE_PROFILE", "IAM instance profile of the nodes whose AWSNodeTemplate names none (Karpenter v0.31's aws.defaultInstanceProfile); without either a launch is refused", stringOpt(func(o *Options) *string { return &o.DefaultInstanceProfile }, "")},
 		{"interruption-queue", "INTERRUPTION_QUEUE", "SQS queue (name or URL) receiving EC2 interruption events from EventBridge; nodes it announces are drained before AWS takes them", stringOpt(func(o *Options) *string { return &o.InterruptionQueue }, "")},
@@ -137,6 +140,11 @@ func (o *Options) Validate() error {
 	if o.ClusterEndpoint != "" {
 		if u, err := url.Parse(o.ClusterEndpoint); err != nil || u.Scheme != "https" || u.Host == "" {
 			bad("cluster-endpoint", "%q is not an https URL", o.ClusterEndpoint)
+		}
+	}
+	if o.ClusterCIDR != "" {
+		if _, _, err := net.ParseCIDR(o.ClusterCIDR); err != nil {
+			bad("cluster-cidr", "%q is not a CIDR such as 10.100.0.0/16", o.ClusterCIDR)
 		}
 	}
 	if o.DefaultInstanceProfile != "" && !instanceProfileName.MatchString(o.DefaultInstanceProfile) {

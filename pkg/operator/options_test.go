@@ -66,6 +66,7 @@ func TestParseOptions_BadValuesNameTheFlag(t *testing.T) {
 		{name: "endpoint not https", args: []string{"--cluster-name=c", "--cluster-endpoint=http://x"}, want: "--cluster-endpoint"},
 		{name: "region misspelt", args: []string{"--cluster-name=c", "--aws-region=us-east1"}, want: `--aws-region: "us-east1" is not an AWS region`},
 		{name: "instance profile given as an ARN", args: []string{"--cluster-name=c", "--default-instance-profile=arn:aws:iam::123456789012:instance-profile/Nodes"}, want: `--default-instance-profile: "arn:aws:iam::123456789012:instance-profile/Nodes" is not an IAM instance profile name`},
+		{name: "service CIDR without its prefix", args: []string{"--cluster-name=c", "--cluster-cidr=10.100.0.0"}, want: `--cluster-cidr: "10.100.0.0" is not a CIDR`},
 		{name: "port out of range", args: []string{"--cluster-name=c", "--metrics-port=70000"}, want: "--metrics-port: 70000 is not a port"},
 		{name: "ports collide", args: []string{"--cluster-name=c", "--metrics-port=8081"}, want: "--health-probe-port: 8081 is also --metrics-port"},
 		{name: "unknown log level", args: []string{"--cluster-name=c", "--log-level=loud"}, want: `--log-level: "loud" is not one of`},

@@ -56,6 +56,11 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		s.serveAdmin(rw, r)
 		return
 	}
+	if strings.HasPrefix(r.URL.Path, "/clusters/") {
+		proto = protoJSON
+		s.serveEKS(rw, r, reqID)
+		return
+	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
 	if err != nil {
 		writeError(rw, proto, reqID, "", sender(codeInvalidParameterValue, "could not read the request body"))

@@ -82,7 +82,7 @@ func (e *launchEnv) newCloudProvider() *aws.CloudProvider {
 	}
 	kube := fake.NewClientBuilder().WithScheme(scheme).WithObjects(e.nodeTp.DeepCopy()).Build()
 	e.opts = aws.CloudProviderOptions{ClusterName: testCluster, ClusterEndpoint: "https://kerf-test.example.com", CABundle: "Q0EK",
-		DefaultInstanceProfile: awsim.NodeInstanceProfileFor(testCluster), KubeClient: kube, EC2: e.ec2, SSM: e.ssm, InstanceTypes: e.types, Clock: e.clock,
+		ClusterCIDR: "10.100.0.0/16", DefaultInstanceProfile: awsim.NodeInstanceProfileFor(testCluster), KubeClient: kube, EC2: e.ec2, SSM: e.ssm, InstanceTypes: e.types, Clock: e.clock,
 		KubernetesVersion: func(context.Context) (string, error) { return testK8sVersion, nil }}
 	cp, err := aws.NewCloudProvider(e.opts)
 	if err != nil {

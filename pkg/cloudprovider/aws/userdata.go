@@ -46,6 +46,11 @@ func NewBootstrapper(family string, opts BootstrapOptions) (Bootstrapper, error)
 	case v1alpha1.AMIFamilyAL2, v1alpha1.AMIFamilyUbuntu:
 		return al2Bootstrap{opts}, nil
 	case v1alpha1.AMIFamilyAL2023:
+		if opts.ClusterCIDR == "" {
+			// nodeadm refuses a NodeConfig without it: the node would never join.
+			return nil, fmt.Errorf("AL2023 nodes need the cluster's service CIDR, which Kerf does not know: " +
+				"set --cluster-cidr (chart settings.clusterCIDR) or allow eks:DescribeCluster")
+		}
 		return al2023Bootstrap{opts}, nil
 	case v1alpha1.AMIFamilyBottlerocket:
 		return bottlerocketBootstrap{opts}, nil

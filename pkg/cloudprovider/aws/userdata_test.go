@@ -201,3 +201,16 @@ func TestUserData_RefusesLabelsThatWouldBreakQuoting(t *testing.T) {
 		t.Errorf("err = %v, want a TOML error", err)
 	}
 }
+
+// nodeadm will not start an AL2023 node without the cluster's service CIDR: Kerf refuses to
+// render such a node rather than launch one that never joins. The other families do not need it.
+func TestUserData_AL2023WithoutTheServiceCIDRIsRefused(t *testing.T) {
+	opts := bootstrapFixture(nil)
+	opts.ClusterCIDR = ""
+	for _, family := range []string{v1alpha1.AMIFamilyAL2023, v1alpha1.AMIFamilyAL2, v1alpha1.AMIFamilyBottlerocket} {
+		_, err := aws.NewBootstrapper(family, opts)
+		if refused := err != nil && strings.Contains(err.Error(), "--cluster-cidr"); refused != (family == v1alpha1.AMIFamilyAL2023) {
+			t.Errorf("%s without a service CIDR: %v", family, err)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 )
@@ -35,6 +36,9 @@ kind: NodeConfig
 spec:
   cluster:
     name: kerf
+    apiServerEndpoint: https://example
+    certificateAuthority: Y2E=
+    cidr: 10.100.0.0/16
   kubelet:
     config:
       maxPods: 58
@@ -100,7 +104,7 @@ func TestParseUserData_EveryFormatMeansTheSameNode(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b resource.Quantity) bool { return a.Cmp(b) == 0 })); diff != "" {
+			if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b resource.Quantity) bool { return a.Cmp(b) == 0 }), cmpopts.IgnoreUnexported(Settings{})); diff != "" {
 				t.Errorf("settings (-want +got):\n%s", diff)
 			}
 		})
@@ -115,6 +119,11 @@ func TestParseUserData_RefusesWhatAKubeletWouldRefuse(t *testing.T) {
 		"unterminated quote":    "#!/bin/bash\n/etc/eks/bootstrap.sh kerf --kubelet-extra-args '--max-pods=3\n",
 		"max pods not a number": "[settings.kubernetes]\nmax-pods = 'many'\n",
 		"not user data at all":  "hello",
+		// nodeadm refuses to start the kubelet without the cluster's service CIDR.
+		"NodeConfig without cidr": "apiVersion: node.eks.aws/v1alpha1\nkind: NodeConfig\nspec:\n  cluster:\n    name: kerf\n" +
+			"    apiServerEndpoint: https://example\n    certificateAuthority: Y2E=\n",
+		"NodeConfig with a bad cidr": "apiVersion: node.eks.aws/v1alpha1\nkind: NodeConfig\nspec:\n  cluster:\n    name: kerf\n" +
+			"    apiServerEndpoint: https://example\n    certificateAuthority: Y2E=\n    cidr: 10.100.0.0\n",
 	} {
 		if _, err := ParseUserData([]byte(doc)); err == nil {
 			t.Errorf("%s: parsed without error", name)

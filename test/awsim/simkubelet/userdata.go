@@ -7,7 +7,9 @@ import (
 	"io"
 	"mime"
 	"mime/multipart"
+	"net"
 	"net/mail"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -25,6 +27,18 @@ type Settings struct {
 	SystemReserved corev1.ResourceList
 	// EvictionHard maps a signal (memory.available, nodefs.available) to a quantity or percentage.
 	EvictionHard map[string]string
+
+	// nodeadm is set when a NodeConfig was read: AL2023's nodeadm then needs the cluster fields.
+	nodeadm bool
+	cluster nodeConfigCluster
+}
+
+// nodeConfigCluster is the cluster a NodeConfig joins; later documents override earlier fields.
+type nodeConfigCluster struct {
+	Name                 string `json:"name"`
+	APIServerEndpoint    string `json:"apiServerEndpoint"`
+	CertificateAuthority string `json:"certificateAuthority"`
+	CIDR                 string `json:"cidr"`
 }
 
 func newSettings() Settings {
@@ -35,6 +49,34 @@ func newSettings() Settings {
 // a MIME multi-part archive whose parts are shell scripts or NodeConfig documents, a bare shell
 // script, a bare NodeConfig, or Bottlerocket TOML. Later parts override earlier ones.
 func ParseUserData(raw []byte) (Settings, error) {
+	s, err := parseUserData(raw)
+	if err == nil && s.nodeadm {
+		err = s.cluster.validate()
+	}
+	return s, err
+}
+
+// validate refuses, as nodeadm does before it starts the kubelet, a NodeConfig whose merged
+// cluster section lacks a field the node needs to join.
+func (c nodeConfigCluster) validate() error {
+	var missing []string
+	for field, v := range map[string]string{"name": c.Name, "apiServerEndpoint": c.APIServerEndpoint,
+		"certificateAuthority": c.CertificateAuthority, "cidr": c.CIDR} {
+		if v == "" {
+			missing = append(missing, field)
+		}
+	}
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		return fmt.Errorf("nodeadm: NodeConfig spec.cluster is missing %s", strings.Join(missing, ", "))
+	}
+	if _, _, err := net.ParseCIDR(c.CIDR); err != nil {
+		return fmt.Errorf("nodeadm: NodeConfig spec.cluster.cidr %q is not a CIDR", c.CIDR)
+	}
+	return nil
+}
+
+func parseUserData(raw []byte) (Settings, error) {
 	s := newSettings()
 	trimmed := bytes.TrimSpace(raw)
 	switch {
@@ -253,6 +295,7 @@ func parseResourceFlag(v string, into corev1.ResourceList) error {
 type nodeConfig struct {
 	Kind string `json:"kind"`
 	Spec struct {
+		Cluster nodeConfigCluster `json:"cluster"`
 		Kubelet struct {
 			Config struct {
 				MaxPods            *int32            `json:"maxPods"`
@@ -273,6 +316,17 @@ func parseNodeConfig(doc []byte, s *Settings) error {
 	}
 	if nc.Kind != "NodeConfig" {
 		return fmt.Errorf("parsing NodeConfig, kind %q", nc.Kind)
+	}
+	s.nodeadm = true
+	for _, f := range []struct {
+		into *string
+		v    string
+	}{{&s.cluster.Name, nc.Spec.Cluster.Name},
+		{&s.cluster.APIServerEndpoint, nc.Spec.Cluster.APIServerEndpoint},
+		{&s.cluster.CertificateAuthority, nc.Spec.Cluster.CertificateAuthority}, {&s.cluster.CIDR, nc.Spec.Cluster.CIDR}} {
+		if f.v != "" {
+			*f.into = f.v
+		}
 	}
 	k := nc.Spec.Kubelet
 	if k.Config.MaxPods != nil {
