@@ -172,6 +172,9 @@ func TestValidation_RefusesBadManifestsNamingTheField(t *testing.T) {
 		{name: "Lt with a non-integer", provisioner: func(p *v1alpha5.Provisioner) {
 			p.Spec.Requirements = append(p.Spec.Requirements, requirement(v1alpha5.LabelInstanceCPU, corev1.NodeSelectorOpLt, "many"))
 		}, want: []string{"spec.requirements[1].values", "exactly one integer"}},
+		{name: "a value that is not a label value", provisioner: func(p *v1alpha5.Provisioner) {
+			p.Spec.Requirements = append(p.Spec.Requirements, requirement("team", corev1.NodeSelectorOpIn, "ml", "a,team=admin"))
+		}, want: []string{"spec.requirements[1].values[1]", "should match"}},
 		{name: "In without values", provisioner: func(p *v1alpha5.Provisioner) {
 			p.Spec.Requirements = append(p.Spec.Requirements, requirement(v1alpha5.LabelArch, corev1.NodeSelectorOpIn))
 		}, want: []string{"spec.requirements[1].values", "need at least one value"}},

@@ -92,6 +92,7 @@ type NodeSelectorRequirement struct {
 	// Values are the label values; Gt and Lt take one integer.
 	// +kubebuilder:validation:MaxItems=1000
 	// +kubebuilder:validation:items:MaxLength=63
+	// +kubebuilder:validation:items:Pattern=`^(-?[0-9]+|(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?)$`
 	// +optional
 	Values []string `json:"values,omitempty"`
 }

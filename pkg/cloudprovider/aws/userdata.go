@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha1"
 	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha5"
@@ -42,6 +43,9 @@ type Bootstrapper interface {
 
 // NewBootstrapper returns the family's renderer.
 func NewBootstrapper(family string, opts BootstrapOptions) (Bootstrapper, error) {
+	if err := validLabelsAndTaints(opts); err != nil {
+		return nil, err
+	}
 	switch family {
 	case v1alpha1.AMIFamilyAL2, v1alpha1.AMIFamilyUbuntu:
 		return al2Bootstrap{opts}, nil
@@ -60,6 +64,28 @@ func NewBootstrapper(family string, opts BootstrapOptions) (Bootstrapper, error)
 		return customBootstrap{opts}, nil
 	}
 	return nil, fmt.Errorf("unknown amiFamily %q", family)
+}
+
+// validLabelsAndTaints refuses a label or taint the API server would refuse on a Node. The
+// admission schema checks the manifests, but this is the last step before the values become
+// kubelet flags and config, where a value such as "a,team=admin" would add a label of its own.
+func validLabelsAndTaints(opts BootstrapOptions) error {
+	var errs []string
+	for k, v := range opts.Labels {
+		for _, msg := range append(validation.IsQualifiedName(k), validation.IsValidLabelValue(v)...) {
+			errs = append(errs, fmt.Sprintf("label %s=%q: %s", k, v, msg))
+		}
+	}
+	for _, t := range opts.Taints {
+		for _, msg := range append(validation.IsQualifiedName(t.Key), validation.IsValidLabelValue(t.Value)...) {
+			errs = append(errs, fmt.Sprintf("taint %s=%q: %s", t.Key, t.Value, msg))
+		}
+	}
+	if len(errs) > 0 {
+		sort.Strings(errs)
+		return fmt.Errorf("node labels and taints must be valid Kubernetes labels, %s", strings.Join(errs, "; "))
+	}
+	return nil
 }
 
 // customBootstrap passes the user's data through untouched: a Custom image bootstraps itself.

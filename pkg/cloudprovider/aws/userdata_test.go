@@ -182,21 +182,32 @@ func TestUserData_MergesTheUsersData(t *testing.T) {
 	}
 }
 
-func TestUserData_RefusesLabelsThatWouldBreakQuoting(t *testing.T) {
+// No value from a manifest reaches the kubelet's flags or config unless it is a valid label or
+// taint: "a,team=admin" would add a label of its own, a quote or a space would end the flag.
+func TestUserData_RefusesLabelsAndTaintsThatAreNotValidLabels(t *testing.T) {
+	for name, change := range map[string]func(*aws.BootstrapOptions){
+		"a label value with a space":              func(o *aws.BootstrapOptions) { o.Labels["bad"] = "two words" },
+		"a label value that adds a label":         func(o *aws.BootstrapOptions) { o.Labels["team"] = "a,team=admin" },
+		"a label value with a quote":              func(o *aws.BootstrapOptions) { o.Labels["team"] = `a"` },
+		"a label key with a space":                func(o *aws.BootstrapOptions) { o.Labels["my team"] = "a" },
+		"a taint value that adds a taint":         func(o *aws.BootstrapOptions) { o.Taints[0].Value = "gpu,x=y:NoExecute" },
+		"a taint key that is not a label key":     func(o *aws.BootstrapOptions) { o.Taints[0].Key = "dedicated=gpu" },
+		"a label value longer than 63 characters": func(o *aws.BootstrapOptions) { o.Labels["team"] = strings.Repeat("a", 64) },
+	} {
+		for _, family := range []string{v1alpha1.AMIFamilyAL2, v1alpha1.AMIFamilyAL2023, v1alpha1.AMIFamilyBottlerocket} {
+			opts := bootstrapFixture(nil)
+			change(&opts)
+			if _, err := aws.NewBootstrapper(family, opts); err == nil || !strings.Contains(err.Error(), "must be valid Kubernetes labels") {
+				t.Errorf("%s, %s: %v, want it refused", name, family, err)
+			}
+		}
+	}
 	opts := bootstrapFixture(nil)
-	opts.Labels["bad"] = "two words"
-	b, err := aws.NewBootstrapper(v1alpha1.AMIFamilyAL2, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := b.UserData(); err == nil || !strings.Contains(err.Error(), "rendering kubelet flags") {
-		t.Errorf("err = %v, want a rendering error", err)
-	}
 	if _, err := aws.NewBootstrapper("Gentoo", opts); err == nil {
 		t.Errorf("an unknown family rendered")
 	}
 	bad := bootstrapFixture(awssdk.String("[settings\nnot toml"))
-	b, _ = aws.NewBootstrapper(v1alpha1.AMIFamilyBottlerocket, bad)
+	b, _ := aws.NewBootstrapper(v1alpha1.AMIFamilyBottlerocket, bad)
 	if _, err := b.UserData(); err == nil || !strings.Contains(err.Error(), "parsing Bottlerocket user data as TOML") {
 		t.Errorf("err = %v, want a TOML error", err)
 	}
