@@ -84,11 +84,16 @@ func (g *GarbageCollector) Collect(ctx context.Context) error {
 }
 
 // terminateUntracked terminates instances older than the grace period that no Machine names,
-// neither by provider ID nor, for a launch whose status was not written yet, by name.
+// neither by provider ID nor, for a launch whose status was not written yet, by name. A Machine
+// that records its instance accounts for that one only: a second instance under its name (a
+// launch retried while EC2 did not list the first yet) is terminated.
 func (g *GarbageCollector) terminateUntracked(ctx context.Context, machines []v1alpha5.Machine, instances []*v1alpha5.Machine) error {
 	tracked := map[string]bool{}
 	for i := range machines {
-		tracked["id/"+machines[i].Status.ProviderID] = machines[i].Status.ProviderID != ""
+		if id := machines[i].Status.ProviderID; id != "" {
+			tracked["id/"+id] = true
+			continue
+		}
 		tracked["name/"+machines[i].Name] = true
 	}
 	var errs []error

@@ -42,6 +42,12 @@ func TestGarbageCollect_TerminatesUntrackedInstancesAndDeletesMachinesWhoseInsta
 	h.createMachine("tracked", withInstanceType("m5.large"))
 	h.mustReconcile("tracked")
 	tracked := h.machine("tracked").Status.ProviderID
+	// A second instance of a Machine that has its own: a launch retried past EC2's consistency
+	// window, whose tag lookup missed the first. Its name matches a live Machine, not its ID.
+	duplicate := h.launchUntracked(&v1alpha5.Machine{
+		ObjectMeta: metav1.ObjectMeta{Name: "tracked", UID: types.UID("tracked-second-launch"), Labels: map[string]string{v1alpha5.ProvisionerNameLabelKey: "default"}},
+		Spec:       v1alpha5.MachineSpec{Requirements: []corev1.NodeSelectorRequirement{{Key: v1alpha5.LabelInstanceType, Operator: corev1.NodeSelectorOpIn, Values: []string{"m5.large"}}}},
+	})
 	// A launched Machine whose instance was terminated behind Kerf's back.
 	h.createMachine("instance-gone", withInstanceType("m5.large"))
 	h.mustReconcile("instance-gone")
@@ -61,7 +67,7 @@ func TestGarbageCollect_TerminatesUntrackedInstancesAndDeletesMachinesWhoseInsta
 		want  want
 	}{
 		{"within the grace period, just launched", 0, want{
-			instances: []string{leaked, lostStatus, tracked},
+			instances: []string{leaked, lostStatus, tracked, duplicate},
 			machines:  map[string]bool{"lost-status": false, "tracked": false, "instance-gone": false, "launching": false},
 		}},
 		{"past the grace period", grace, want{
@@ -95,12 +101,13 @@ func TestGarbageCollect_TerminatesUntrackedInstancesAndDeletesMachinesWhoseInsta
 		})
 	}
 
-	// The finalizer lets the orphaned Machine go; both collections count under "gc".
+	// The finalizer lets the orphaned Machine go; every collection counts under "gc": the leaked
+	// and the duplicate instances, the orphaned Machine.
 	h.mustReconcile("instance-gone")
 	if m := h.machine("instance-gone"); m != nil {
 		t.Errorf("machine instance-gone still exists with finalizers %v", m.Finalizers)
 	}
-	expectMetric(t, h.registry, "kerf_machines_terminated_total", map[string]string{"provisioner": "default", "reason": lifecycle.TerminationReasonGarbageCollected}, 2)
+	expectMetric(t, h.registry, "kerf_machines_terminated_total", map[string]string{"provisioner": "default", "reason": lifecycle.TerminationReasonGarbageCollected}, 3)
 }
 
 func sorted(ids []string) []string {
