@@ -146,11 +146,32 @@ func (c *CloudProvider) GetInstanceTypes(ctx context.Context, provisioner *v1alp
 	if err != nil {
 		return nil, fmt.Errorf("listing instance types of provisioner %s, %w", provisioner.Name, err)
 	}
+	if nodeTemplate, err = c.withSubnets(ctx, nodeTemplate); err != nil {
+		return nil, fmt.Errorf("listing instance types of provisioner %s, %w", provisioner.Name, err)
+	}
 	its, err := c.instanceTypes.List(ctx, nodeTemplate, provisioner.Spec.KubeletConfiguration)
 	if err != nil {
 		return nil, fmt.Errorf("listing instance types of provisioner %s, %w", provisioner.Name, err)
 	}
 	return its, nil
+}
+
+// withSubnets returns a copy of nodeTemplate whose status lists the subnets its subnetSelector
+// selects now, so its instance types are offered only in zones with a subnet to launch into: a
+// plan into any other zone could never launch. (Karpenter v0.31 read the same from the status
+// its AWSNodeTemplate controller wrote.) The subnets are cached; a selector matching none is an
+// error naming it.
+func (c *CloudProvider) withSubnets(ctx context.Context, nodeTemplate *v1alpha1.AWSNodeTemplate) (*v1alpha1.AWSNodeTemplate, error) {
+	subnets, err := c.subnets.List(ctx, nodeTemplate)
+	if err != nil {
+		return nil, err
+	}
+	out := nodeTemplate.DeepCopy()
+	out.Status.Subnets = make([]v1alpha1.Subnet, 0, len(subnets))
+	for _, s := range subnets {
+		out.Status.Subnets = append(out.Status.Subnets, v1alpha1.Subnet{ID: s.ID, Zone: s.Zone})
+	}
+	return out, nil
 }
 
 func (c *CloudProvider) nodeTemplate(ctx context.Context, ref *v1alpha5.MachineTemplateRef) (*v1alpha1.AWSNodeTemplate, error) {
@@ -168,6 +189,9 @@ func (c *CloudProvider) nodeTemplate(ctx context.Context, ref *v1alpha5.MachineT
 func (c *CloudProvider) Create(ctx context.Context, machine *v1alpha5.Machine) (*v1alpha5.Machine, error) {
 	nodeTemplate, err := c.nodeTemplate(ctx, machine.Spec.MachineTemplateRef)
 	if err != nil {
+		return nil, err
+	}
+	if nodeTemplate, err = c.withSubnets(ctx, nodeTemplate); err != nil {
 		return nil, err
 	}
 	its, err := c.instanceTypes.List(ctx, nodeTemplate, machine.Spec.Kubelet)

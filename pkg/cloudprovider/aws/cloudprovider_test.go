@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -770,6 +771,56 @@ func TestCreate_TheInstanceProfile(t *testing.T) {
 			}
 			if got := e.instance(launched.Status.ProviderID).InstanceProfile; got != tc.want {
 				t.Errorf("instance profile %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// A Provisioner's instance types are offered only in the zones its subnetSelector has a subnet
+// in: a plan into another zone could never launch. A selector that matches no subnet says so.
+func TestGetInstanceTypes_OfferedOnlyInZonesWithASubnet(t *testing.T) {
+	subnets, err := func() (*ec2.DescribeSubnetsOutput, error) {
+		e := newLaunchEnv(t, defaultNodeTemplate(v1alpha1.AMIFamilyAL2), nil)
+		return e.ec2.DescribeSubnets(e.ctx, &ec2.DescribeSubnetsInput{})
+	}()
+	if err != nil || len(subnets.Subnets) < 2 {
+		t.Fatalf("awsim's subnets: %v %v", subnets, err)
+	}
+	one := subnets.Subnets[0]
+	for _, tc := range []struct {
+		name     string
+		selector map[string]string
+		zones    []string // offered; nil for an error
+	}{
+		{name: "one subnet", selector: map[string]string{"aws-ids": awssdk.ToString(one.SubnetId)}, zones: []string{awssdk.ToString(one.AvailabilityZone)}},
+		{name: "no subnet", selector: map[string]string{"karpenter.sh/discovery": "another-cluster"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			nodeTemplate := defaultNodeTemplate(v1alpha1.AMIFamilyAL2)
+			nodeTemplate.Spec.SubnetSelector = tc.selector
+			e := newLaunchEnv(t, nodeTemplate, nil)
+			e.opts.InstanceTypes = e.realInstanceTypes()
+			cp, err := aws.NewCloudProvider(e.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			its, err := cp.GetInstanceTypes(e.ctx, &v1alpha5.Provisioner{ObjectMeta: metav1.ObjectMeta{Name: "default"},
+				Spec: v1alpha5.ProvisionerSpec{ProviderRef: &v1alpha5.MachineTemplateRef{Name: "default"}}})
+			if tc.zones == nil {
+				if err == nil || !strings.Contains(err.Error(), "no subnet matches selector") {
+					t.Errorf("GetInstanceTypes: %v, want an error naming the selector", err)
+				}
+				return
+			}
+			if err != nil || len(its) == 0 {
+				t.Fatalf("GetInstanceTypes: %d types, %v", len(its), err)
+			}
+			for _, it := range its {
+				for _, o := range it.Offerings {
+					if !slices.Contains(tc.zones, o.Zone) {
+						t.Fatalf("%s offered in %s, which has no selected subnet (want %v)", it.Name, o.Zone, tc.zones)
+					}
+				}
 			}
 		})
 	}
