@@ -133,15 +133,17 @@ func TestChart_Lints(t *testing.T) {
 // demoEndpoint sets the API server URL new nodes join, which the chart cannot discover.
 const demoEndpoint = "settings.clusterEndpoint=https://ABCDEF.gr7.us-east-1.eks.amazonaws.com"
 
-func TestChart_RequiresClusterNameAndEndpoint(t *testing.T) {
+// The cluster's name is the one setting a user must give: the endpoint, CA and service CIDR new
+// nodes need are read from EKS when not set.
+func TestChart_RequiresClusterName(t *testing.T) {
+	if _, err := helm(t, "template", "kerf", chart, "--kube-version", kubeVersion, "--set", "settings.clusterName=demo"); err != nil {
+		t.Errorf("rendering with only the cluster name: %v", err)
+	}
 	for _, tc := range []struct {
 		set  []string
 		want string
 	}{
 		{set: []string{demoEndpoint}, want: "settings.clusterName is required"},
-		// In a cluster the controller would only see the kubernetes Service address, which a
-		// booting node cannot reach: without an endpoint the chart would crash-loop.
-		{set: []string{"settings.clusterName=demo"}, want: "settings.clusterEndpoint is required"},
 	} {
 		t.Run(tc.want, func(t *testing.T) {
 			args := []string{"template", "kerf", chart, "--kube-version", kubeVersion}

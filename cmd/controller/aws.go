@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"fmt"
@@ -36,8 +37,12 @@ func newAWS(ctx context.Context, log logr.Logger, o *operator.Options, restConfi
 	if err != nil {
 		return nil, nil, err
 	}
-	o.ClusterCIDR = serviceCIDR(ctx, log, o, eks.NewFromConfig(cfg))
-	cloud, err := newCloudProvider(cfg, o, restConfig, kube, clk, unavailable)
+	var eksCluster clusterFacts
+	if o.ClusterEndpoint == "" || o.ClusterCIDR == "" {
+		eksCluster = describeCluster(ctx, log, o.ClusterName, eks.NewFromConfig(cfg))
+	}
+	o.ClusterCIDR = cmp.Or(o.ClusterCIDR, eksCluster.serviceCIDR)
+	cloud, err := newCloudProvider(cfg, o, restConfig, eksCluster, kube, clk, unavailable)
 	if err != nil || o.InterruptionQueue == "" {
 		return cloud, nil, err
 	}
@@ -68,9 +73,9 @@ func awsConfig(ctx context.Context, log logr.Logger, o *operator.Options) (awssd
 	return cfg, nil
 }
 
-func newCloudProvider(cfg awssdk.Config, o *operator.Options, restConfig *rest.Config, kube client.Reader, clk clock.Clock,
-	unavailable aws.UnavailableOfferingsMarker) (*aws.CloudProvider, error) {
-	endpoint, caBundle, err := bootstrapTarget(o, restConfig, os.Getenv)
+func newCloudProvider(cfg awssdk.Config, o *operator.Options, restConfig *rest.Config, eksCluster clusterFacts, kube client.Reader,
+	clk clock.Clock, unavailable aws.UnavailableOfferingsMarker) (*aws.CloudProvider, error) {
+	endpoint, caBundle, err := bootstrapTarget(o, restConfig, eksCluster, os.Getenv)
 	if err != nil {
 		return nil, err
 	}
@@ -120,26 +125,31 @@ type EKSAPI interface {
 	DescribeCluster(ctx context.Context, in *eks.DescribeClusterInput, opts ...func(*eks.Options)) (*eks.DescribeClusterOutput, error)
 }
 
-// serviceCIDR is the cluster's Kubernetes service range, which AL2023's nodeadm needs: the flag,
-// else what EKS says of the cluster. It is "" when neither says; the other node families boot
-// without it, and an AL2023 launch is then refused with the reason.
-func serviceCIDR(ctx context.Context, log logr.Logger, o *operator.Options, api EKSAPI) string {
-	if o.ClusterCIDR != "" {
-		return o.ClusterCIDR
+// clusterFacts is what EKS says of the cluster new nodes join; a field is "" where it said nothing.
+type clusterFacts struct {
+	endpoint, caBundle, serviceCIDR string
+}
+
+// describeCluster asks EKS, once at start, for what node bootstrap needs and the flags did not
+// give: the API server's endpoint and CA, and the service range AL2023's nodeadm needs. A
+// refusal (no eks:DescribeCluster permission, a cluster that is not EKS) is logged: the flags
+// and the kubeconfig then decide, and an AL2023 launch is refused with the reason.
+func describeCluster(ctx context.Context, log logr.Logger, name string, api EKSAPI) clusterFacts {
+	out, err := api.DescribeCluster(ctx, &eks.DescribeClusterInput{Name: awssdk.String(name)})
+	if err != nil || out.Cluster == nil {
+		log.Info("EKS did not describe the cluster; node bootstrap uses the flags and the kubeconfig, and AL2023 nodes need --cluster-cidr",
+			"cluster", name, "error", fmt.Sprint(err))
+		return clusterFacts{}
 	}
-	out, err := api.DescribeCluster(ctx, &eks.DescribeClusterInput{Name: awssdk.String(o.ClusterName)})
-	if err != nil {
-		log.Info("the cluster's service CIDR is unknown: AL2023 nodes cannot launch until --cluster-cidr is set or eks:DescribeCluster is allowed",
-			"cluster", o.ClusterName, "error", err.Error())
-		return ""
+	c := out.Cluster
+	facts := clusterFacts{endpoint: awssdk.ToString(c.Endpoint)}
+	if c.CertificateAuthority != nil {
+		facts.caBundle = awssdk.ToString(c.CertificateAuthority.Data)
 	}
-	if n := out.Cluster.KubernetesNetworkConfig; n != nil {
-		if cidr := awssdk.ToString(n.ServiceIpv4Cidr); cidr != "" {
-			return cidr
-		}
-		return awssdk.ToString(n.ServiceIpv6Cidr)
+	if n := c.KubernetesNetworkConfig; n != nil {
+		facts.serviceCIDR = cmp.Or(awssdk.ToString(n.ServiceIpv4Cidr), awssdk.ToString(n.ServiceIpv6Cidr))
 	}
-	return ""
+	return facts
 }
 
 // sdkLogger sends the SDK's own messages (IMDS fallbacks, clock skew, deprecations) through the
@@ -156,15 +166,18 @@ func sdkLogger(log logr.Logger) logging.Logger {
 	})
 }
 
-// bootstrapTarget returns the API server URL and base64 CA bundle that new nodes bootstrap against.
-// Inside a cluster the REST config points at the kubernetes Service's ClusterIP, which a booting
-// node cannot reach before kube-proxy runs, so the endpoint must be given; the CA is read from the
-// service account's file.
-func bootstrapTarget(o *operator.Options, restConfig *rest.Config, getenv func(string) string) (endpoint, caBundle string, err error) {
+// bootstrapTarget returns the API server URL and base64 CA bundle that new nodes bootstrap against:
+// the flag's endpoint, else EKS's (with EKS's CA), else the REST config's. Inside a cluster the REST
+// config points at the kubernetes Service's ClusterIP, which a booting node cannot reach before
+// kube-proxy runs, so one of the others must answer; the CA is read from the service account's file.
+func bootstrapTarget(o *operator.Options, restConfig *rest.Config, eksCluster clusterFacts, getenv func(string) string) (endpoint, caBundle string, err error) {
 	endpoint = o.ClusterEndpoint
+	if endpoint == "" && eksCluster.endpoint != "" && eksCluster.caBundle != "" {
+		return eksCluster.endpoint, eksCluster.caBundle, nil
+	}
 	if endpoint == "" {
 		if host := getenv("KUBERNETES_SERVICE_HOST"); host != "" && hostname(restConfig.Host) == host {
-			return "", "", fmt.Errorf("--cluster-endpoint (env CLUSTER_ENDPOINT) is required in a cluster: the API server address %s is a Service address that booting nodes cannot reach", restConfig.Host)
+			return "", "", fmt.Errorf("--cluster-endpoint (env CLUSTER_ENDPOINT) is required in a cluster when eks:DescribeCluster cannot tell it: the API server address %s is a Service address that booting nodes cannot reach", restConfig.Host)
 		}
 		endpoint = restConfig.Host
 	}

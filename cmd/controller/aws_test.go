@@ -29,6 +29,7 @@ func TestBootstrapTarget_GivesNodesAnAddressTheyCanReach(t *testing.T) {
 	for _, tc := range []struct {
 		name         string
 		flag         string
+		eks          clusterFacts
 		config       *rest.Config
 		env          map[string]string
 		wantEndpoint string
@@ -40,13 +41,19 @@ func TestBootstrapTarget_GivesNodesAnAddressTheyCanReach(t *testing.T) {
 		{name: "in cluster with the flag", flag: "https://ABC.gr7.us-east-1.eks.amazonaws.com", config: inCluster, env: serviceEnv,
 			wantEndpoint: "https://ABC.gr7.us-east-1.eks.amazonaws.com", wantCA: "service-account-ca"},
 		{name: "in cluster without the flag", config: inCluster, env: serviceEnv, wantErr: "--cluster-endpoint (env CLUSTER_ENDPOINT) is required"},
+		{name: "in cluster, from EKS", config: inCluster, env: serviceEnv,
+			eks:          clusterFacts{endpoint: "https://ABC.gr7.us-east-1.eks.amazonaws.com", caBundle: base64.StdEncoding.EncodeToString([]byte("eks-ca"))},
+			wantEndpoint: "https://ABC.gr7.us-east-1.eks.amazonaws.com", wantCA: "eks-ca"},
+		{name: "the flag wins over EKS", flag: "https://private.example.com", config: inCluster, env: serviceEnv,
+			eks:          clusterFacts{endpoint: "https://ABC.gr7.us-east-1.eks.amazonaws.com", caBundle: base64.StdEncoding.EncodeToString([]byte("eks-ca"))},
+			wantEndpoint: "https://private.example.com", wantCA: "service-account-ca"},
 		// The Service address 10.0.0.1 is a prefix of the kubeconfig's host, not its host.
 		{name: "kubeconfig on a look-alike address", config: &rest.Config{Host: "https://10.0.0.10:6443", TLSClientConfig: rest.TLSClientConfig{CAData: []byte("kubeconfig-ca")}},
 			env: map[string]string{"KUBERNETES_SERVICE_HOST": "10.0.0.1"}, wantEndpoint: "https://10.0.0.10:6443", wantCA: "kubeconfig-ca"},
 		{name: "no CA", config: &rest.Config{Host: "https://api.example.com"}, wantErr: "names no CA"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			endpoint, ca, err := bootstrapTarget(&operator.Options{ClusterEndpoint: tc.flag}, tc.config, func(k string) string { return tc.env[k] })
+			endpoint, ca, err := bootstrapTarget(&operator.Options{ClusterEndpoint: tc.flag}, tc.config, tc.eks, func(k string) string { return tc.env[k] })
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("error %v, want %q", err, tc.wantErr)
@@ -85,27 +92,24 @@ func TestSDKLogger_WritesTheSDKsWarningsAsJSONLogLines(t *testing.T) {
 	}
 }
 
-// AL2023 nodes need the cluster's service CIDR: the flag wins, else EKS says (awsim's EKS answers
-// DescribeCluster for its cluster as EKS does), and a cluster EKS does not know leaves it empty.
-func TestServiceCIDR_FromTheFlagElseFromEKS(t *testing.T) {
-	srv, err := awsim.Start("127.0.0.1:0", awsim.Options{ClusterName: "kerf-test"})
+// EKS describes the cluster nodes join — endpoint, CA and the service CIDR AL2023 needs (awsim's
+// EKS answers DescribeCluster as EKS does); a cluster EKS does not know leaves every fact empty.
+func TestDescribeCluster_WhatEKSSaysOfTheCluster(t *testing.T) {
+	srv, err := awsim.Start("127.0.0.1:0", awsim.Options{ClusterName: "kerf-test", ClusterEndpoint: "https://api.example.com", ClusterCA: "Q0E="})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = srv.Close() })
 	api := eks.NewFromConfig(srv.AWSConfig())
 	for _, tc := range []struct {
-		name, cluster, flag, want string
+		cluster string
+		want    clusterFacts
 	}{
-		{name: "from EKS", cluster: "kerf-test", want: "10.100.0.0/16"},
-		{name: "the flag wins", cluster: "kerf-test", flag: "172.20.0.0/16", want: "172.20.0.0/16"},
-		{name: "a cluster EKS does not know", cluster: "elsewhere", want: ""},
+		{cluster: "kerf-test", want: clusterFacts{endpoint: "https://api.example.com", caBundle: "Q0E=", serviceCIDR: "10.100.0.0/16"}},
+		{cluster: "elsewhere", want: clusterFacts{}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			o := &operator.Options{ClusterName: tc.cluster, ClusterCIDR: tc.flag}
-			if got := serviceCIDR(context.Background(), logr.Discard(), o, api); got != tc.want {
-				t.Errorf("service CIDR %q, want %q", got, tc.want)
-			}
-		})
+		if got := describeCluster(context.Background(), logr.Discard(), tc.cluster, api); got != tc.want {
+			t.Errorf("cluster %s: %+v, want %+v", tc.cluster, got, tc.want)
+		}
 	}
 }

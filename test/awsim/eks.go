@@ -31,13 +31,19 @@ func (s *Server) serveEKS(rw http.ResponseWriter, r *http.Request, reqID string)
 			Message: fmt.Sprintf("No cluster found for name: %s.", name), Status: http.StatusNotFound})
 		return
 	}
+	endpoint, ca := w.opts.ClusterEndpoint, w.opts.ClusterCA
+	if endpoint == "" {
+		endpoint = fmt.Sprintf("https://%X.gr7.%s.eks.amazonaws.com", hash64(w.opts.Seed, "eks", name), w.opts.Region)
+	}
+	if ca == "" {
+		ca = base64.StdEncoding.EncodeToString([]byte("-----BEGIN CERTIFICATE-----\nawsim\n-----END CERTIFICATE-----\n"))
+	}
 	writeJSON(rw, reqID, "application/json", map[string]any{"cluster": map[string]any{
-		"name":     name,
-		"arn":      fmt.Sprintf("arn:aws:eks:%s:%s:cluster/%s", w.opts.Region, w.opts.AccountID, name),
-		"status":   "ACTIVE",
-		"endpoint": fmt.Sprintf("https://%X.gr7.%s.eks.amazonaws.com", hash64(w.opts.Seed, "eks", name), w.opts.Region),
-		"certificateAuthority": map[string]string{
-			"data": base64.StdEncoding.EncodeToString([]byte("-----BEGIN CERTIFICATE-----\nawsim\n-----END CERTIFICATE-----\n"))},
+		"name":                    name,
+		"arn":                     fmt.Sprintf("arn:aws:eks:%s:%s:cluster/%s", w.opts.Region, w.opts.AccountID, name),
+		"status":                  "ACTIVE",
+		"endpoint":                endpoint,
+		"certificateAuthority":    map[string]string{"data": ca},
 		"kubernetesNetworkConfig": map[string]string{"serviceIpv4Cidr": eksServiceCIDR, "ipFamily": "ipv4"},
 	}})
 }

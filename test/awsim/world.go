@@ -26,6 +26,9 @@ type Options struct {
 	BootDelay time.Duration
 	// Clock drives every transition; a fake clock makes the world move only when stepped.
 	Clock clock.Clock
+	// ClusterEndpoint and ClusterCA (base64 PEM) are what EKS's DescribeCluster says of the
+	// cluster; a made-up EKS-shaped endpoint and CA when empty.
+	ClusterEndpoint, ClusterCA string
 }
 
 func (o Options) withDefaults() Options {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
-	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -31,8 +30,8 @@ var serviceAccountGroups = []string{"system:serviceaccounts", "system:serviceacc
 const chartKubeVersion = "v1.36.3"
 
 // renderChart runs helm template on charts/kerf and returns its objects.
-func renderChart(ctx context.Context, helm, clusterName, clusterEndpoint string) ([]*unstructured.Unstructured, error) {
-	return renderChartWith(ctx, helm, "settings.clusterName="+clusterName, "settings.clusterEndpoint="+clusterEndpoint)
+func renderChart(ctx context.Context, helm, clusterName string) ([]*unstructured.Unstructured, error) {
+	return renderChartWith(ctx, helm, "settings.clusterName="+clusterName)
 }
 
 // renderChartWith renders the chart with each of sets as a --set value.
@@ -75,9 +74,9 @@ func decodeManifests(r io.Reader) ([]*unstructured.Unstructured, error) {
 // chartEnvironment is the controller container's environment as the chart sets it, as
 // NAME=value pairs; the namespace comes from the Downward API in a cluster and is the chart's
 // namespace here.
-func chartEnvironment(ctx context.Context, helm, clusterName, clusterEndpoint string) ([]string, error) {
+func chartEnvironment(ctx context.Context, helm, clusterName string) ([]string, error) {
 	// The instance profile under Karpenter v0.31's key, which the chart reads too.
-	objects, err := renderChartWith(ctx, helm, "settings.clusterName="+clusterName, "settings.clusterEndpoint="+clusterEndpoint,
+	objects, err := renderChartWith(ctx, helm, "settings.clusterName="+clusterName,
 		"settings.interruptionQueue="+InterruptionQueue, "settings.aws.defaultInstanceProfile="+awsim.NodeInstanceProfileFor(clusterName))
 	if err != nil {
 		return nil, err
@@ -109,7 +108,7 @@ func chartEnvironment(ctx context.Context, helm, clusterName, clusterEndpoint st
 // installChartRBAC creates the chart's namespace, ServiceAccount and RBAC objects: everything the
 // controller's permissions depend on. The Deployment is the controller process itself.
 func (s *Stack) installChartRBAC(ctx context.Context) error {
-	objects, err := renderChart(ctx, s.binaries.Helm, s.opts.ClusterName, apiServerURL(s.Env.Config.Host))
+	objects, err := renderChart(ctx, s.binaries.Helm, s.opts.ClusterName)
 	if err != nil {
 		return err
 	}
@@ -140,12 +139,4 @@ func Apply(ctx context.Context, env *kubeenv.Env, r io.Reader) ([]*unstructured.
 		}
 	}
 	return objects, nil
-}
-
-// apiServerURL is a REST config's host as the https URL the chart's clusterEndpoint takes.
-func apiServerURL(host string) string {
-	if strings.Contains(host, "://") {
-		return host
-	}
-	return "https://" + host
 }

@@ -148,8 +148,9 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if err := s.Env.WriteUserKubeconfig(controllerKubeconfig, serviceAccountUser, serviceAccountGroups...); err != nil {
 		return nil, err
 	}
-	// The simulated nodes join the API server this stack runs, as the chart's endpoint says.
-	controllerEnv, err := chartEnvironment(ctx, binaries.Helm, opts.ClusterName, apiServerURL(s.Env.Config.Host))
+	// The chart is given the cluster's name only, as a user would: Kerf asks awsim's EKS for the
+	// endpoint and CA of the API server this stack runs, which the simulated nodes join.
+	controllerEnv, err := chartEnvironment(ctx, binaries.Helm, opts.ClusterName)
 	if err != nil {
 		return nil, err
 	}

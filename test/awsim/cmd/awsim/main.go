@@ -5,16 +5,19 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/clock"
 
@@ -51,6 +54,15 @@ func run(ctx context.Context, out io.Writer, addr, kubeconfig, eventsQueue strin
 		if kube, err = kubernetes.NewForConfig(cfg); err != nil {
 			return fmt.Errorf("building Kubernetes client, %w", err)
 		}
+		// EKS's DescribeCluster names the API server the simulated nodes join, with its CA.
+		if err := rest.LoadTLSFiles(cfg); err != nil {
+			return fmt.Errorf("reading --kubeconfig's CA, %w", err)
+		}
+		opts.ClusterEndpoint = cfg.Host
+		if !strings.Contains(cfg.Host, "://") {
+			opts.ClusterEndpoint = "https://" + cfg.Host
+		}
+		opts.ClusterCA = base64.StdEncoding.EncodeToString(cfg.CAData)
 	}
 	srv, err := awsim.Start(addr, opts)
 	if err != nil {
