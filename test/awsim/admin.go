@@ -208,7 +208,9 @@ type InstanceState struct {
 	// UserData is base64, as it was sent to EC2.
 	UserData string `json:"userData,omitempty"`
 	// InstanceProfile is the IAM instance profile's name, "" when it launched with none.
-	InstanceProfile string `json:"instanceProfile,omitempty"`
+	InstanceProfile string               `json:"instanceProfile,omitempty"`
+	MetadataOptions MetadataOptionsState `json:"metadataOptions"`
+	Monitoring      bool                 `json:"monitoring"`
 }
 
 // State is a summary of the world for the admin API.
@@ -251,7 +253,7 @@ func (w *World) State() State {
 		st.Templates[id] = lt.Name
 		st.TemplateData[id] = LaunchTemplateState{Name: lt.Name, ImageID: lt.ImageID, UserData: lt.UserData,
 			SecurityGroups: append([]string(nil), lt.SecurityGroups...), BlockDeviceMappings: append([]BlockDeviceMappingState(nil), lt.BlockDevices...),
-			InstanceProfile: lt.InstanceProfile}
+			InstanceProfile: lt.InstanceProfile, MetadataOptions: lt.Metadata, Monitoring: lt.Monitoring}
 	}
 	for _, inst := range w.liveOrderLocked() {
 		st.Instances = append(st.Instances, w.instanceState(inst))
@@ -267,7 +269,7 @@ func (w *World) instanceState(inst *instance) InstanceState {
 	st := InstanceState{ID: inst.ID, InstanceType: inst.Type.Name, Zone: inst.Zone, CapacityType: inst.CapacityType, State: inst.State,
 		ImageID: inst.ImageID, SubnetID: inst.SubnetID, PrivateDNS: inst.PrivateDNS, PrivateIP: inst.PrivateIP, Region: w.opts.Region,
 		Arch: inst.Type.Arch, VCPU: int64(inst.Type.VCPU), MemoryMiB: inst.Type.MemoryMiB, LaunchTime: inst.LaunchTime, Tags: tags,
-		UserData: inst.UserData, InstanceProfile: inst.InstanceProfile}
+		UserData: inst.UserData, InstanceProfile: inst.InstanceProfile, MetadataOptions: inst.Metadata, Monitoring: inst.Monitoring}
 	if v := inst.Type.VPC; v != nil {
 		st.ENIs, st.IPv4PerENI = int64(v.Interfaces), int64(v.IPv4PerInterface)
 	}

@@ -45,6 +45,8 @@ type instance struct {
 	Transition                                         string
 	InterruptAt                                        time.Time // when a spot interruption will reclaim it
 	InstanceProfile                                    string    // the IAM instance profile's name, "" for none
+	Metadata                                           MetadataOptionsState
+	Monitoring                                         bool
 }
 
 // launchSpec is one instance to start, resolved from RunInstances or a fleet override.
@@ -58,6 +60,8 @@ type launchSpec struct {
 	UserData        string
 	ClientToken     string
 	InstanceProfile string
+	Metadata        MetadataOptionsState
+	Monitoring      bool
 }
 
 // capacityLeftLocked is how many more instances a pool can start (-1: unlimited).
@@ -86,7 +90,7 @@ func (w *World) launchLocked(spec launchSpec, reservationID string) (*instance, 
 	inst := &instance{ID: w.newID("i"), ReservationID: reservationID, ImageID: spec.ImageID, SubnetID: spec.Subnet.ID,
 		Zone: spec.Subnet.Zone, ZoneID: spec.Subnet.ZoneID, Type: spec.Type, CapacityType: spec.CapacityType, State: statePending,
 		LaunchTime: now, PrivateIP: ip, PrivateDNS: w.privateDNS(ip), Tags: spec.Tags, Groups: groups, UserData: spec.UserData,
-		ClientToken: spec.ClientToken, InstanceProfile: spec.InstanceProfile}
+		ClientToken: spec.ClientToken, InstanceProfile: spec.InstanceProfile, Metadata: spec.Metadata, Monitoring: spec.Monitoring}
 	if spec.CapacityType == "spot" {
 		inst.SpotRequestID = w.newID("sir")[:12]
 	}

@@ -408,3 +408,35 @@ func TestLaunchTemplates_StateShowsBlockDeviceMappingsAndRefusesBadSizes(t *test
 		})
 	}
 }
+
+// A launch template's metadata options are EC2's: unset, IMDSv1 is allowed with one hop; a hop
+// limit outside 1–64 or an unknown token mode is refused.
+func TestLaunchTemplates_MetadataOptionsAsEC2KeepsAndRefusesThem(t *testing.T) {
+	e := start(t, Options{})
+	for _, tc := range []struct {
+		name     string
+		md       *ec2types.LaunchTemplateInstanceMetadataOptionsRequest
+		wantCode string
+		want     MetadataOptionsState
+	}{
+		{name: "unset", want: MetadataOptionsState{HTTPTokens: "optional", HopLimit: 1, HTTPEndpoint: "enabled", HTTPIPv6: "disabled"}},
+		{name: "IMDSv2 two hops", md: &ec2types.LaunchTemplateInstanceMetadataOptionsRequest{HttpTokens: ec2types.LaunchTemplateHttpTokensStateRequired,
+			HttpPutResponseHopLimit: aws.Int32(2)}, want: MetadataOptionsState{HTTPTokens: "required", HopLimit: 2, HTTPEndpoint: "enabled", HTTPIPv6: "disabled"}},
+		{name: "zero hops", md: &ec2types.LaunchTemplateInstanceMetadataOptionsRequest{HttpPutResponseHopLimit: aws.Int32(0)}, wantCode: "InvalidParameterValue"},
+		{name: "unknown tokens", md: &ec2types.LaunchTemplateInstanceMetadataOptionsRequest{HttpTokens: "sometimes"}, wantCode: "InvalidParameterValue"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := e.ec2.CreateLaunchTemplate(e.ctx, &ec2.CreateLaunchTemplateInput{LaunchTemplateName: aws.String("md-" + strings.ReplaceAll(tc.name, " ", "-")),
+				LaunchTemplateData: &ec2types.RequestLaunchTemplateData{InstanceType: "m5.large", MetadataOptions: tc.md}})
+			if code := errorCode(t, err); code != tc.wantCode {
+				t.Fatalf("error code %q, want %q", code, tc.wantCode)
+			}
+			if tc.wantCode != "" {
+				return
+			}
+			if got := e.srv.World.State().TemplateData[aws.ToString(out.LaunchTemplate.LaunchTemplateId)].MetadataOptions; got != tc.want {
+				t.Errorf("metadata options %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}

@@ -3,6 +3,7 @@ package awsim
 import (
 	"context"
 	"encoding/base64"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -23,6 +24,47 @@ type launchTemplate struct {
 	BlockDevices   []BlockDeviceMappingState
 	// InstanceProfile is the IAM instance profile's name, from its name or its ARN.
 	InstanceProfile string
+	Metadata        MetadataOptionsState
+	Monitoring      bool
+}
+
+// MetadataOptionsState is how an instance's metadata service answers, as EC2 records it; a
+// template that sets none gets EC2's defaults (IMDSv1 allowed, one hop).
+type MetadataOptionsState struct {
+	HTTPTokens   string `json:"httpTokens"`
+	HopLimit     int    `json:"httpPutResponseHopLimit"`
+	HTTPEndpoint string `json:"httpEndpoint"`
+	HTTPIPv6     string `json:"httpProtocolIpv6"`
+}
+
+// metadataOptions reads LaunchTemplateData.MetadataOptions, refusing the values EC2 refuses.
+func metadataOptions(data params) (MetadataOptionsState, *apiError) {
+	md := data.sub("MetadataOptions")
+	out := MetadataOptionsState{HTTPTokens: "optional", HopLimit: 1, HTTPEndpoint: "enabled", HTTPIPv6: "disabled"}
+	for _, f := range []struct {
+		key     string
+		into    *string
+		allowed []string
+	}{{"HttpTokens", &out.HTTPTokens, []string{"optional", "required"}}, {"HttpEndpoint", &out.HTTPEndpoint, []string{"enabled", "disabled"}},
+		{"HttpProtocolIpv6", &out.HTTPIPv6, []string{"enabled", "disabled"}}} {
+		if v := md.str(f.key); v != "" {
+			if !slices.Contains(f.allowed, v) {
+				return out, invalidValue(md.key(f.key), v)
+			}
+			*f.into = v
+		}
+	}
+	hops, ok, err := md.integer("HttpPutResponseHopLimit")
+	if err != nil {
+		return out, err
+	}
+	if ok {
+		if hops < 1 || hops > 64 {
+			return out, invalidValue(md.key("HttpPutResponseHopLimit"), md.str("HttpPutResponseHopLimit"))
+		}
+		out.HopLimit = hops
+	}
+	return out, nil
 }
 
 // BlockDeviceMappingState is one block device mapping of a launch template, as tests see it.
@@ -48,6 +90,8 @@ type LaunchTemplateState struct {
 	SecurityGroups      []string                  `json:"securityGroups,omitempty"`
 	BlockDeviceMappings []BlockDeviceMappingState `json:"blockDeviceMappings,omitempty"`
 	InstanceProfile     string                    `json:"instanceProfile,omitempty"`
+	MetadataOptions     MetadataOptionsState      `json:"metadataOptions"`
+	Monitoring          bool                      `json:"monitoring"`
 }
 
 // blockDeviceMappings reads LaunchTemplateData.BlockDeviceMapping.N, refusing what EC2 refuses:
@@ -172,9 +216,18 @@ func (w *World) createLaunchTemplate(_ context.Context, p params) (any, *apiErro
 	if err != nil {
 		return nil, err
 	}
+	metadata, err := metadataOptions(data)
+	if err != nil {
+		return nil, err
+	}
+	monitoring, err := data.boolean("Monitoring.Enabled")
+	if err != nil {
+		return nil, err
+	}
 	lt := &launchTemplate{ID: w.newID("lt"), Name: name, Created: w.now(), Tags: ltTags, ImageID: data.str("ImageId"),
 		InstanceType: data.str("InstanceType"), UserData: data.str("UserData"), SecurityGroups: groups, InstanceTags: instTags,
-		MarketType: data.str("InstanceMarketOptions.MarketType"), BlockDevices: devices, InstanceProfile: profile}
+		MarketType: data.str("InstanceMarketOptions.MarketType"), BlockDevices: devices, InstanceProfile: profile,
+		Metadata: metadata, Monitoring: monitoring}
 	w.templates[lt.ID] = lt
 	return launchTemplateResponse{LaunchTemplate: w.xmlLaunchTemplate(lt)}, nil
 }

@@ -69,6 +69,17 @@ func (w *World) runInstances(_ context.Context, p params) (any, *apiError) {
 		return nil, err
 	}
 	spec.InstanceProfile = firstNonEmpty(spec.InstanceProfile, lt.InstanceProfile)
+	spec.Metadata, spec.Monitoring = lt.Metadata, lt.Monitoring
+	if p.has("MetadataOptions") || !p.has("LaunchTemplate") {
+		if spec.Metadata, err = metadataOptions(p); err != nil {
+			return nil, err
+		}
+	}
+	if p.has("Monitoring") {
+		if spec.Monitoring, err = p.boolean("Monitoring.Enabled"); err != nil {
+			return nil, err
+		}
+	}
 	if err := w.checkInstanceProfile(spec.InstanceProfile); err != nil {
 		return nil, err
 	}

@@ -825,3 +825,30 @@ func TestGetInstanceTypes_OfferedOnlyInZonesWithASubnet(t *testing.T) {
 		})
 	}
 }
+
+// What the AWSNodeTemplate says of the metadata service and monitoring reaches the instance: by
+// default IMDSv2 only, with the two hops a pod on the node needs, and basic monitoring.
+func TestCreate_TheInstanceCarriesMetadataOptionsAndMonitoring(t *testing.T) {
+	optional := defaultNodeTemplate(v1alpha1.AMIFamilyAL2)
+	optional.Spec.MetadataOptions = &v1alpha1.MetadataOptions{HTTPTokens: ptr.To("optional"), HTTPPutResponseHopLimit: ptr.To[int64](1)}
+	optional.Spec.DetailedMonitoring = ptr.To(true)
+	for _, tc := range []struct {
+		name         string
+		nodeTemplate *v1alpha1.AWSNodeTemplate
+		want         awsim.MetadataOptionsState
+		monitoring   bool
+	}{
+		{name: "defaults", nodeTemplate: defaultNodeTemplate(v1alpha1.AMIFamilyAL2),
+			want: awsim.MetadataOptionsState{HTTPTokens: "required", HopLimit: 2, HTTPEndpoint: "enabled", HTTPIPv6: "disabled"}},
+		{name: "the template's", nodeTemplate: optional, monitoring: true,
+			want: awsim.MetadataOptionsState{HTTPTokens: "optional", HopLimit: 1, HTTPEndpoint: "enabled", HTTPIPv6: "disabled"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newLaunchEnv(t, tc.nodeTemplate, map[string]float64{"m5.large": 0.096})
+			inst := e.instance(e.create(newMachine("default-m1", onDemand())).Status.ProviderID)
+			if inst.MetadataOptions != tc.want || inst.Monitoring != tc.monitoring {
+				t.Errorf("instance metadata options %+v monitoring %v, want %+v %v", inst.MetadataOptions, inst.Monitoring, tc.want, tc.monitoring)
+			}
+		})
+	}
+}
