@@ -47,6 +47,7 @@ type instance struct {
 	InstanceProfile                                    string    // the IAM instance profile's name, "" for none
 	Metadata                                           MetadataOptionsState
 	Monitoring                                         bool
+	VisibleAt                                          time.Time // before it, the EC2 API does not know the instance
 }
 
 // launchSpec is one instance to start, resolved from RunInstances or a fleet override.
@@ -93,6 +94,10 @@ func (w *World) launchLocked(spec launchSpec, reservationID string) (*instance, 
 		ClientToken: spec.ClientToken, InstanceProfile: spec.InstanceProfile, Metadata: spec.Metadata, Monitoring: spec.Monitoring}
 	if spec.CapacityType == "spot" {
 		inst.SpotRequestID = w.newID("sir")[:12]
+	}
+	inst.VisibleAt = now
+	if d := w.opts.VisibilityDelay; d > 0 {
+		inst.VisibleAt = now.Add(time.Duration(w.rng.Int64N(int64(d) + 1)))
 	}
 	w.instances[inst.ID] = inst
 	w.order = append(w.order, inst)
@@ -272,6 +277,31 @@ type describeInstancesResponse struct {
 	NextToken    string           `xml:"nextToken,omitempty"`
 }
 
+// visibleInstancesLocked resolves IDs as the EC2 API does: an instance launched too recently to be
+// visible (Options.VisibilityDelay) is as unknown as one that never existed.
+func (w *World) visibleInstancesLocked(ids []string) ([]*instance, *apiError) {
+	insts, err := w.findInstancesLocked(ids)
+	if err != nil {
+		return nil, err
+	}
+	var missing []string
+	for _, inst := range insts {
+		if !w.visibleLocked(inst) {
+			missing = append(missing, inst.ID)
+		}
+	}
+	switch len(missing) {
+	case 0:
+		return insts, nil
+	case 1:
+		return nil, sender(codeInvalidInstanceIDNotFound, "The instance ID '%s' does not exist", missing[0])
+	}
+	return nil, sender(codeInvalidInstanceIDNotFound, "The instance IDs '%s' do not exist", strings.Join(missing, ", "))
+}
+
+// visibleLocked reports whether the EC2 API knows the instance yet.
+func (w *World) visibleLocked(inst *instance) bool { return !w.now().Before(inst.VisibleAt) }
+
 // findInstancesLocked resolves IDs with the errors EC2 gives for malformed and unknown ones.
 func (w *World) findInstancesLocked(ids []string) ([]*instance, *apiError) {
 	var out []*instance
@@ -341,13 +371,13 @@ func (w *World) describeInstances(_ context.Context, p params) (any, *apiError) 
 	}
 	candidates := w.liveOrderLocked()
 	if len(ids) > 0 {
-		if candidates, err = w.findInstancesLocked(ids); err != nil {
+		if candidates, err = w.visibleInstancesLocked(ids); err != nil {
 			return nil, err
 		}
 	}
 	var hits []*instance
 	for _, inst := range candidates {
-		if matches(inst, filters, known, func(i *instance) []tag { return i.Tags }) {
+		if w.visibleLocked(inst) && matches(inst, filters, known, func(i *instance) []tag { return i.Tags }) {
 			hits = append(hits, inst)
 		}
 	}
@@ -386,7 +416,7 @@ func (w *World) terminateInstances(_ context.Context, p params) (any, *apiError)
 	if len(ids) == 0 {
 		return nil, missingParameter("InstanceId")
 	}
-	insts, err := w.findInstancesLocked(ids)
+	insts, err := w.visibleInstancesLocked(ids)
 	if err != nil {
 		return nil, err
 	}
@@ -427,7 +457,7 @@ func (w *World) createTags(_ context.Context, p params) (any, *apiError) {
 		prefix, _, _ := strings.Cut(id, "-")
 		switch prefix {
 		case "i":
-			insts, err := w.findInstancesLocked([]string{id})
+			insts, err := w.visibleInstancesLocked([]string{id})
 			if err != nil {
 				return nil, err
 			}

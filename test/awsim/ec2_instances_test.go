@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -438,5 +439,39 @@ func TestLaunchTemplates_MetadataOptionsAsEC2KeepsAndRefusesThem(t *testing.T) {
 				t.Errorf("metadata options %+v, want %+v", got, tc.want)
 			}
 		})
+	}
+}
+
+// EC2 is eventually consistent: a new instance is unknown to DescribeInstances (by ID: an error;
+// by filter: absent), TerminateInstances and CreateTags for a moment after the launch that
+// returned its ID, then known to all of them.
+func TestInstances_ANewInstanceIsUnknownForAMoment(t *testing.T) {
+	e := start(t, Options{VisibilityDelay: 5 * time.Second})
+	id := e.run(t, "m5.large", 1, ec2types.Tag{Key: aws.String("team"), Value: aws.String("a")})[0]
+	visible := func() bool {
+		t.Helper()
+		_, byID := e.ec2.DescribeInstances(e.ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}})
+		byFilter, err := e.ec2.DescribeInstances(e.ctx, &ec2.DescribeInstancesInput{Filters: []ec2types.Filter{{Name: aws.String("tag:team"), Values: []string{"a"}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, tagErr := e.ec2.CreateTags(e.ctx, &ec2.CreateTagsInput{Resources: []string{id}, Tags: []ec2types.Tag{{Key: aws.String("b"), Value: aws.String("c")}}})
+		if code := errorCode(t, byID); (code == "") != (len(byFilter.Reservations) == 1) || (code == "") != (tagErr == nil) {
+			t.Fatalf("describe by ID %q, by filter %d reservations, tag %v: the API disagrees with itself", code, len(byFilter.Reservations), tagErr)
+		}
+		return byID == nil
+	}
+	if visible() {
+		t.Errorf("the instance is described at once, want unknown for a moment (seed 42 draws a lag above zero)")
+	}
+	if _, err := e.ec2.TerminateInstances(e.ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{id}}); errorCode(t, err) != "InvalidInstanceID.NotFound" {
+		t.Errorf("terminating an instance EC2 does not know yet: %v, want InvalidInstanceID.NotFound", err)
+	}
+	if n := len(e.srv.World.Instances()); n != 1 {
+		t.Errorf("the admin view holds %d instances, want the new one at once", n)
+	}
+	e.clock.Step(5 * time.Second)
+	if !visible() {
+		t.Errorf("the instance is unknown past the visibility delay")
 	}
 }

@@ -26,6 +26,10 @@ type Options struct {
 	BootDelay time.Duration
 	// Clock drives every transition; a fake clock makes the world move only when stepped.
 	Clock clock.Clock
+	// VisibilityDelay makes EC2's eventual consistency: a new instance is unknown to
+	// DescribeInstances, TerminateInstances and CreateTags for a seeded random 0 to VisibilityDelay
+	// after its launch (0: visible at once). The admin API and the simulated kubelet see it at once.
+	VisibilityDelay time.Duration
 	// ClusterEndpoint and ClusterCA (base64 PEM) are what EKS's DescribeCluster says of the
 	// cluster; a made-up EKS-shaped endpoint and CA when empty.
 	ClusterEndpoint, ClusterCA string

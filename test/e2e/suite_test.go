@@ -46,7 +46,8 @@ func start(t *testing.T, bootDelay time.Duration, manifests ...string) *stack.St
 			t.Fatal(err)
 		}
 	}
-	s, err := stack.Start(ctx, stack.Options{ClusterName: "kerf-e2e", BootDelay: bootDelay, Dir: dir,
+	// EC2 is eventually consistent: a new instance stays unknown to its API for up to 3 s.
+	s, err := stack.Start(ctx, stack.Options{ClusterName: "kerf-e2e", BootDelay: bootDelay, Dir: dir, VisibilityDelay: 3 * time.Second,
 		// Short batch windows keep each scenario quick; the chart's defaults suit real clusters.
 		ControllerEnv: []string{"BATCH_IDLE_DURATION=500ms", "BATCH_MAX_DURATION=3s", "DRIFT_ENABLED=true"}})
 	if err != nil {

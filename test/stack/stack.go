@@ -27,6 +27,9 @@ import (
 type Options struct {
 	// ClusterName tags awsim's subnets and security groups and names the cluster to Kerf.
 	ClusterName string
+	// VisibilityDelay is the longest a new instance stays unknown to EC2's describe, terminate and
+	// tag calls (awsim --visibility-delay): EC2's eventual consistency. 0: visible at once.
+	VisibilityDelay time.Duration
 	// AWSIMAddr is awsim's listen address; a free localhost port when empty.
 	AWSIMAddr string
 	// BootDelay is how long awsim's instances stay pending before their Node registers.
@@ -131,7 +134,8 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	step(opts.Progress, "starting awsim with its simulated kubelet on "+opts.AWSIMAddr)
 	s.AWSEndpoint = "http://" + opts.AWSIMAddr
 	if s.awsim, err = s.startProcess("awsim", binaries.AWSIM, []string{"--addr=" + opts.AWSIMAddr, "--cluster-name=" + opts.ClusterName,
-		"--kubeconfig=" + s.Kubeconfig, "--boot-delay=" + opts.BootDelay.String(), "--events-queue=" + InterruptionQueue}, nil, nil); err != nil {
+		"--kubeconfig=" + s.Kubeconfig, "--boot-delay=" + opts.BootDelay.String(), "--events-queue=" + InterruptionQueue,
+		"--visibility-delay=" + opts.VisibilityDelay.String()}, nil, nil); err != nil {
 		return nil, err
 	}
 	if err := waitFor(ctx, s.awsim, 30*time.Second, func() error {

@@ -386,6 +386,7 @@ func TestReconcile_DeletingMachineTerminatesItsInstanceAndIsSafeToRepeat(t *test
 			h := newHarness(t)
 			h.createMachine("delete", withInstanceType("m5.large"))
 			h.mustReconcile("delete")
+			h.clock.Step(time.Minute) // long enough after the launch for EC2 to describe the instance
 			if tc.goneAlready {
 				if err := h.cloud.CloudProvider.Delete(h.ctx, h.machine("delete")); err != nil {
 					t.Fatal(err)
@@ -435,6 +436,7 @@ func TestReconcile_DeletingMachineDeletesItsNodeAndWaitsForItsDrain(t *testing.T
 	h.mustReconcile("drained")
 	node := h.registerNode(h.machine("drained"), nodeReady(true))
 	h.mustReconcile("drained")
+	h.clock.Step(time.Minute) // EC2 describes the instance by now
 	if err := env.Client.Delete(h.ctx, h.machine("drained")); err != nil {
 		t.Fatal(err)
 	}
@@ -458,5 +460,32 @@ func TestReconcile_DeletingMachineDeletesItsNodeAndWaitsForItsDrain(t *testing.T
 	}
 	if len(instances) != 0 || h.machine("drained") != nil {
 		t.Errorf("%d instances and machine %v left, want the instance terminated and the machine gone", len(instances), h.machine("drained"))
+	}
+}
+
+// EC2 may not describe an instance launched a moment ago: a Machine deleted then is kept, and its
+// instance terminated once EC2 knows it, rather than let go with the instance running untracked.
+func TestReconcile_DeletingAMachineJustLaunchedWaitsUntilEC2DescribesItsInstance(t *testing.T) {
+	h := newHarness(t)
+	h.createMachine("fresh", withInstanceType("m5.large"))
+	h.mustReconcile("fresh")
+	h.cloud.deleteErrors = []error{cloudprovider.NewMachineNotFoundError(errors.New("InvalidInstanceID.NotFound"))}
+	if err := env.Client.Delete(h.ctx, h.machine("fresh")); err != nil {
+		t.Fatal(err)
+	}
+	h.sync()
+	if result := h.mustReconcile("fresh"); result.RequeueAfter == 0 || h.machine("fresh") == nil {
+		t.Fatalf("instance not described yet: requeue %s, machine %v; want the machine kept and looked at again", result.RequeueAfter, h.machine("fresh"))
+	}
+	h.clock.Step(5 * time.Second)
+	h.mustReconcile("fresh") // EC2 describes it now: terminated
+	h.clock.Step(time.Minute)
+	h.mustReconcile("fresh")
+	instances, err := h.cloud.List(h.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(instances) != 0 || h.machine("fresh") != nil {
+		t.Errorf("%d instances and machine %v left, want the instance terminated and the machine gone", len(instances), h.machine("fresh"))
 	}
 }

@@ -3,6 +3,7 @@ package lifecycle_test
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/aws/smithy-go"
 
@@ -31,6 +32,7 @@ func TestMetrics_CountEachStepOfAMachinesLifeOnce(t *testing.T) {
 				h.registerNode(h.machine("life"), nodeReady(true))
 				h.mustReconcile("life")
 				h.mustReconcile("life")
+				h.clock.Step(time.Minute) // EC2 describes the instance by now
 				if err := env.Client.Delete(h.ctx, h.machine("life")); err != nil {
 					h.t.Fatal(err)
 				}

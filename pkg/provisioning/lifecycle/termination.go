@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -19,6 +21,11 @@ import (
 // terminationPoll is how soon a deleted Machine looks again at an instance it terminated, until
 // the cloud reports it shutting down or gone.
 const terminationPoll = 2 * time.Second
+
+// describeLag is how long after a launch EC2 may still answer that the instance does not exist
+// (its API is eventually consistent; seconds in practice). Past it, "not found" means gone; a
+// longer lag leaves the instance to garbage collection.
+const describeLag = 10 * time.Second
 
 // finalize lets a deleted Machine go the way every node leaves: its Node is deleted and drained
 // by the termination controller (which terminates the instance), and only once the Node is gone
@@ -51,6 +58,12 @@ func (c *Controller) finalize(ctx context.Context, machine *v1alpha5.Machine) (r
 	}
 	if !cloudprovider.IsMachineNotFoundError(err) {
 		return reconcile.Result{}, fmt.Errorf("terminating machine %s, %w", machine.Name, err)
+	}
+	if launched := meta.FindStatusCondition(machine.Status.Conditions, v1alpha5.MachineLaunched); launched != nil &&
+		launched.Status == metav1.ConditionTrue && c.clock.Since(launched.LastTransitionTime.Time) < describeLag {
+		// EC2 may not describe an instance launched a moment ago: "not found" then means "not yet",
+		// and letting the Machine go would leave the instance running untracked.
+		return reconcile.Result{RequeueAfter: terminationPoll}, nil
 	}
 	stored := machine.DeepCopy()
 	controllerutil.RemoveFinalizer(machine, v1alpha5.TerminationFinalizer)

@@ -30,13 +30,14 @@ func main() {
 	region := flag.String("region", envOr("AWSIM_REGION", "us-east-1"), "simulated region (env AWSIM_REGION)")
 	cluster := flag.String("cluster-name", envOr("AWSIM_CLUSTER_NAME", "kerf"), "cluster the subnets and security groups are tagged for (env AWSIM_CLUSTER_NAME)")
 	bootDelay := flag.Duration("boot-delay", 0, "how long instances stay pending")
+	visibility := flag.Duration("visibility-delay", 0, "longest time a new instance stays unknown to DescribeInstances, TerminateInstances and CreateTags, as EC2's eventual consistency (a seeded random part of it per instance)")
 	seed := flag.Int64("seed", 42, "seed for prices, offerings, IDs and fault draws")
 	eventsQueue := flag.String("events-queue", envOr("AWSIM_EVENTS_QUEUE", ""), "SQS queue (created at start) that receives EventBridge events (env AWSIM_EVENTS_QUEUE)")
 	kubeconfig := flag.String("kubeconfig", envOr("AWSIM_KUBECONFIG", ""), "kubeconfig of the cluster the simulated kubelet registers Nodes in (env AWSIM_KUBECONFIG); none: no Nodes")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	opts := awsim.Options{Region: *region, ClusterName: *cluster, BootDelay: *bootDelay, Seed: *seed}
+	opts := awsim.Options{Region: *region, ClusterName: *cluster, BootDelay: *bootDelay, Seed: *seed, VisibilityDelay: *visibility}
 	if err := run(ctx, os.Stdout, *addr, *kubeconfig, *eventsQueue, opts); err != nil {
 		fmt.Fprintln(os.Stderr, "awsim:", err)
 		os.Exit(1)
