@@ -290,13 +290,10 @@ func (w *World) visibleInstancesLocked(ids []string) ([]*instance, *apiError) {
 			missing = append(missing, inst.ID)
 		}
 	}
-	switch len(missing) {
-	case 0:
-		return insts, nil
-	case 1:
-		return nil, sender(codeInvalidInstanceIDNotFound, "The instance ID '%s' does not exist", missing[0])
+	if len(missing) > 0 {
+		return nil, instancesNotFound(missing)
 	}
-	return nil, sender(codeInvalidInstanceIDNotFound, "The instance IDs '%s' do not exist", strings.Join(missing, ", "))
+	return insts, nil
 }
 
 // visibleLocked reports whether the EC2 API knows the instance yet.
@@ -316,13 +313,18 @@ func (w *World) findInstancesLocked(ids []string) ([]*instance, *apiError) {
 			missing = append(missing, id)
 		}
 	}
-	switch len(missing) {
-	case 0:
-		return out, nil
-	case 1:
-		return nil, sender(codeInvalidInstanceIDNotFound, "The instance ID '%s' does not exist", missing[0])
+	if len(missing) > 0 {
+		return nil, instancesNotFound(missing)
 	}
-	return nil, sender(codeInvalidInstanceIDNotFound, "The instance IDs '%s' do not exist", strings.Join(missing, ", "))
+	return out, nil
+}
+
+// instancesNotFound is EC2's answer naming the instance IDs it does not know.
+func instancesNotFound(missing []string) *apiError {
+	if len(missing) == 1 {
+		return sender(codeInvalidInstanceIDNotFound, "The instance ID '%s' does not exist", missing[0])
+	}
+	return sender(codeInvalidInstanceIDNotFound, "The instance IDs '%s' do not exist", strings.Join(missing, ", "))
 }
 
 func instanceFields(w *World) fields[*instance] {

@@ -497,7 +497,7 @@ func iceError(offerings ...cloudprovider.UnavailableOffering) error {
 	return cloudprovider.NewInsufficientCapacityError(errors.New("InsufficientInstanceCapacity: no spot capacity"), offerings...)
 }
 
-// pendingPod creates a pod of namespace default no node has taken yet.
+// pendingPod creates a pod of namespace default no node has taken yet (unless an option binds it).
 func (h *harness) pendingPod(name string, opts ...func(*corev1.Pod)) *corev1.Pod {
 	h.t.Helper()
 	pod := &corev1.Pod{
@@ -510,6 +510,7 @@ func (h *harness) pendingPod(name string, opts ...func(*corev1.Pod)) *corev1.Pod
 	if err := env.Client.Create(h.ctx, pod); err != nil {
 		h.t.Fatalf("creating pod %s: %v", pod.Name, err)
 	}
+	// No kubelet confirms a bound pod's graceful deletion here: it goes at once.
 	h.t.Cleanup(func() { _ = env.Client.Delete(context.Background(), pod, client.GracePeriodSeconds(0)) })
 	h.track(pod)
 	return pod
@@ -528,18 +529,6 @@ func (h *harness) pod(name string) *corev1.Pod {
 // bindPod creates pod i of namespace default bound to node, as the kube-scheduler would.
 func (h *harness) bindPod(node string, i int, opts ...func(*corev1.Pod)) *corev1.Pod {
 	h.t.Helper()
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: fmt.Sprintf("%s-pod-%d", node, i)},
-		Spec:       corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{Name: "main", Image: "pause"}}},
-	}
-	for _, opt := range opts {
-		opt(pod)
-	}
-	if err := env.Client.Create(h.ctx, pod); err != nil {
-		h.t.Fatalf("creating pod %s: %v", pod.Name, err)
-	}
-	// No kubelet confirms a bound pod's graceful deletion here: it goes at once.
-	h.t.Cleanup(func() { _ = env.Client.Delete(context.Background(), pod, client.GracePeriodSeconds(0)) })
-	h.track(pod)
-	return pod
+	bind := func(p *corev1.Pod) { p.Spec.NodeName = node }
+	return h.pendingPod(fmt.Sprintf("%s-pod-%d", node, i), append([]func(*corev1.Pod){bind}, opts...)...)
 }

@@ -20,23 +20,29 @@ import (
 	"github.com/kerf-autoscaler/kerf/test/kubeenv"
 )
 
-func TestRegistrar_RegistersRunningInstancesAndDeletesTerminated(t *testing.T) {
+// registrarEnv is an API server and an awsim world on a fake clock, with an EC2 client and the
+// AL2 image to launch.
+func registrarEnv(t *testing.T, opts awsim.Options) (kubernetes.Interface, *awsim.Running, *clocktesting.FakeClock, *ec2.Client, string) {
+	t.Helper()
 	env, err := kubeenv.Start()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = env.Stop() })
-	kube := kubernetes.NewForConfigOrDie(env.Config)
-	ctx := context.Background()
-
 	clk := clocktesting.NewFakeClock(time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC))
-	srv, err := awsim.Start("127.0.0.1:0", awsim.Options{Clock: clk, BootDelay: 30 * time.Second})
+	opts.Clock = clk
+	srv, err := awsim.Start("127.0.0.1:0", opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = srv.Close() })
-	ec2c := ec2.NewFromConfig(srv.AWSConfig())
 	ami, _ := srv.World.Parameter("/aws/service/eks/optimized-ami/1.30/amazon-linux-2/recommended/image_id")
+	return kubernetes.NewForConfigOrDie(env.Config), srv, clk, ec2.NewFromConfig(srv.AWSConfig()), ami
+}
+
+func TestRegistrar_RegistersRunningInstancesAndDeletesTerminated(t *testing.T) {
+	kube, srv, clk, ec2c, ami := registrarEnv(t, awsim.Options{BootDelay: 30 * time.Second})
+	ctx := context.Background()
 	out, err := ec2c.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: aws.String(ami), InstanceType: "m5.large",
 		MinCount: aws.Int32(2), MaxCount: aws.Int32(2), UserData: aws.String(base64.StdEncoding.EncodeToString([]byte(al2))),
 		IamInstanceProfile: &ec2types.IamInstanceProfileSpecification{Name: aws.String(srv.World.NodeInstanceProfile())}})
@@ -106,26 +112,13 @@ func TestRegistrar_RegistersRunningInstancesAndDeletesTerminated(t *testing.T) {
 // A kubelet authenticates with its instance's role: an instance launched without an instance
 // profile never joins, and the registrar says why.
 func TestRegistrar_AnInstanceWithoutAnInstanceProfileNeverJoins(t *testing.T) {
-	env, err := kubeenv.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = env.Stop() })
-	kube := kubernetes.NewForConfigOrDie(env.Config)
+	kube, srv, clk, ec2c, ami := registrarEnv(t, awsim.Options{})
 	ctx := context.Background()
-	clk := clocktesting.NewFakeClock(time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC))
-	srv, err := awsim.Start("127.0.0.1:0", awsim.Options{Clock: clk})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
-	ec2c := ec2.NewFromConfig(srv.AWSConfig())
-	ami, _ := srv.World.Parameter("/aws/service/eks/optimized-ami/1.30/amazon-linux-2/recommended/image_id")
 	if _, err := ec2c.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: aws.String(ami), InstanceType: "m5.large",
 		MinCount: aws.Int32(1), MaxCount: aws.Int32(1), UserData: aws.String(base64.StdEncoding.EncodeToString([]byte(al2)))}); err != nil {
 		t.Fatal(err)
 	}
-	err = NewRegistrar(kube, srv.World, clk).Sync(ctx)
+	err := NewRegistrar(kube, srv.World, clk).Sync(ctx)
 	if err == nil || !strings.Contains(err.Error(), "no IAM instance profile") {
 		t.Errorf("sync: %v, want the instance refused for having no instance profile", err)
 	}
