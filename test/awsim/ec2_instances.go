@@ -75,6 +75,9 @@ func (w *World) capacityLeftLocked(p pool) int {
 
 // launchLocked starts one instance; the caller has checked capacity and offerings.
 func (w *World) launchLocked(spec launchSpec, reservationID string) (*instance, *apiError) {
+	if err := w.checkVCPUQuotaLocked(spec); err != nil {
+		return nil, err
+	}
 	ip, ok := spec.Subnet.allocateIP()
 	if !ok {
 		return nil, server(codeInsufficientFreeAddresses, "There are not enough free addresses in subnet '%s' to satisfy the requested number of instances.", spec.Subnet.ID)
@@ -275,6 +278,38 @@ type xmlReservation struct {
 type describeInstancesResponse struct {
 	Reservations []xmlReservation `xml:"reservationSet>item"`
 	NextToken    string           `xml:"nextToken,omitempty"`
+}
+
+// SetVCPULimits changes the account's vCPU quotas (Options.OnDemandVCPULimit, SpotVCPULimit).
+func (w *World) SetVCPULimits(onDemand, spot int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.opts.OnDemandVCPULimit, w.opts.SpotVCPULimit = onDemand, spot
+}
+
+// checkVCPUQuotaLocked refuses a launch that would take the account's pending and running
+// instances of its capacity type past their vCPU quota, with EC2's error.
+func (w *World) checkVCPUQuotaLocked(spec launchSpec) *apiError {
+	limit := w.opts.OnDemandVCPULimit
+	if spec.CapacityType == "spot" {
+		limit = w.opts.SpotVCPULimit
+	}
+	if limit <= 0 {
+		return nil
+	}
+	used := spec.Type.VCPU
+	for _, inst := range w.instances {
+		if inst.CapacityType == spec.CapacityType && (inst.State == statePending || inst.State == stateRunning) {
+			used += inst.Type.VCPU
+		}
+	}
+	if used <= limit {
+		return nil
+	}
+	if spec.CapacityType == "spot" {
+		return sender(codeMaxSpotInstanceCountExceeded, "Max spot instance count exceeded")
+	}
+	return sender(codeVcpuLimitExceeded, "You have requested more vCPU capacity than your current vCPU limit of %d allows for the instance bucket that the specified instance type belongs to. Please visit http://aws.amazon.com/contact-us/ec2-request to request an adjustment to this limit.", limit)
 }
 
 // visibleInstancesLocked resolves IDs as the EC2 API does: an instance launched too recently to be

@@ -475,3 +475,35 @@ func TestInstances_ANewInstanceIsUnknownForAMoment(t *testing.T) {
 		t.Errorf("the instance is unknown past the visibility delay")
 	}
 }
+
+// The account's vCPU quotas hold per capacity type, with EC2's errors past them; terminated
+// instances give their vCPUs back.
+func TestInstances_VCPUQuotas(t *testing.T) {
+	e := start(t, Options{OnDemandVCPULimit: 4, SpotVCPULimit: 2})
+	ids := e.run(t, "m5.large", 2) // 4 on-demand vCPUs
+	ami, _ := e.srv.World.Parameter("/aws/service/eks/optimized-ami/1.30/amazon-linux-2/recommended/image_id")
+	launch := func(spot bool) error {
+		in := &ec2.RunInstancesInput{ImageId: aws.String(ami), InstanceType: "m5.large", MinCount: aws.Int32(1), MaxCount: aws.Int32(1)}
+		if spot {
+			in.InstanceMarketOptions = &ec2types.InstanceMarketOptionsRequest{MarketType: ec2types.MarketTypeSpot}
+		}
+		_, err := e.ec2.RunInstances(e.ctx, in)
+		return err
+	}
+	if code := errorCode(t, launch(false)); code != "VcpuLimitExceeded" {
+		t.Errorf("on-demand past the quota: %q, want VcpuLimitExceeded", code)
+	}
+	if err := launch(true); err != nil {
+		t.Errorf("spot within its own quota: %v", err)
+	}
+	if code := errorCode(t, launch(true)); code != "MaxSpotInstanceCountExceeded" {
+		t.Errorf("spot past the quota: %q, want MaxSpotInstanceCountExceeded", code)
+	}
+	if _, err := e.ec2.TerminateInstances(e.ctx, &ec2.TerminateInstancesInput{InstanceIds: ids[:1]}); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Step(time.Minute)
+	if err := launch(false); err != nil {
+		t.Errorf("on-demand after one terminated: %v", err)
+	}
+}

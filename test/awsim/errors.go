@@ -41,6 +41,8 @@ const (
 	codeInvalidInstanceType           = "InvalidInstanceType"
 	codeIdempotentParameterMismatch   = "IdempotentParameterMismatch"
 	codeInsufficientInstanceCapacity  = "InsufficientInstanceCapacity"
+	codeVcpuLimitExceeded             = "VcpuLimitExceeded"
+	codeMaxSpotInstanceCountExceeded  = "MaxSpotInstanceCountExceeded"
 	codeUnsupported                   = "Unsupported"
 	codeUnsupportedOperation          = "UnsupportedOperation"
 	codeSpotMaxPriceTooLow            = "SpotMaxPriceTooLow"

@@ -26,6 +26,10 @@ type Options struct {
 	BootDelay time.Duration
 	// Clock drives every transition; a fake clock makes the world move only when stepped.
 	Clock clock.Clock
+	// OnDemandVCPULimit and SpotVCPULimit are the account's vCPU quotas for running on-demand and
+	// spot instances (0: none). A launch past one fails as EC2's does: VcpuLimitExceeded,
+	// MaxSpotInstanceCountExceeded.
+	OnDemandVCPULimit, SpotVCPULimit int
 	// VisibilityDelay makes EC2's eventual consistency: a new instance is unknown to
 	// DescribeInstances, TerminateInstances and CreateTags for a seeded random 0 to VisibilityDelay
 	// after its launch (0: visible at once). The admin API and the simulated kubelet see it at once.

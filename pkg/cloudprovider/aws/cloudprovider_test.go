@@ -852,3 +852,24 @@ func TestCreate_TheInstanceCarriesMetadataOptionsAndMonitoring(t *testing.T) {
 		})
 	}
 }
+
+// An account out of its vCPU quota is out of capacity for that capacity type: the launch is an
+// InsufficientCapacityError naming every pool it tried, so the next plan avoids them (and the
+// other capacity type, with its own quota, still launches).
+func TestCreate_AVCPUQuotaReachedIsInsufficientCapacityOfThatCapacityType(t *testing.T) {
+	e := newLaunchEnv(t, defaultNodeTemplate(v1alpha1.AMIFamilyAL2023), map[string]float64{"c5.large": 0.085})
+	e.srv.World.SetVCPULimits(16, 1)
+	_, err := e.cp.Create(e.ctx, newMachine("default-spot", in(v1alpha5.CapacityTypeLabelKey, v1alpha5.CapacityTypeSpot)))
+	var ice *cloudprovider.InsufficientCapacityError
+	if !errors.As(err, &ice) || len(ice.Offerings) == 0 || !strings.Contains(err.Error(), "MaxSpotInstanceCountExceeded") {
+		t.Fatalf("spot past its quota: %v, want an InsufficientCapacityError from MaxSpotInstanceCountExceeded", err)
+	}
+	for _, o := range ice.Offerings {
+		if o.CapacityType != v1alpha5.CapacityTypeSpot {
+			t.Errorf("offering %+v marked, want only spot pools", o)
+		}
+	}
+	if launched := e.create(newMachine("default-od", onDemand())); launched.Labels[v1alpha5.CapacityTypeLabelKey] != v1alpha5.CapacityTypeOnDemand {
+		t.Errorf("on-demand within its quota launched %v", launched.Labels)
+	}
+}

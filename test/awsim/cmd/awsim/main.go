@@ -30,6 +30,8 @@ func main() {
 	region := flag.String("region", envOr("AWSIM_REGION", "us-east-1"), "simulated region (env AWSIM_REGION)")
 	cluster := flag.String("cluster-name", envOr("AWSIM_CLUSTER_NAME", "kerf"), "cluster the subnets and security groups are tagged for (env AWSIM_CLUSTER_NAME)")
 	bootDelay := flag.Duration("boot-delay", 0, "how long instances stay pending")
+	odVCPU := flag.Int("on-demand-vcpu-limit", 0, "the account's vCPU quota for running on-demand instances (0: none)")
+	spotVCPU := flag.Int("spot-vcpu-limit", 0, "the account's vCPU quota for running spot instances (0: none)")
 	visibility := flag.Duration("visibility-delay", 0, "longest time a new instance stays unknown to DescribeInstances, TerminateInstances and CreateTags, as EC2's eventual consistency (a seeded random part of it per instance)")
 	seed := flag.Int64("seed", 42, "seed for prices, offerings, IDs and fault draws")
 	eventsQueue := flag.String("events-queue", envOr("AWSIM_EVENTS_QUEUE", ""), "SQS queue (created at start) that receives EventBridge events (env AWSIM_EVENTS_QUEUE)")
@@ -37,7 +39,8 @@ func main() {
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	opts := awsim.Options{Region: *region, ClusterName: *cluster, BootDelay: *bootDelay, Seed: *seed, VisibilityDelay: *visibility}
+	opts := awsim.Options{Region: *region, ClusterName: *cluster, BootDelay: *bootDelay, Seed: *seed, VisibilityDelay: *visibility,
+		OnDemandVCPULimit: *odVCPU, SpotVCPULimit: *spotVCPU}
 	if err := run(ctx, os.Stdout, *addr, *kubeconfig, *eventsQueue, opts); err != nil {
 		fmt.Fprintln(os.Stderr, "awsim:", err)
 		os.Exit(1)
