@@ -82,7 +82,7 @@ func TestSeedProvisioner_AsWrittenIsRefusedNamingEachSlip(t *testing.T) {
 				// the requirements they belonged to are left without values.
 				dropped := strings.NewReplacer("values: [a1", "Values: [a1", "values: [on-demand", "value: [on").Replace(step.manifest)
 				err := apply(t, dropped, step.validation, client.DryRunAll)
-				expectRefused(t, err, "spec.requirements[0].values", "spec.requirements[3].values", "operators In and NotIn need at least one value")
+				expectRefused(t, err, "spec.requirements[0].values", "spec.requirements[3].values", "operator NotIn needs its values", "operator In needs at least one value")
 				return
 			}
 			expectRefused(t, apply(t, step.manifest, step.validation, client.DryRunAll), step.want...)
@@ -177,7 +177,7 @@ func TestValidation_RefusesBadManifestsNamingTheField(t *testing.T) {
 		}, want: []string{"spec.requirements[1].values[1]", "should match"}},
 		{name: "In without values", provisioner: func(p *v1alpha5.Provisioner) {
 			p.Spec.Requirements = append(p.Spec.Requirements, requirement(v1alpha5.LabelArch, corev1.NodeSelectorOpIn))
-		}, want: []string{"spec.requirements[1].values", "need at least one value"}},
+		}, want: []string{"spec.requirements[1].values", "needs at least one value"}},
 		{name: "Exists with values", provisioner: func(p *v1alpha5.Provisioner) {
 			p.Spec.Requirements = append(p.Spec.Requirements, requirement("example.com/team", corev1.NodeSelectorOpExists, "a"))
 		}, want: []string{"spec.requirements[1].values", "take no values"}},
@@ -277,5 +277,24 @@ func TestValidation_AcceptsValidBases(t *testing.T) {
 		if err := env.Client.Create(ctx, obj, client.DryRunAll); err != nil {
 			t.Errorf("valid %T refused: %v", obj, err)
 		}
+	}
+}
+
+// What v0.31 accepted applies unchanged: requirements on the deprecated beta labels (read as their
+// replacements) and NotIn with an empty list (which excludes nothing).
+func TestValidation_AcceptsWhatV031Accepted(t *testing.T) {
+	manifest := `
+apiVersion: karpenter.sh/v1alpha5
+kind: Provisioner
+metadata: {name: v031}
+spec:
+  providerRef: {name: default}
+  requirements:
+    - {key: beta.kubernetes.io/arch, operator: In, values: [amd64]}
+    - {key: failure-domain.beta.kubernetes.io/zone, operator: In, values: [us-east-1a]}
+    - {key: karpenter.k8s.aws/instance-family, operator: NotIn, values: []}
+`
+	if err := apply(t, manifest, metav1.FieldValidationStrict, client.DryRunAll); err != nil {
+		t.Errorf("a manifest v0.31 accepted was refused: %v", err)
 	}
 }

@@ -67,7 +67,8 @@ func provisionerDrift(n *node) string {
 	if n.provisioner.StaticFieldsDrifted(n.machine.Annotations) {
 		return DriftProvisionerStatic
 	}
-	for _, r := range n.provisioner.Spec.Requirements {
+	for _, spec := range n.provisioner.Spec.Requirements {
+		r := spec.ToCore()
 		value, ok := n.node.Labels[r.Key]
 		if !ok {
 			continue

@@ -96,3 +96,27 @@ func TestProvisioner_RefusesARequirementTheAPIWouldHaveRefused(t *testing.T) {
 		t.Error("a Gt requirement on a non-integer was accepted")
 	}
 }
+
+// A v0.31 manifest may require the deprecated beta labels, which v0.31 read as their
+// replacements: so does Kerf, and nodes get the labels pods select on today.
+func TestProvisioner_ReadsDeprecatedBetaKeysAsTheirReplacements(t *testing.T) {
+	p := &v1alpha5.Provisioner{ObjectMeta: metav1.ObjectMeta{Name: "v031"}, Spec: v1alpha5.ProvisionerSpec{
+		Requirements: []v1alpha5.NodeSelectorRequirement{
+			req("beta.kubernetes.io/arch", corev1.NodeSelectorOpIn, "arm64"),
+			req("failure-domain.beta.kubernetes.io/zone", corev1.NodeSelectorOpIn, "us-east-1b"),
+			req("beta.kubernetes.io/instance-type", corev1.NodeSelectorOpIn, "m6g.large"),
+		},
+	}}
+	view, err := state.Provisioner(p, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]string{v1alpha5.LabelArch: "arm64", v1alpha5.LabelTopologyZone: "us-east-1b", v1alpha5.LabelInstanceType: "m6g.large"} {
+		if r, ok := view.Requirements.Get(key); !ok || !r.Has(want) || r.Has("other") {
+			t.Errorf("requirement on %s: %v %v, want exactly %s", key, r, ok, want)
+		}
+	}
+	if keys := view.Requirements.Keys(); len(keys) != 3 {
+		t.Errorf("requirement keys %v, want only the replacements", keys)
+	}
+}

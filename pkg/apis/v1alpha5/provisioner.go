@@ -77,14 +77,15 @@ type ProvisionerSpec struct {
 
 // NodeSelectorRequirement is corev1.NodeSelectorRequirement with the validation Provisioners need.
 //
-// +kubebuilder:validation:XValidation:rule="!(self.operator in ['In', 'NotIn']) || (has(self.values) && size(self.values) > 0)",message="operators In and NotIn need at least one value",fieldPath=".values"
+// +kubebuilder:validation:XValidation:rule="self.operator != 'In' || (has(self.values) && size(self.values) > 0)",message="operator In needs at least one value",fieldPath=".values"
+// +kubebuilder:validation:XValidation:rule="self.operator != 'NotIn' || has(self.values)",message="operator NotIn needs its values (an empty list excludes nothing)",fieldPath=".values"
 // +kubebuilder:validation:XValidation:rule="!(self.operator in ['Exists', 'DoesNotExist']) || !has(self.values) || size(self.values) == 0",message="operators Exists and DoesNotExist take no values",fieldPath=".values"
 // +kubebuilder:validation:XValidation:rule="!(self.operator in ['Gt', 'Lt']) || (has(self.values) && size(self.values) == 1 && self.values[0].matches('^-?[0-9]+$'))",message="operators Gt and Lt take exactly one integer value",fieldPath=".values"
 type NodeSelectorRequirement struct {
 	// Key is the node label the requirement constrains.
 	// +kubebuilder:validation:MaxLength=316
 	// +kubebuilder:validation:XValidation:rule="self != 'karpenter.sh/provisioner-name'",message="karpenter.sh/provisioner-name is set by Kerf and cannot be required"
-	// +kubebuilder:validation:XValidation:rule="!self.matches('^([^/]+[.])?(kubernetes[.]io|k8s[.]io|karpenter[.]sh|karpenter[.]k8s[.]aws)/') || self.matches('^([^/]+[.])?(kops[.]k8s[.]io|node[.]kubernetes[.]io|node-restriction[.]kubernetes[.]io)/') || self in ['topology.kubernetes.io/zone','topology.kubernetes.io/region','node.kubernetes.io/instance-type','kubernetes.io/arch','kubernetes.io/os','node.kubernetes.io/windows-build','karpenter.sh/capacity-type','karpenter.k8s.aws/instance-hypervisor','karpenter.k8s.aws/instance-encryption-in-transit-supported','karpenter.k8s.aws/instance-category','karpenter.k8s.aws/instance-family','karpenter.k8s.aws/instance-generation','karpenter.k8s.aws/instance-local-nvme','karpenter.k8s.aws/instance-size','karpenter.k8s.aws/instance-cpu','karpenter.k8s.aws/instance-memory','karpenter.k8s.aws/instance-network-bandwidth','karpenter.k8s.aws/instance-pods','karpenter.k8s.aws/instance-gpu-name','karpenter.k8s.aws/instance-gpu-manufacturer','karpenter.k8s.aws/instance-gpu-count','karpenter.k8s.aws/instance-gpu-memory','karpenter.k8s.aws/instance-accelerator-name','karpenter.k8s.aws/instance-accelerator-manufacturer','karpenter.k8s.aws/instance-accelerator-count']",message="requirement keys in the kubernetes.io, k8s.io, karpenter.sh and karpenter.k8s.aws domains are reserved, except the well-known labels"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^([^/]+[.])?(kubernetes[.]io|k8s[.]io|karpenter[.]sh|karpenter[.]k8s[.]aws)/') || self.matches('^([^/]+[.])?(kops[.]k8s[.]io|node[.]kubernetes[.]io|node-restriction[.]kubernetes[.]io)/') || self in ['failure-domain.beta.kubernetes.io/zone','failure-domain.beta.kubernetes.io/region','beta.kubernetes.io/arch','beta.kubernetes.io/os','beta.kubernetes.io/instance-type','topology.kubernetes.io/zone','topology.kubernetes.io/region','node.kubernetes.io/instance-type','kubernetes.io/arch','kubernetes.io/os','node.kubernetes.io/windows-build','karpenter.sh/capacity-type','karpenter.k8s.aws/instance-hypervisor','karpenter.k8s.aws/instance-encryption-in-transit-supported','karpenter.k8s.aws/instance-category','karpenter.k8s.aws/instance-family','karpenter.k8s.aws/instance-generation','karpenter.k8s.aws/instance-local-nvme','karpenter.k8s.aws/instance-size','karpenter.k8s.aws/instance-cpu','karpenter.k8s.aws/instance-memory','karpenter.k8s.aws/instance-network-bandwidth','karpenter.k8s.aws/instance-pods','karpenter.k8s.aws/instance-gpu-name','karpenter.k8s.aws/instance-gpu-manufacturer','karpenter.k8s.aws/instance-gpu-count','karpenter.k8s.aws/instance-gpu-memory','karpenter.k8s.aws/instance-accelerator-name','karpenter.k8s.aws/instance-accelerator-manufacturer','karpenter.k8s.aws/instance-accelerator-count']",message="requirement keys in the kubernetes.io, k8s.io, karpenter.sh and karpenter.k8s.aws domains are reserved, except the well-known labels"
 	Key string `json:"key"`
 	// Operator relates the key to the values.
 	// +kubebuilder:validation:Enum=In;NotIn;Exists;DoesNotExist;Gt;Lt
@@ -97,9 +98,27 @@ type NodeSelectorRequirement struct {
 	Values []string `json:"values,omitempty"`
 }
 
-// ToCore returns the requirement as the core type the scheduler understands.
+// ToCore returns the requirement as the core type the scheduler understands, on the label a node
+// carries: a deprecated beta key (which v0.31 manifests may use) becomes its replacement.
 func (r NodeSelectorRequirement) ToCore() corev1.NodeSelectorRequirement {
-	return corev1.NodeSelectorRequirement{Key: r.Key, Operator: r.Operator, Values: append([]string(nil), r.Values...)}
+	return corev1.NodeSelectorRequirement{Key: NormalizedLabelKey(r.Key), Operator: r.Operator, Values: append([]string(nil), r.Values...)}
+}
+
+// NormalizedLabelKey returns the well-known label that replaced a deprecated beta one, or key.
+func NormalizedLabelKey(key string) string {
+	switch key {
+	case "failure-domain.beta.kubernetes.io/zone":
+		return LabelTopologyZone
+	case "failure-domain.beta.kubernetes.io/region":
+		return "topology.kubernetes.io/region"
+	case "beta.kubernetes.io/arch":
+		return LabelArch
+	case "beta.kubernetes.io/os":
+		return "kubernetes.io/os"
+	case "beta.kubernetes.io/instance-type":
+		return LabelInstanceType
+	}
+	return key
 }
 
 // MachineTemplateRef names the cloud-specific node template.
