@@ -298,3 +298,21 @@ spec:
 		t.Errorf("a manifest v0.31 accepted was refused: %v", err)
 	}
 }
+
+// An integer volumeSize is a number of bytes: v0.31 accepted it and launched a 1 GB volume no EKS
+// image fits. Kerf refuses it naming the field and what to write instead.
+func TestValidation_AnIntegerVolumeSizeIsRefusedSayingWhy(t *testing.T) {
+	manifest := `
+apiVersion: karpenter.k8s.aws/v1alpha1
+kind: AWSNodeTemplate
+metadata: {name: bytes}
+spec:
+  subnetSelector: {karpenter.sh/discovery: demo}
+  securityGroupSelector: {karpenter.sh/discovery: demo}
+  blockDeviceMappings:
+    - deviceName: /dev/xvda
+      ebs: {volumeSize: 100}
+`
+	expectRefused(t, apply(t, manifest, metav1.FieldValidationStrict, client.DryRunAll),
+		"spec.blockDeviceMappings[0].ebs.volumeSize", "a bare integer is a number of bytes")
+}

@@ -140,7 +140,8 @@ type BlockDevice struct {
 	// VolumeSize between 1Gi and 64Ti, e.g. 100Gi.
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=24
-	// +kubebuilder:validation:XValidation:rule="isQuantity(self) && quantity(self).compareTo(quantity('1Gi')) >= 0 && quantity(self).compareTo(quantity('64Ti')) <= 0",message="volumeSize must be a quantity between 1Gi and 64Ti, e.g. 100Gi"
+	// +kubebuilder:validation:XValidation:rule="type(self) == string",message="volumeSize must be a quantity with its unit, e.g. 100Gi: a bare integer is a number of bytes (Karpenter v0.31 launched a 1 GB volume for it, which no EKS image fits)"
+	// +kubebuilder:validation:XValidation:rule="type(self) != string || (isQuantity(self) && quantity(self).compareTo(quantity('1Gi')) >= 0 && quantity(self).compareTo(quantity('64Ti')) <= 0)",message="volumeSize must be a quantity between 1Gi and 64Ti, e.g. 100Gi"
 	// +optional
 	VolumeSize *resource.Quantity `json:"volumeSize,omitempty"`
 	// VolumeType of the EBS volume.
