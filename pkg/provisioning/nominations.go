@@ -35,6 +35,8 @@ type Nominations struct {
 	clock clock.Clock
 	mu    sync.Mutex
 	pods  map[types.UID]nomination
+	// byTarget indexes pods by target, so each node of a batch finds its own pods in O(its pods).
+	byTarget map[string]map[types.UID]struct{}
 }
 
 type nomination struct {
@@ -45,7 +47,7 @@ type nomination struct {
 
 // NewNominations returns an empty record.
 func NewNominations(clk clock.Clock) *Nominations {
-	return &Nominations{clock: clk, pods: map[types.UID]nomination{}}
+	return &Nominations{clock: clk, pods: map[types.UID]nomination{}, byTarget: map[string]map[types.UID]struct{}{}}
 }
 
 // Nominate records that pod was planned onto target: a new Machine, or a node of the Snapshot. It
@@ -54,7 +56,25 @@ func NewNominations(clk clock.Clock) *Nominations {
 func (n *Nominations) Nominate(pod *corev1.Pod, target string) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	n.forgetLocked(pod.UID)
 	n.pods[pod.UID] = nomination{pod: types.NamespacedName{Namespace: pod.Namespace, Name: pod.Name}, target: target, at: n.clock.Now()}
+	if n.byTarget[target] == nil {
+		n.byTarget[target] = map[types.UID]struct{}{}
+	}
+	n.byTarget[target][pod.UID] = struct{}{}
+}
+
+// forgetLocked drops a pod's nomination, if any.
+func (n *Nominations) forgetLocked(uid types.UID) {
+	nom, ok := n.pods[uid]
+	if !ok {
+		return
+	}
+	delete(n.pods, uid)
+	delete(n.byTarget[nom.target], uid)
+	if len(n.byTarget[nom.target]) == 0 {
+		delete(n.byTarget, nom.target)
+	}
 }
 
 // PlannedOn returns the pods nominated onto machine's node, in no particular order; the batch
@@ -63,9 +83,12 @@ func (n *Nominations) PlannedOn(machine *v1alpha5.Machine) []types.NamespacedNam
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	var pods []types.NamespacedName
-	for _, nom := range n.pods {
-		if nom.target == machine.Name || (machine.Status.NodeName != "" && nom.target == machine.Status.NodeName) {
-			pods = append(pods, nom.pod)
+	for _, target := range []string{machine.Name, machine.Status.NodeName} {
+		if target == "" {
+			continue
+		}
+		for uid := range n.byTarget[target] {
+			pods = append(pods, n.pods[uid].pod)
 		}
 	}
 	return pods
@@ -91,7 +114,7 @@ func (n *Nominations) Apply(snap *scheduling.Snapshot, machines []v1alpha5.Machi
 	for uid, nom := range n.pods {
 		m := byName[nom.target]
 		if m == nil || m.DeletionTimestamp != nil || openedLongAgo(m, now) || now.Sub(nom.at) > nominationTTL {
-			delete(n.pods, uid)
+			n.forgetLocked(uid)
 		}
 	}
 	var recheck time.Duration

@@ -72,11 +72,16 @@ func TestNominations_PlannedOnAMachine(t *testing.T) {
 	n.Nominate(pod("launching"), "m1")
 	n.Nominate(pod("registered"), "node-1")
 	n.Nominate(pod("other"), "m2")
+	n.Nominate(pod("moved"), "m2")
+	n.Nominate(pod("moved"), "m1") // a later batch planned it elsewhere
 	m := &v1alpha5.Machine{ObjectMeta: metav1.ObjectMeta{Name: "m1"}, Status: v1alpha5.MachineStatus{NodeName: "node-1"}}
 	got := n.PlannedOn(m)
 	slices.SortFunc(got, func(a, b types.NamespacedName) int { return strings.Compare(a.Name, b.Name) })
-	want := []types.NamespacedName{{Namespace: "default", Name: "launching"}, {Namespace: "default", Name: "registered"}}
+	want := []types.NamespacedName{{Namespace: "default", Name: "launching"}, {Namespace: "default", Name: "moved"}, {Namespace: "default", Name: "registered"}}
 	if !slices.Equal(got, want) {
 		t.Errorf("planned on m1: %v, want %v", got, want)
+	}
+	if got := n.PlannedOn(&v1alpha5.Machine{ObjectMeta: metav1.ObjectMeta{Name: "m2"}}); len(got) != 1 || got[0].Name != "other" {
+		t.Errorf("planned on m2: %v, want only other", got)
 	}
 }
