@@ -92,8 +92,8 @@ func TestProvision_PodsWithUnusableClaimsAreExplainedNotProvisioned(t *testing.T
 		pod  string
 		want []string
 	}{
-		{"missing", []string{"Warning FailedProvisioning", "VolumeNotFound", "PersistentVolumeClaim claims/absent not found"}},
-		{"unbound", []string{"Warning FailedProvisioning", "VolumeNotBound", "PersistentVolumeClaim claims/no-class has no StorageClass"}},
+		{"missing", []string{"Warning FailedScheduling", "VolumeNotFound", "PersistentVolumeClaim claims/absent not found"}},
+		{"unbound", []string{"Warning FailedScheduling", "VolumeNotBound", "PersistentVolumeClaim claims/no-class has no StorageClass"}},
 	} {
 		events := f.recorder.about(tc.pod)
 		if len(events) != 1 || !containsAll(events[0], tc.want...) {

@@ -22,10 +22,12 @@ import (
 	"github.com/kerf-autoscaler/kerf/pkg/scheduling"
 )
 
-// Event reasons on pods.
+// Event reasons on pods, Karpenter v0.31's, so alerts and dashboards on them keep working. A
+// FailedScheduling Event from Kerf (source "provisioner") says why no node can be launched for the
+// pod; the kube-scheduler's own, under the same reason, says why no existing node fits.
 const (
-	EventNominated          = "Nominated"
-	EventFailedProvisioning = "FailedProvisioning"
+	EventNominated        = "Nominated"
+	EventFailedScheduling = "FailedScheduling"
 )
 
 // Snapshotter builds the picture one scheduling decision works from; state.Cluster in production.
@@ -162,7 +164,7 @@ func (p *Provisioner) Provision(ctx context.Context) (scheduling.Plan, error) {
 	}
 	for _, u := range plan.Unschedulable {
 		if pod := pods[u.Pod]; pod != nil {
-			p.recorder.Eventf(pod, nil, corev1.EventTypeWarning, EventFailedProvisioning, "Provision", "%s", explain(u))
+			p.recorder.Eventf(pod, nil, corev1.EventTypeWarning, EventFailedScheduling, "Provision", "%s", explain(u))
 		}
 	}
 	p.metrics.unschedulable.Set(float64(len(plan.Unschedulable)))

@@ -233,7 +233,7 @@ func TestProvision_LimitStopsGrowthWithAnEventNamingIt(t *testing.T) {
 		t.Errorf("created %d machines beyond the limit, want 0", n)
 	}
 	events := f.recorder.about("big")
-	if len(events) != 1 || !strings.Contains(events[0], "FailedProvisioning") || !strings.Contains(events[0], string(scheduling.ReasonLimitExceeded)) || !strings.Contains(events[0], "cpu") {
-		t.Errorf("events %q, want one FailedProvisioning naming the cpu limit", events)
+	if len(events) != 1 || !strings.Contains(events[0], "FailedScheduling") || !strings.Contains(events[0], string(scheduling.ReasonLimitExceeded)) || !strings.Contains(events[0], "cpu") {
+		t.Errorf("events %q, want one FailedScheduling naming the cpu limit", events)
 	}
 }

@@ -14,18 +14,21 @@ const (
 	ReasonLaunched             = "Launched"
 	ReasonLaunchFailed         = "LaunchFailed"
 	ReasonInsufficientCapacity = "InsufficientCapacity"
-	ReasonRegistered           = "Registered"
-	ReasonNodeNotFound         = "NodeNotFound"
-	ReasonRegistrationTimeout  = "RegistrationTimeout"
-	ReasonInitialized          = "Initialized"
-	ReasonNodeNotReady         = "NodeNotReady"
-	ReasonStartupTaintsExist   = "StartupTaintsExist"
-	ReasonEphemeralTaintsExist = "EphemeralTaintsExist"
-	ReasonResourceNotReady     = "ResourceNotRegistered"
-	ReasonNotLaunched          = "NotLaunched"
-	ReasonNotRegistered        = "NotRegistered"
-	ReasonNotInitialized       = "NotInitialized"
-	ReasonReady                = "Ready"
+	// EventInsufficientCapacityError is the reason of the Event on a Machine that found no
+	// capacity, Karpenter v0.31's.
+	EventInsufficientCapacityError = "InsufficientCapacityError"
+	ReasonRegistered               = "Registered"
+	ReasonNodeNotFound             = "NodeNotFound"
+	ReasonRegistrationTimeout      = "RegistrationTimeout"
+	ReasonInitialized              = "Initialized"
+	ReasonNodeNotReady             = "NodeNotReady"
+	ReasonStartupTaintsExist       = "StartupTaintsExist"
+	ReasonEphemeralTaintsExist     = "EphemeralTaintsExist"
+	ReasonResourceNotReady         = "ResourceNotRegistered"
+	ReasonNotLaunched              = "NotLaunched"
+	ReasonNotRegistered            = "NotRegistered"
+	ReasonNotInitialized           = "NotInitialized"
+	ReasonReady                    = "Ready"
 )
 
 // setCondition records a condition, moving its transition time only when its status changes.

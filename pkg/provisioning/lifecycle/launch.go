@@ -79,7 +79,7 @@ func (c *Controller) insufficientCapacity(ctx context.Context, machine *v1alpha5
 		c.unavailable.MarkUnavailable(ctx, o.InstanceType, o.Zone, o.CapacityType)
 	}
 	setCondition(machine, c.clock.Now(), v1alpha5.MachineLaunched, metav1.ConditionFalse, ReasonInsufficientCapacity, ice.Error())
-	c.recorder.Eventf(machine, nil, corev1.EventTypeWarning, ReasonInsufficientCapacity, "Launch",
+	c.recorder.Eventf(machine, nil, corev1.EventTypeWarning, EventInsufficientCapacityError, "Launch",
 		"Deleting machine, no capacity in %d offering(s): %s", len(ice.Offerings), ice)
 	log.FromContext(ctx).Info("deleting machine, insufficient capacity", "offerings", len(ice.Offerings), "error", ice.Error())
 	return c.delete(ctx, machine, TerminationReasonInsufficientCapacity)

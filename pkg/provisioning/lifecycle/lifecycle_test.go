@@ -125,7 +125,7 @@ func TestReconcile_InsufficientCapacityDeletesMachineAndMarksOfferings(t *testin
 		t.Fatalf("machine %v, want it deleting so the next batch plans around the offerings", m)
 	}
 	expectCondition(t, m, v1alpha5.MachineLaunched, metav1.ConditionFalse, lifecycle.ReasonInsufficientCapacity)
-	expectEvent(t, h.events(), corev1.EventTypeWarning, lifecycle.ReasonInsufficientCapacity, "2 offering(s)")
+	expectEvent(t, h.events(), corev1.EventTypeWarning, lifecycle.EventInsufficientCapacityError, "2 offering(s)")
 	for _, o := range []cloudprovider.UnavailableOffering{spotA, spotB} {
 		if !h.unavailable.IsUnavailable(o.InstanceType, o.Zone, o.CapacityType) {
 			t.Errorf("offering %+v available, want marked unavailable", o)
