@@ -479,16 +479,16 @@ func nodeLabelsOf(machine *v1alpha5.Machine, reqs scheduling.Requirements) map[s
 	return labels
 }
 
-// instanceTags are the node template's tags and Kerf's own, which win.
+// instanceTags are the node template's tags and Kerf's own, which win — except Name, which the
+// template may set (as in v0.31) and is the Machine's name otherwise.
 func (c *CloudProvider) instanceTags(machine *v1alpha5.Machine, nodeTemplate *v1alpha1.AWSNodeTemplate) map[string]string {
-	tags := map[string]string{}
+	tags := map[string]string{TagName: machine.Name}
 	for k, v := range nodeTemplate.Spec.Tags {
 		tags[k] = v
 	}
 	tags[ClusterTagKey(c.opts.ClusterName)] = "owned"
 	tags[TagManagedBy] = c.opts.ClusterName
 	tags[TagMachineName] = machine.Name
-	tags[TagName] = machine.Name
 	if p := machine.Labels[v1alpha5.ProvisionerNameLabelKey]; p != "" {
 		tags[v1alpha5.ProvisionerNameLabelKey] = p
 	}

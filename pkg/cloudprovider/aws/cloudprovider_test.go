@@ -873,3 +873,19 @@ func TestCreate_AVCPUQuotaReachedIsInsufficientCapacityOfThatCapacityType(t *tes
 		t.Errorf("on-demand within its quota launched %v", launched.Labels)
 	}
 }
+
+// The AWSNodeTemplate's tags reach the instance, its Name included (as v0.31 let it), while the
+// tags Kerf finds and owns its instances by cannot be overridden.
+func TestCreate_TheTemplatesTagsNameIncludedButNotKerfsOwn(t *testing.T) {
+	nodeTemplate := defaultNodeTemplate(v1alpha1.AMIFamilyAL2)
+	nodeTemplate.Spec.Tags = map[string]string{"Name": "ml-node", "team": "ml", "karpenter.sh/managed-by": "someone-else",
+		"kubernetes.io/cluster/" + testCluster: "shared"}
+	e := newLaunchEnv(t, nodeTemplate, map[string]float64{"m5.large": 0.096})
+	inst := e.instance(e.create(newMachine("default-t1", onDemand())).Status.ProviderID)
+	for k, want := range map[string]string{"Name": "ml-node", "team": "ml", "karpenter.sh/managed-by": testCluster,
+		"kubernetes.io/cluster/" + testCluster: "owned", "karpenter.sh/machine-name": "default-t1", "karpenter.sh/provisioner-name": "default"} {
+		if inst.Tags[k] != want {
+			t.Errorf("instance tag %s=%q, want %q", k, inst.Tags[k], want)
+		}
+	}
+}
