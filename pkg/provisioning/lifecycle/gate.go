@@ -178,8 +178,13 @@ func (c *Controller) hintAgain(ctx context.Context, machine *v1alpha5.Machine, n
 	if _, err := c.hint(ctx, gatedNode{machine, node}); err != nil {
 		return phaseResult{}, err
 	}
-	return phaseResult{requeueAfter: gatePoll}, nil
+	return phaseResult{requeueAfter: hintPoll}, nil
 }
+
+// hintPoll is how often a hint is restored while the batch's pods are placed: well within the
+// kube-scheduler's one-second backoff before it tries a failed pod again, so the pod finds its
+// hint back when it does.
+const hintPoll = 200 * time.Millisecond
 
 // hint sets the nominated node name of each pod the plan put on the gated node that is still
 // pending, and returns how many it set.
