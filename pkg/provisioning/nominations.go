@@ -113,7 +113,11 @@ func (n *Nominations) Apply(snap *scheduling.Snapshot, machines []v1alpha5.Machi
 	}
 	for uid, nom := range n.pods {
 		m := byName[nom.target]
-		if m == nil || m.DeletionTimestamp != nil || openedLongAgo(m, now) || now.Sub(nom.at) > nominationTTL {
+		if m == nil || m.DeletionTimestamp != nil || now.Sub(nom.at) > nominationTTL {
+			n.forgetLocked(uid)
+			continue
+		}
+		if ends, ok := graceEnds(m); ok && now.After(ends) {
 			n.forgetLocked(uid)
 		}
 	}
@@ -137,10 +141,9 @@ func (n *Nominations) Apply(snap *scheduling.Snapshot, machines []v1alpha5.Machi
 			return false
 		}
 		snap.Nodes[i].Pods = append(snap.Nodes[i].Pods, pod)
-		if initialized := meta.FindStatusCondition(m.Status.Conditions, v1alpha5.MachineInitialized); initialized != nil && initialized.Status == metav1.ConditionTrue {
-			ends := initialized.LastTransitionTime.Add(placementGrace).Sub(now)
-			if recheck == 0 || ends < recheck {
-				recheck = max(ends, time.Second)
+		if ends, ok := graceEnds(m); ok {
+			if left := ends.Sub(now); recheck == 0 || left < recheck {
+				recheck = max(left, time.Second)
 			}
 		}
 		return true
@@ -148,8 +151,12 @@ func (n *Nominations) Apply(snap *scheduling.Snapshot, machines []v1alpha5.Machi
 	return recheck
 }
 
-// openedLongAgo reports whether m's node was initialized more than placementGrace ago.
-func openedLongAgo(m *v1alpha5.Machine, now time.Time) bool {
+// graceEnds is when the kube-scheduler's time to place the pods of m's node is up: placementGrace
+// after the node was initialized; false while it is not.
+func graceEnds(m *v1alpha5.Machine) (time.Time, bool) {
 	initialized := meta.FindStatusCondition(m.Status.Conditions, v1alpha5.MachineInitialized)
-	return initialized != nil && initialized.Status == metav1.ConditionTrue && now.Sub(initialized.LastTransitionTime.Time) > placementGrace
+	if initialized == nil || initialized.Status != metav1.ConditionTrue {
+		return time.Time{}, false
+	}
+	return initialized.LastTransitionTime.Add(placementGrace), true
 }

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -129,8 +127,7 @@ func (g *GarbageCollector) deleteOrphaned(ctx context.Context, machines []v1alph
 		if machine.Status.ProviderID == "" || listed[machine.Status.ProviderID] || !machine.DeletionTimestamp.IsZero() {
 			continue
 		}
-		launched := meta.FindStatusCondition(machine.Status.Conditions, v1alpha5.MachineLaunched)
-		if launched == nil || launched.Status != metav1.ConditionTrue || g.clock.Since(launched.LastTransitionTime.Time) < instanceVisibilityDelay {
+		if at, ok := launchedAt(machine); !ok || g.clock.Since(at) < instanceVisibilityDelay {
 			continue
 		}
 		_, err := g.cloudProvider.Get(ctx, machine.Status.ProviderID)

@@ -22,6 +22,15 @@ import (
 // the cloud reports it shutting down or gone.
 const terminationPoll = 2 * time.Second
 
+// launchedAt is when the Machine's launch was recorded; false while it has not launched.
+func launchedAt(machine *v1alpha5.Machine) (time.Time, bool) {
+	launched := meta.FindStatusCondition(machine.Status.Conditions, v1alpha5.MachineLaunched)
+	if launched == nil || launched.Status != metav1.ConditionTrue {
+		return time.Time{}, false
+	}
+	return launched.LastTransitionTime.Time, true
+}
+
 // describeLag is how long after a launch EC2 may still answer that the instance does not exist
 // (its API is eventually consistent; seconds in practice). Past it, "not found" means gone; a
 // longer lag leaves the instance to garbage collection.
@@ -59,8 +68,7 @@ func (c *Controller) finalize(ctx context.Context, machine *v1alpha5.Machine) (r
 	if !cloudprovider.IsMachineNotFoundError(err) {
 		return reconcile.Result{}, fmt.Errorf("terminating machine %s, %w", machine.Name, err)
 	}
-	if launched := meta.FindStatusCondition(machine.Status.Conditions, v1alpha5.MachineLaunched); launched != nil &&
-		launched.Status == metav1.ConditionTrue && c.clock.Since(launched.LastTransitionTime.Time) < describeLag {
+	if at, ok := launchedAt(machine); ok && c.clock.Since(at) < describeLag {
 		// EC2 may not describe an instance launched a moment ago: "not found" then means "not yet",
 		// and letting the Machine go would leave the instance running untracked.
 		return reconcile.Result{RequeueAfter: terminationPoll}, nil
