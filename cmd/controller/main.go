@@ -2,6 +2,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -18,7 +19,7 @@ import (
 )
 
 func main() {
-	opts, err := operator.ParseOptions(os.Args[1:], os.Getenv)
+	opts, settings, err := operator.LoadOptions(context.Background(), os.Args[1:], os.Getenv)
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Print(operator.Usage())
 		os.Exit(0)
@@ -47,6 +48,9 @@ func main() {
 	if err := op.RegisterControllers(ctx, cloud, aws.DefaultRequirements); err != nil {
 		exit(log, err)
 	}
+	if err := op.WatchGlobalSettings(settings); err != nil {
+		exit(log, err)
+	}
 	if err := op.Add(cloud.LaunchTemplateGarbageCollector()); err != nil {
 		exit(log, err)
 	}
@@ -56,7 +60,11 @@ func main() {
 		}
 	}
 	log.Info("starting", "version", operator.Version, "clusterName", opts.ClusterName, "leaderElection", opts.LeaderElection)
-	if err := op.Start(ctx); err != nil {
+	if err := op.Start(ctx); errors.Is(err, operator.ErrSettingsChanged) {
+		// The kubelet starts the container again, which reads the new settings.
+		log.Info("stopped to apply changed settings")
+		os.Exit(0)
+	} else if err != nil {
 		exit(log, err)
 	}
 	log.Info("stopped")

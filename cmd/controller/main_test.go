@@ -16,6 +16,8 @@ import (
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kerf-autoscaler/kerf/pkg/operator"
@@ -193,5 +195,65 @@ func TestController_BadFlagExitsTwoNamingTheFlag(t *testing.T) {
 				t.Errorf("output does not name the flag %q:\n%s", tc.want, out)
 			}
 		})
+	}
+}
+
+// A Karpenter v0.31 install keeps its settings in the karpenter-global-settings ConfigMap: the
+// controller starts from it alone, and when someone edits it, stops cleanly so the kubelet starts
+// it again with the new settings.
+func TestController_RunsOnKarpentersSettingsConfigMapAndRestartsWhenItChanges(t *testing.T) {
+	ctx := context.Background()
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := env.WriteKubeconfig(kubeconfig); err != nil {
+		t.Fatal(err)
+	}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "karpenter"}}
+	settings := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: operator.GlobalSettingsConfigMap},
+		Data: map[string]string{"aws.clusterName": "v031", "aws.isolatedVPC": "true", "batchMaxDuration": "15s"}}
+	for _, obj := range []client.Object{ns, settings} {
+		if err := env.Client.Create(ctx, obj); err != nil {
+			t.Fatal(err)
+		}
+	}
+	metricsPort, healthPort := kubeenv.FreePort(t), kubeenv.FreePort(t)
+	var logs bytes.Buffer
+	// No CLUSTER_NAME: the ConfigMap names the cluster.
+	cmd := exec.Command(binary, "--kubeconfig="+kubeconfig, "--leader-election-namespace="+ns.Name)
+	cmd.Env = append(os.Environ(), "AWS_REGION=us-east-1", "AWS_ENDPOINT_URL="+cloud.URL, "AWS_ACCESS_KEY_ID=AKIDAWSIM",
+		"AWS_SECRET_ACCESS_KEY=awsim-secret", "AWS_EC2_METADATA_DISABLED=true", fmt.Sprintf("METRICS_PORT=%d", metricsPort),
+		fmt.Sprintf("HEALTH_PROBE_PORT=%d", healthPort))
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var waitErr error
+	exited := make(chan struct{})
+	go func() { waitErr = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+		if t.Failed() {
+			t.Logf("controller logs:\n%s", logs.String())
+		}
+	})
+	lease := &coordinationv1.Lease{}
+	kubeenv.Eventually(t, 30*time.Second, "taking the lease", func() error {
+		return env.Client.Get(ctx, client.ObjectKey{Namespace: ns.Name, Name: operator.LeaderElectionID}, lease)
+	})
+
+	settings.Data["batchMaxDuration"] = "20s"
+	if err := env.Client.Update(ctx, settings); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-exited:
+		if waitErr != nil {
+			t.Fatalf("controller exited with %v after its settings changed, want 0", waitErr)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("controller still running 30s after its settings changed")
+	}
+	if !strings.Contains(logs.String(), `"clusterName":"v031"`) || !strings.Contains(logs.String(), "stopped to apply changed settings") {
+		t.Errorf("logs do not show a start for cluster v031 and a stop for the changed settings:\n%s", logs.String())
 	}
 }

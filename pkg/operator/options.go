@@ -1,15 +1,19 @@
 package operator
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/kerf-autoscaler/kerf/pkg/provisioning/lifecycle"
 )
@@ -41,7 +45,22 @@ type Options struct {
 	KubeClientBurst         int
 	VMMemoryOverheadPercent float64
 	IsolatedVPC             bool
-	Kubeconfig              string
+	// EnablePodENI advertises vpc.amazonaws.com/pod-eni on instance types with branch interfaces,
+	// for security groups for pods (the VPC CNI's ENABLE_POD_ENI).
+	EnablePodENI bool
+	// ENILimitedPodDensity caps a node's pods at what its ENIs can address; off: 110.
+	ENILimitedPodDensity bool
+	// ReservedENIs are network interfaces the VPC CNI keeps from pods (custom networking).
+	ReservedENIs int
+	// AssumeRoleARN, when set, is the role Kerf calls AWS as, for AssumeRoleDuration at a time.
+	AssumeRoleARN      string
+	AssumeRoleDuration time.Duration
+	// Tags go on every instance, volume, launch template and fleet Kerf creates; an
+	// AWSNodeTemplate's tags win over them.
+	Tags map[string]string
+	// NodeNameConvention is ip-name (the private DNS name) or resource-name (the instance ID).
+	NodeNameConvention string
+	Kubeconfig         string
 }
 
 // option describes one flag: its environment variable, default and where it lands.
@@ -52,6 +71,12 @@ type option struct {
 
 // registrar adds one flag to fs, defaulting from the environment variable's value env.
 type registrar func(fs *flag.FlagSet, name, usage string, o *Options, env string) error
+
+// Node name conventions, as EC2's private DNS hostname types.
+const (
+	NodeNameIP       = "ip-name"
+	NodeNameResource = "resource-name"
+)
 
 // logLevels are the accepted --log-level values.
 var logLevels = []string{"debug", "info", "error"}
@@ -84,6 +109,13 @@ func options() []option {
 		{"kube-client-burst", "KUBE_CLIENT_BURST", "burst of queries to the API server", intOpt(func(o *Options) *int { return &o.KubeClientBurst }, 300)},
 		{"vm-memory-overhead-percent", "VM_MEMORY_OVERHEAD_PERCENT", "fraction of an instance's memory the hypervisor keeps, in [0, 1)", floatOpt(func(o *Options) *float64 { return &o.VMMemoryOverheadPercent }, 0.075)},
 		{"isolated-vpc", "ISOLATED_VPC", "never call the AWS Pricing API; use the embedded price table", boolOpt(func(o *Options) *bool { return &o.IsolatedVPC }, false)},
+		{"enable-pod-eni", "ENABLE_POD_ENI", "advertise vpc.amazonaws.com/pod-eni on instance types with branch interfaces, for security groups for pods (turn on with the VPC CNI's ENABLE_POD_ENI)", boolOpt(func(o *Options) *bool { return &o.EnablePodENI }, false)},
+		{"enable-eni-limited-pod-density", "ENABLE_ENI_LIMITED_POD_DENSITY", "cap each node's pods at what its network interfaces can address, as the VPC CNI does (off: 110 pods, for prefix delegation)", boolOpt(func(o *Options) *bool { return &o.ENILimitedPodDensity }, true)},
+		{"reserved-enis", "RESERVED_ENIS", "network interfaces per node the VPC CNI keeps from pods (custom networking); they are left out of the pod limit", intOpt(func(o *Options) *int { return &o.ReservedENIs }, 0)},
+		{"assume-role-arn", "ASSUME_ROLE_ARN", "IAM role to call AWS as; the SDK's credentials assume it", stringOpt(func(o *Options) *string { return &o.AssumeRoleARN }, "")},
+		{"assume-role-duration", "ASSUME_ROLE_DURATION", "how long each assumed-role session lasts (15m to 12h)", durationOpt(func(o *Options) *time.Duration { return &o.AssumeRoleDuration }, 15*time.Minute)},
+		{"tags", "TAGS", `tags for every instance, volume, launch template and fleet, as a JSON object such as {"team":"a"}; an AWSNodeTemplate's tags win`, tagsOpt(func(o *Options) *map[string]string { return &o.Tags })},
+		{"node-name-convention", "NODE_NAME_CONVENTION", "what nodes are named: ip-name (the private DNS name) or resource-name (the instance ID)", stringOpt(func(o *Options) *string { return &o.NodeNameConvention }, NodeNameIP)},
 		{"kubeconfig", "KUBECONFIG", "kubeconfig file; in-cluster configuration when empty", stringOpt(func(o *Options) *string { return &o.Kubeconfig }, "")},
 	}
 }
@@ -100,13 +132,48 @@ func EnvironmentVariables() map[string]string {
 // ParseOptions reads flags from args, falling back to the environment through getenv, then
 // validates. Errors name the flag (and the variable when the value came from it).
 func ParseOptions(args []string, getenv func(string) string) (*Options, error) {
+	return ParseOptionsWithSettings(args, getenv, nil)
+}
+
+// ParseOptionsWithSettings is ParseOptions with one more fallback below the environment: the data
+// of the karpenter-global-settings ConfigMap (nil: none), Karpenter v0.31's settings.
+func ParseOptionsWithSettings(args []string, getenv func(string) string, settings map[string]string) (*Options, error) {
+	o, err := parseOptions(args, getenv, settings)
+	if err != nil {
+		return nil, err
+	}
+	return o, o.Validate()
+}
+
+// parseOptions fills Options from args, then getenv, then settings, without validating them.
+func parseOptions(args []string, getenv func(string) string, settings map[string]string) (*Options, error) {
+	keys := globalSettingsKeys()
+	envKey := map[string]string{}
+	for key, env := range keys {
+		envKey[env] = key
+	}
+	var unknown []string
+	for key := range settings {
+		if _, ok := keys[key]; !ok {
+			unknown = append(unknown, key)
+		}
+	}
+	if len(unknown) > 0 {
+		slices.Sort(unknown)
+		return nil, fmt.Errorf("ConfigMap %s: unknown keys %s (Kerf reads %s)", GlobalSettingsConfigMap,
+			strings.Join(unknown, ", "), strings.Join(slices.Sorted(maps.Keys(keys)), ", "))
+	}
 	o := &Options{}
 	fs := flag.NewFlagSet("kerf-controller", flag.ContinueOnError)
 	fs.SetOutput(discard{})
 	for _, opt := range options() {
+		value, source := getenv(opt.env), "environment variable "+opt.env
+		if key, ok := envKey[opt.env]; ok && value == "" && settings[key] != "" {
+			value, source = settings[key], fmt.Sprintf("ConfigMap %s key %s", GlobalSettingsConfigMap, key)
+		}
 		usage := fmt.Sprintf("%s (env %s)", opt.usage, opt.env)
-		if err := opt.register(fs, opt.flag, usage, o, getenv(opt.env)); err != nil {
-			return nil, fmt.Errorf("invalid environment variable %s for --%s: %w", opt.env, opt.flag, err)
+		if err := opt.register(fs, opt.flag, usage, o, value); err != nil {
+			return nil, fmt.Errorf("invalid %s for --%s: %w", source, opt.flag, err)
 		}
 	}
 	if err := fs.Parse(args); err != nil {
@@ -115,7 +182,7 @@ func ParseOptions(args []string, getenv func(string) string) (*Options, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	return o, o.Validate()
+	return o, nil
 }
 
 // Usage returns the help text.
@@ -197,7 +264,43 @@ func (o *Options) Validate() error {
 	if o.VMMemoryOverheadPercent < 0 || o.VMMemoryOverheadPercent >= 1 {
 		bad("vm-memory-overhead-percent", "%v must be in [0, 1)", o.VMMemoryOverheadPercent)
 	}
+	if o.ReservedENIs < 0 {
+		bad("reserved-enis", "%d must not be negative", o.ReservedENIs)
+	}
+	if o.AssumeRoleARN != "" && !roleARN.MatchString(o.AssumeRoleARN) {
+		bad("assume-role-arn", "%q is not an IAM role ARN such as arn:aws:iam::111122223333:role/Kerf", o.AssumeRoleARN)
+	}
+	// STS's DurationSeconds range; longer sessions need the role's own maximum raised too.
+	if o.AssumeRoleDuration < 15*time.Minute || o.AssumeRoleDuration > 12*time.Hour {
+		bad("assume-role-duration", "%s must be between 15m and 12h", o.AssumeRoleDuration)
+	}
+	for k, v := range o.Tags {
+		if err := validTag(k, v); err != nil {
+			bad("tags", "%v", err)
+		}
+	}
+	if o.NodeNameConvention != NodeNameIP && o.NodeNameConvention != NodeNameResource {
+		bad("node-name-convention", "%q is not %s or %s", o.NodeNameConvention, NodeNameIP, NodeNameResource)
+	}
 	return errors.Join(errs...)
+}
+
+// roleARN matches an IAM role's ARN in any partition.
+var roleARN = regexp.MustCompile(`^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$`)
+
+// validTag refuses what EC2 would refuse at launch: keys of 1-128 and values of up to 256
+// characters, no aws: prefix. Kerf's own tags (cluster ownership, managed-by, the Machine's name)
+// are set over these at launch.
+func validTag(k, v string) error {
+	switch {
+	case k == "" || utf8.RuneCountInString(k) > 128:
+		return fmt.Errorf("key %q must be 1-128 characters", k)
+	case utf8.RuneCountInString(v) > 256:
+		return fmt.Errorf("value of %q must be at most 256 characters", k)
+	case strings.HasPrefix(strings.ToLower(k), "aws:"):
+		return fmt.Errorf("key %q: the aws: prefix is reserved by AWS", k)
+	}
+	return nil
 }
 
 // instanceProfileName is IAM's pattern for an instance profile's name.
@@ -255,6 +358,20 @@ func boolOpt(field func(*Options) *bool, def bool) registrar {
 
 func intOpt(field func(*Options) *int, def int) registrar {
 	return bind(field, def, strconv.Atoi)
+}
+
+// tagsOpt reads a JSON object of strings; an empty string is no tags.
+func tagsOpt(field func(*Options) *map[string]string) registrar {
+	return bind(field, nil, func(s string) (map[string]string, error) {
+		var tags map[string]string
+		if strings.TrimSpace(s) == "" || strings.TrimSpace(s) == "null" {
+			return nil, nil
+		}
+		if err := json.Unmarshal([]byte(s), &tags); err != nil {
+			return nil, fmt.Errorf(`want a JSON object of strings such as {"team":"a"}, %w`, err)
+		}
+		return tags, nil
+	})
 }
 
 func floatOpt(field func(*Options) *float64, def float64) registrar {

@@ -41,6 +41,7 @@ func TestParseOptions_DefaultsEnvironmentAndFlags(t *testing.T) {
 				RegistrationTTL: 15 * time.Minute, GCGracePeriod: 5 * time.Minute, BatchOpenTimeout: 30 * time.Second,
 				LeaderElection: true, LeaderElectionNamespace: "kube-system", MetricsPort: 8000, HealthProbePort: 8081,
 				LogLevel: "info", KubeClientQPS: 200, KubeClientBurst: 300, VMMemoryOverheadPercent: 0.075,
+				ENILimitedPodDensity: true, AssumeRoleDuration: 15 * time.Minute, NodeNameConvention: NodeNameIP,
 			}
 			if tc.want != nil {
 				tc.want(want)
@@ -81,6 +82,64 @@ func TestParseOptions_BadValuesNameTheFlag(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseOptions(tc.args, env(tc.env))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// Karpenter v0.31 users keep their karpenter-global-settings ConfigMap: its keys are read below
+// flags and the environment, and a bad or unknown key is refused naming the key.
+func TestParseOptionsWithSettings_ReadsKarpentersConfigMap(t *testing.T) {
+	v031 := map[string]string{
+		"aws.clusterName": "demo", "aws.defaultInstanceProfile": "KarpenterNodeInstanceProfile-demo",
+		"aws.interruptionQueueName": "demo", "aws.enablePodENI": "true", "aws.enableENILimitedPodDensity": "false",
+		"aws.reservedENIs": "1", "aws.tags": `{"team":"payments"}`, "aws.assumeRoleARN": "arn:aws:iam::111122223333:role/Kerf",
+		"aws.assumeRoleDuration": "1h", "aws.nodeNameConvention": "resource-name", "aws.isolatedVPC": "true",
+		"aws.vmMemoryOverheadPercent": "0.05", "batchMaxDuration": "20s", "batchIdleDuration": "2s", "featureGates.driftEnabled": "true",
+	}
+	got, err := ParseOptionsWithSettings([]string{"--batch-idle-duration=3s"}, env(map[string]string{"INTERRUPTION_QUEUE": "from-env"}), v031)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Options{ClusterName: "demo", DefaultInstanceProfile: "KarpenterNodeInstanceProfile-demo", InterruptionQueue: "from-env",
+		EnablePodENI: true, ReservedENIs: 1, Tags: map[string]string{"team": "payments"}, AssumeRoleARN: "arn:aws:iam::111122223333:role/Kerf",
+		AssumeRoleDuration: time.Hour, NodeNameConvention: NodeNameResource, IsolatedVPC: true, VMMemoryOverheadPercent: 0.05,
+		BatchMaxDuration: 20 * time.Second, BatchIdleDuration: 3 * time.Second, DriftEnabled: true}
+	have := Options{ClusterName: got.ClusterName, DefaultInstanceProfile: got.DefaultInstanceProfile, InterruptionQueue: got.InterruptionQueue,
+		EnablePodENI: got.EnablePodENI, ENILimitedPodDensity: got.ENILimitedPodDensity, ReservedENIs: got.ReservedENIs, Tags: got.Tags,
+		AssumeRoleARN: got.AssumeRoleARN, AssumeRoleDuration: got.AssumeRoleDuration, NodeNameConvention: got.NodeNameConvention,
+		IsolatedVPC: got.IsolatedVPC, VMMemoryOverheadPercent: got.VMMemoryOverheadPercent, BatchMaxDuration: got.BatchMaxDuration,
+		BatchIdleDuration: got.BatchIdleDuration, DriftEnabled: got.DriftEnabled}
+	if diff := cmp.Diff(want, have); diff != "" {
+		t.Errorf("options (-want +got):\n%s", diff)
+	}
+
+	for _, tc := range []struct {
+		name     string
+		settings map[string]string
+		want     string
+	}{
+		{name: "unparseable value", settings: map[string]string{"aws.clusterName": "c", "aws.reservedENIs": "two"},
+			want: "invalid ConfigMap karpenter-global-settings key aws.reservedENIs for --reserved-enis"},
+		{name: "misspelt key", settings: map[string]string{"aws.clusterName": "c", "aws.clustername": "c"},
+			want: "ConfigMap karpenter-global-settings: unknown keys aws.clustername"},
+		{name: "tags not JSON", settings: map[string]string{"aws.clusterName": "c", "aws.tags": "team=a"},
+			want: "key aws.tags for --tags: want a JSON object"},
+		{name: "reserved tag prefix", settings: map[string]string{"aws.clusterName": "c", "aws.tags": `{"aws:team":"a"}`},
+			want: "--tags: key \"aws:team\": the aws: prefix is reserved"},
+		{name: "role given by name", settings: map[string]string{"aws.clusterName": "c", "aws.assumeRoleARN": "Kerf"},
+			want: `--assume-role-arn: "Kerf" is not an IAM role ARN`},
+		{name: "session too short for STS", settings: map[string]string{"aws.clusterName": "c", "aws.assumeRoleDuration": "5m"},
+			want: "--assume-role-duration: 5m0s must be between 15m and 12h"},
+		{name: "unknown naming", settings: map[string]string{"aws.clusterName": "c", "aws.nodeNameConvention": "instance-id"},
+			want: `--node-name-convention: "instance-id" is not ip-name or resource-name`},
+		{name: "negative reserved ENIs", settings: map[string]string{"aws.clusterName": "c", "aws.reservedENIs": "-1"},
+			want: "--reserved-enis: -1 must not be negative"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseOptionsWithSettings(nil, env(nil), tc.settings)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %v, want one containing %q", err, tc.want)
 			}

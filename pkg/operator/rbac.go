@@ -7,3 +7,6 @@ package operator
 // +kubebuilder:rbac:groups=coordination.k8s.io,namespace=kerf,resources=leases,verbs=get;create;update
 // +kubebuilder:rbac:groups="",namespace=kerf,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=events.k8s.io,namespace=kerf,resources=events,verbs=create;patch
+//
+// Every replica reads the karpenter-global-settings ConfigMap at start and polls it with GETs.
+// +kubebuilder:rbac:groups="",namespace=kerf,resources=configmaps,verbs=get
