@@ -88,7 +88,8 @@ func newCloudProvider(cfg awssdk.Config, o *operator.Options, restConfig *rest.C
 	if err != nil {
 		return nil, err
 	}
-	instanceTypes, err := aws.NewInstanceTypeProvider(ec2Client, prices, clk, o.VMMemoryOverheadPercent)
+	networking := aws.PodNetworking{PodENI: o.EnablePodENI, UnlimitedPodDensity: !o.ENILimitedPodDensity, ReservedENIs: o.ReservedENIs}
+	instanceTypes, err := aws.NewInstanceTypeProvider(ec2Client, prices, clk, o.VMMemoryOverheadPercent, networking)
 	if err != nil {
 		return nil, err
 	}
@@ -103,6 +104,8 @@ func newCloudProvider(cfg awssdk.Config, o *operator.Options, restConfig *rest.C
 		ClusterCIDR:     o.ClusterCIDR,
 		// For AWSNodeTemplates that name no instance profile, as v0.31's aws.defaultInstanceProfile.
 		DefaultInstanceProfile: o.DefaultInstanceProfile,
+		PodNetworking:          networking,
+		Tags:                   o.Tags,
 		KubeClient:             kube,
 		EC2:                    ec2Client,
 		SSM:                    ssm.NewFromConfig(cfg),

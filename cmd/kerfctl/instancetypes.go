@@ -142,7 +142,7 @@ func (c *cli) listInstanceTypes(ctx context.Context, f instanceTypesFlags) ([]*s
 	if err != nil {
 		return nil, err
 	}
-	types, err := aws.NewInstanceTypeProvider(ec2c, prices, clk, f.vmMemoryOverheadPercent)
+	types, err := aws.NewInstanceTypeProvider(ec2c, prices, clk, f.vmMemoryOverheadPercent, aws.PodNetworking{})
 	if err != nil {
 		return nil, err
 	}

@@ -86,7 +86,7 @@ func (a *awsOperator) newCloudProvider(t *testing.T, kube client.Reader, unavail
 	if err != nil {
 		t.Fatal(err)
 	}
-	instanceTypes, err := aws.NewInstanceTypeProvider(ec2Client, prices, a.clk, a.op.Options.VMMemoryOverheadPercent)
+	instanceTypes, err := aws.NewInstanceTypeProvider(ec2Client, prices, a.clk, a.op.Options.VMMemoryOverheadPercent, aws.PodNetworking{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -113,7 +113,7 @@ func (w *World) createFleet(_ context.Context, p params) (any, *apiError) {
 	if !p.has("LaunchTemplateConfigs") {
 		return nil, missingParameter("LaunchTemplateConfigs")
 	}
-	fleetTags, err := p.tagSpecifications("TagSpecification", "instance")
+	fleetTags, err := p.tagSpecifications("TagSpecification", "instance", "fleet")
 	if err != nil {
 		return nil, err
 	}

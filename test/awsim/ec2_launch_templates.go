@@ -204,7 +204,7 @@ func (w *World) createLaunchTemplate(_ context.Context, p params) (any, *apiErro
 	if err != nil {
 		return nil, err
 	}
-	instTags, err := data.tagSpecifications("TagSpecification", "instance")
+	instTags, err := data.tagSpecifications("TagSpecification", "instance", "volume", "network-interface", "spot-instances-request")
 	if err != nil {
 		return nil, err
 	}

@@ -123,7 +123,7 @@ func (w *World) runInstances(_ context.Context, p params) (any, *apiError) {
 	if !w.offered(spec.Type, w.zoneIndex(spec.Subnet.Zone)) {
 		return nil, sender(codeUnsupported, "Your requested instance type (%s) is not supported in your requested Availability Zone (%s).", typeName, spec.Subnet.Zone)
 	}
-	tags, err := p.tagSpecifications("TagSpecification", "instance")
+	tags, err := p.tagSpecifications("TagSpecification", "instance", "volume", "network-interface", "spot-instances-request")
 	if err != nil {
 		return nil, err
 	}

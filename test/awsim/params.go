@@ -2,6 +2,7 @@ package awsim
 
 import (
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -136,13 +137,17 @@ func (p params) tags(name string) ([]tag, *apiError) {
 	return out, nil
 }
 
-// tagSpecifications reads TagSpecification.N and returns the tags for one resource type.
-func (p params) tagSpecifications(name, resourceType string) ([]tag, *apiError) {
+// tagSpecifications reads TagSpecification.N and returns the tags for one resource type. A
+// resource type the call cannot tag is refused, as EC2 refuses it.
+func (p params) tagSpecifications(name, resourceType string, taggable ...string) ([]tag, *apiError) {
 	var out []tag
 	for _, spec := range p.objects(name) {
 		rt := spec.str("ResourceType")
 		if rt == "" {
 			return nil, missingParameter(spec.key("ResourceType"))
+		}
+		if rt != resourceType && !slices.Contains(taggable, rt) {
+			return nil, invalidValue(spec.key("ResourceType"), rt)
 		}
 		ts, err := spec.tags("Tag")
 		if err != nil {

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -41,6 +42,11 @@ type CloudProviderOptions struct {
 	ClusterCIDR string
 	// DefaultInstanceProfile is the IAM instance profile of nodes whose AWSNodeTemplate names none.
 	DefaultInstanceProfile string
+	// PodNetworking must be what the InstanceTypes were built with: where it sets a node's pod
+	// count apart from its ENIs, the user data tells the kubelet.
+	PodNetworking PodNetworking
+	// Tags go on every instance, volume, launch template and fleet; a node template's tags win.
+	Tags map[string]string
 
 	// KubeClient reads AWSNodeTemplates.
 	KubeClient client.Reader
@@ -389,25 +395,32 @@ func (c *CloudProvider) templatesByType(ctx context.Context, machine *v1alpha5.M
 	if err != nil {
 		return nil, err
 	}
-	spec, err := c.templateSpec(machine, nodeTemplate, groups, nodeLabelsOf(machine, reqs))
-	if err != nil {
-		return nil, err
+	labels := nodeLabelsOf(machine, reqs)
+	// One template per image, and per pod count where the user data must state it.
+	type key struct {
+		imageID string
+		maxPods int64
 	}
-	byImage := map[string]resolvedTemplate{}
+	templates := map[key]resolvedTemplate{}
 	for _, it := range candidates {
 		for _, ami := range amis {
 			if !ami.Suits(it) {
 				continue
 			}
-			lt, ok := byImage[ami.ID]
+			k := key{imageID: ami.ID, maxPods: c.maxPodsToSet(machine, nodeTemplate, it)}
+			lt, ok := templates[k]
 			if !ok {
+				spec, err := c.templateSpec(machine, nodeTemplate, groups, labels, k.maxPods)
+				if err != nil {
+					return nil, err
+				}
 				spec.ImageID = ami.ID
 				ensured, err := c.launchTemplates.Ensure(ctx, spec)
 				if err != nil {
 					return nil, err
 				}
 				lt = resolvedTemplate{LaunchTemplate: ensured, imageID: ami.ID}
-				byImage[ami.ID] = lt
+				templates[k] = lt
 			}
 			out[it.Name] = lt
 			break
@@ -416,14 +429,36 @@ func (c *CloudProvider) templatesByType(ctx context.Context, machine *v1alpha5.M
 	return out, nil
 }
 
-// templateSpec is the launch template of the Machine, without its image.
-func (c *CloudProvider) templateSpec(machine *v1alpha5.Machine, nodeTemplate *v1alpha1.AWSNodeTemplate, groups []SecurityGroup,
-	labels map[string]string) (LaunchTemplateSpec, error) {
+// maxPodsToSet is the pod count the user data must give the kubelet for nodes of type it: its
+// pod capacity where the cluster's pod networking sets it apart from the ENI-derived count the
+// node's bootstrap would compute by itself; 0 where the bootstrap gets it right on its own (or
+// the Provisioner's kubelet maxPods already says it, or Windows, whose default Kerf models).
+func (c *CloudProvider) maxPodsToSet(machine *v1alpha5.Machine, nodeTemplate *v1alpha1.AWSNodeTemplate, it *scheduling.InstanceType) int64 {
 	family := amiFamily(nodeTemplate)
+	if !c.opts.PodNetworking.podsOverridden() || (machine.Spec.Kubelet != nil && machine.Spec.Kubelet.MaxPods != nil) ||
+		family == v1alpha1.AMIFamilyCustom || nodeFamilyModelFor(family).fixedDefaultPods > 0 {
+		return 0
+	}
+	return it.Capacity.Pods().Value()
+}
+
+// templateSpec is the launch template of the Machine, without its image; maxPods > 0 tells the
+// kubelet that many pods.
+func (c *CloudProvider) templateSpec(machine *v1alpha5.Machine, nodeTemplate *v1alpha1.AWSNodeTemplate, groups []SecurityGroup,
+	labels map[string]string, maxPods int64) (LaunchTemplateSpec, error) {
+	family := amiFamily(nodeTemplate)
+	kubelet := machine.Spec.Kubelet
+	if maxPods > 0 {
+		kubelet = kubelet.DeepCopy()
+		if kubelet == nil {
+			kubelet = &v1alpha5.KubeletConfiguration{}
+		}
+		kubelet.MaxPods = ptr.To(int32(maxPods))
+	}
 	bootstrapper, err := NewBootstrapper(family, BootstrapOptions{ClusterName: c.opts.ClusterName, ClusterEndpoint: c.opts.ClusterEndpoint,
 		CABundle: c.opts.CABundle, ClusterCIDR: c.opts.ClusterCIDR, Labels: labels,
 		Taints:  append(append([]corev1.Taint(nil), machine.Spec.Taints...), machine.Spec.StartupTaints...),
-		Kubelet: machine.Spec.Kubelet, CustomUserData: nodeTemplate.Spec.UserData})
+		Kubelet: kubelet, CustomUserData: nodeTemplate.Spec.UserData})
 	if err != nil {
 		return LaunchTemplateSpec{}, err
 	}
@@ -432,7 +467,7 @@ func (c *CloudProvider) templateSpec(machine *v1alpha5.Machine, nodeTemplate *v1
 		return LaunchTemplateSpec{}, fmt.Errorf("rendering %s user data, %w", family, err)
 	}
 	spec := LaunchTemplateSpec{UserData: userData, BlockDeviceMappings: nodeTemplate.Spec.BlockDeviceMappings,
-		MetadataOptions: nodeTemplate.Spec.MetadataOptions, Tags: nodeTemplate.Spec.Tags,
+		MetadataOptions: nodeTemplate.Spec.MetadataOptions, Tags: c.templateTags(machine, nodeTemplate),
 		DetailedMonitoring: nodeTemplate.Spec.DetailedMonitoring != nil && *nodeTemplate.Spec.DetailedMonitoring}
 	if len(spec.BlockDeviceMappings) == 0 {
 		spec.BlockDeviceMappings = DefaultBlockDeviceMappings(family)
@@ -482,13 +517,27 @@ func nodeLabelsOf(machine *v1alpha5.Machine, reqs scheduling.Requirements) map[s
 // instanceTags are the node template's tags and Kerf's own, which win — except Name, which the
 // template may set (as in v0.31) and is the Machine's name otherwise.
 func (c *CloudProvider) instanceTags(machine *v1alpha5.Machine, nodeTemplate *v1alpha1.AWSNodeTemplate) map[string]string {
-	tags := map[string]string{TagName: machine.Name}
+	tags := c.templateTags(machine, nodeTemplate)
+	if _, named := tags[TagName]; !named {
+		tags[TagName] = machine.Name
+	}
+	tags[TagManagedBy] = c.opts.ClusterName
+	tags[TagMachineName] = machine.Name
+	return tags
+}
+
+// templateTags go on the launch template, its volumes and network interfaces, and the fleet: the
+// global tags, the node template's over them, then the two that Karpenter v0.31's IAM policy
+// requires on every resource a launch creates (cluster ownership and the Provisioner's name).
+func (c *CloudProvider) templateTags(machine *v1alpha5.Machine, nodeTemplate *v1alpha1.AWSNodeTemplate) map[string]string {
+	tags := map[string]string{}
+	for k, v := range c.opts.Tags {
+		tags[k] = v
+	}
 	for k, v := range nodeTemplate.Spec.Tags {
 		tags[k] = v
 	}
 	tags[ClusterTagKey(c.opts.ClusterName)] = "owned"
-	tags[TagManagedBy] = c.opts.ClusterName
-	tags[TagMachineName] = machine.Name
 	if p := machine.Labels[v1alpha5.ProvisionerNameLabelKey]; p != "" {
 		tags[v1alpha5.ProvisionerNameLabelKey] = p
 	}

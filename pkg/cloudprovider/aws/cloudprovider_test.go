@@ -151,12 +151,16 @@ func (e *launchEnv) instanceTypes(prices map[string]float64) []*scheduling.Insta
 
 // realInstanceTypes is the production instance-type model over awsim, with fresh caches.
 func (e *launchEnv) realInstanceTypes() *aws.DefaultInstanceTypeProvider {
+	return e.realInstanceTypesFor(aws.PodNetworking{})
+}
+
+func (e *launchEnv) realInstanceTypesFor(networking aws.PodNetworking) *aws.DefaultInstanceTypeProvider {
 	e.t.Helper()
 	prices, err := aws.NewPricingProvider(e.ec2, nil, e.clock, aws.PricingOptions{Region: e.srv.World.Region(), IsolatedVPC: true})
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	model, err := aws.NewInstanceTypeProvider(e.ec2, prices, e.clock, 0.075)
+	model, err := aws.NewInstanceTypeProvider(e.ec2, prices, e.clock, 0.075, networking)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -887,5 +891,92 @@ func TestCreate_TheTemplatesTagsNameIncludedButNotKerfsOwn(t *testing.T) {
 		if inst.Tags[k] != want {
 			t.Errorf("instance tag %s=%q, want %q", k, inst.Tags[k], want)
 		}
+	}
+}
+
+// Karpenter v0.31's aws.tags go on everything a launch creates, under the node template's; the
+// launch template and the fleet carry the cluster and Provisioner tags v0.31's IAM policy
+// requires of CreateLaunchTemplate and CreateFleet.
+func TestCreate_GlobalTagsUnderTheTemplatesAndThePolicyTagsOnEveryResource(t *testing.T) {
+	nodeTemplate := defaultNodeTemplate(v1alpha1.AMIFamilyAL2)
+	nodeTemplate.Spec.Tags = map[string]string{"team": "ml"}
+	e := newLaunchEnv(t, nodeTemplate, map[string]float64{"m5.large": 0.096})
+	e.opts.Tags = map[string]string{"team": "platform", "cost-center": "42"}
+	cp, err := aws.NewCloudProvider(e.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	launched, err := cp.Create(e.ctx, newMachine("default-tags", onDemand()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst := e.instance(launched.Status.ProviderID)
+	templates, err := e.ec2.DescribeLaunchTemplates(e.ctx, &ec2.DescribeLaunchTemplatesInput{})
+	if err != nil || len(templates.LaunchTemplates) != 1 {
+		t.Fatalf("launch templates %v, %v; want one", templates, err)
+	}
+	templateTags := map[string]string{}
+	for _, tag := range templates.LaunchTemplates[0].Tags {
+		templateTags[awssdk.ToString(tag.Key)] = awssdk.ToString(tag.Value)
+	}
+	for resource, tags := range map[string]map[string]string{"instance": inst.Tags, "launch template": templateTags} {
+		for k, want := range map[string]string{"team": "ml", "cost-center": "42", "kubernetes.io/cluster/" + testCluster: "owned",
+			"karpenter.sh/provisioner-name": "default"} {
+			if tags[k] != want {
+				t.Errorf("%s tag %s=%q, want %q (all: %v)", resource, k, tags[k], want, tags)
+			}
+		}
+	}
+}
+
+// With custom networking (reserved ENIs) or prefix delegation (no ENI-limited density), nodes
+// take a pod count their bootstrap would not derive by itself: Kerf plans with it and the user
+// data gives it to the kubelet, so the node registers with what the plan counted on.
+func TestCreate_PodNetworkingSettingsReachTheKubelet(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		family     string
+		networking aws.PodNetworking
+		want       int64
+	}{
+		// m5.large: 3 ENIs of 10 addresses; one reserved leaves 2 × 9 + 2.
+		{"one reserved ENI on AL2", v1alpha1.AMIFamilyAL2, aws.PodNetworking{ReservedENIs: 1}, 20},
+		{"one reserved ENI on AL2023", v1alpha1.AMIFamilyAL2023, aws.PodNetworking{ReservedENIs: 1}, 20},
+		{"one reserved ENI on Bottlerocket", v1alpha1.AMIFamilyBottlerocket, aws.PodNetworking{ReservedENIs: 1}, 20},
+		{"density not ENI-limited", v1alpha1.AMIFamilyAL2, aws.PodNetworking{UnlimitedPodDensity: true}, 110},
+		{"defaults leave it to the bootstrap", v1alpha1.AMIFamilyAL2, aws.PodNetworking{}, 29},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newLaunchEnv(t, defaultNodeTemplate(tc.family), map[string]float64{"m5.large": 0.096})
+			e.opts.InstanceTypes, e.opts.PodNetworking = e.realInstanceTypesFor(tc.networking), tc.networking
+			cp, err := aws.NewCloudProvider(e.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			launched, err := cp.Create(e.ctx, newMachine("default-pods", onDemand(), in(corev1.LabelInstanceTypeStable, "m5.large")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if pods := launched.Status.Capacity.Pods().Value(); pods != tc.want {
+				t.Errorf("Machine capacity %d pods, want %d", pods, tc.want)
+			}
+			raw, err := base64.StdEncoding.DecodeString(e.instance(launched.Status.ProviderID).UserData)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := simkubelet.ParseUserData(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.networking == (aws.PodNetworking{}) {
+				if s.MaxPods != nil {
+					t.Errorf("user data sets max pods %d; the bootstrap derives it by itself", *s.MaxPods)
+				}
+				return
+			}
+			if s.MaxPods == nil || int64(*s.MaxPods) != tc.want {
+				t.Errorf("user data gives the kubelet max pods %v, want %d", s.MaxPods, tc.want)
+			}
+		})
 	}
 }

@@ -202,9 +202,12 @@ func fleetInput(req LaunchRequest) *ec2.CreateFleetInput {
 			TotalTargetCapacity: aws.Int32(1), DefaultTargetCapacityType: capacityType},
 		// Spot: the cheapest among the pools least likely to be interrupted. On-demand: the
 		// cheapest, since on-demand is not interrupted.
-		SpotOptions:       &ec2types.SpotOptionsRequest{AllocationStrategy: ec2types.SpotAllocationStrategyPriceCapacityOptimized},
-		OnDemandOptions:   &ec2types.OnDemandOptionsRequest{AllocationStrategy: ec2types.FleetOnDemandAllocationStrategyLowestPrice},
-		TagSpecifications: []ec2types.TagSpecification{{ResourceType: ec2types.ResourceTypeInstance, Tags: ec2Tags(req.Tags)}},
+		SpotOptions:     &ec2types.SpotOptionsRequest{AllocationStrategy: ec2types.SpotAllocationStrategyPriceCapacityOptimized},
+		OnDemandOptions: &ec2types.OnDemandOptionsRequest{AllocationStrategy: ec2types.FleetOnDemandAllocationStrategyLowestPrice},
+		// The fleet carries the instance's tags too: Karpenter v0.31's IAM policy allows CreateFleet
+		// only with the cluster and Provisioner tags on every resource it creates.
+		TagSpecifications: []ec2types.TagSpecification{{ResourceType: ec2types.ResourceTypeInstance, Tags: ec2Tags(req.Tags)},
+			{ResourceType: ec2types.ResourceTypeFleet, Tags: ec2Tags(req.Tags)}},
 	}
 }
 

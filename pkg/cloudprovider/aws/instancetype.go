@@ -26,6 +26,7 @@ type DefaultInstanceTypeProvider struct {
 	pricing                 PricingProvider
 	clock                   clock.Clock
 	vmMemoryOverheadPercent float64
+	networking              PodNetworking
 	facts                   map[string]staticTypeFacts
 
 	// mu guards catalog; holding it across a fetch makes concurrent callers share one fetch.
@@ -45,7 +46,7 @@ type ec2Catalog struct {
 
 // NewInstanceTypeProvider builds a provider. vmMemoryOverheadPercent is the fraction of EC2's
 // memory figure the hypervisor keeps (the --vm-memory-overhead-percent option, 0.075 by default).
-func NewInstanceTypeProvider(ec2api EC2API, pricing PricingProvider, clk clock.Clock, vmMemoryOverheadPercent float64) (*DefaultInstanceTypeProvider, error) {
+func NewInstanceTypeProvider(ec2api EC2API, pricing PricingProvider, clk clock.Clock, vmMemoryOverheadPercent float64, networking PodNetworking) (*DefaultInstanceTypeProvider, error) {
 	if vmMemoryOverheadPercent < 0 || vmMemoryOverheadPercent >= 1 {
 		return nil, fmt.Errorf("vm memory overhead percent %v must be in [0, 1)", vmMemoryOverheadPercent)
 	}
@@ -54,7 +55,7 @@ func NewInstanceTypeProvider(ec2api EC2API, pricing PricingProvider, clk clock.C
 		return nil, err
 	}
 	return &DefaultInstanceTypeProvider{ec2: ec2api, pricing: pricing, clock: clk,
-		vmMemoryOverheadPercent: vmMemoryOverheadPercent, facts: facts}, nil
+		vmMemoryOverheadPercent: vmMemoryOverheadPercent, networking: networking, facts: facts}, nil
 }
 
 // List implements InstanceTypeProvider (declared with the CloudProvider that consumes it): the
@@ -66,7 +67,7 @@ func (p *DefaultInstanceTypeProvider) List(ctx context.Context, nodeTemplate *v1
 		return nil, err
 	}
 	prices := p.pricing.Prices(ctx)
-	shape := nodeShape{vmMemoryOverheadPercent: p.vmMemoryOverheadPercent, family: nodeFamilyModelFor(v1alpha1.AMIFamilyAL2)}
+	shape := nodeShape{vmMemoryOverheadPercent: p.vmMemoryOverheadPercent, networking: p.networking, family: nodeFamilyModelFor(v1alpha1.AMIFamilyAL2)}
 	if kubelet != nil {
 		shape.kubelet = *kubelet
 	}

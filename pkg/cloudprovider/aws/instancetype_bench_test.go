@@ -41,7 +41,7 @@ func BenchmarkInstanceTypes_ListWholeCatalogAfterFirstFetch(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	types, err := aws.NewInstanceTypeProvider(ec2c, prices, clk, 0.075)
+	types, err := aws.NewInstanceTypeProvider(ec2c, prices, clk, 0.075, aws.PodNetworking{})
 	if err != nil {
 		b.Fatal(err)
 	}

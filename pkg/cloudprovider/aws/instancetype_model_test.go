@@ -88,15 +88,23 @@ func TestENILimitedPods_DefaultNetworkCardOnly(t *testing.T) {
 		{"no cards listed", &ec2types.NetworkInfo{MaximumNetworkInterfaces: aws.Int32(3), Ipv4AddressesPerInterface: aws.Int32(10)}, 29},
 		{"no network facts", nil, 110},
 	} {
-		if got := eniLimitedPods(&ec2types.InstanceTypeInfo{NetworkInfo: tc.ni}); got != tc.want {
+		if got := eniLimitedPods(&ec2types.InstanceTypeInfo{NetworkInfo: tc.ni}, 0); got != tc.want {
 			t.Errorf("%s: %d pods, want %d", tc.name, got, tc.want)
+		}
+	}
+	// Custom networking keeps ENIs from pods: m5.large (3 ENIs of 10 addresses) with one reserved
+	// takes 2 × 9 + 2; with all reserved, only the host-network pods.
+	m5large := &ec2types.InstanceTypeInfo{NetworkInfo: &ec2types.NetworkInfo{MaximumNetworkInterfaces: aws.Int32(3), Ipv4AddressesPerInterface: aws.Int32(10)}}
+	for reserved, want := range map[int]int64{1: 20, 3: 2, 5: 2} {
+		if got := eniLimitedPods(m5large, reserved); got != want {
+			t.Errorf("m5.large with %d reserved ENIs: %d pods, want %d", reserved, got, want)
 		}
 	}
 }
 
-// Pod ENIs are left out even for trunking types: a node reports them only with the VPC CNI's
-// pod-ENI feature on, and a Machine expecting them would never initialize.
-func TestExtendedResources_GPUsNeuronAndEFAButNoPodENI(t *testing.T) {
+// Pod ENIs are left out unless the VPC CNI's pod-ENI feature is on (--enable-pod-eni): a node
+// reports them only then, and a Machine expecting them would never initialize.
+func TestExtendedResources_GPUsNeuronEFAAndPodENIOnlyWhenOn(t *testing.T) {
 	info := &ec2types.InstanceTypeInfo{
 		GpuInfo: &ec2types.GpuInfo{Gpus: []ec2types.GpuDeviceInfo{
 			{Manufacturer: aws.String("NVIDIA"), Count: aws.Int32(8)},
@@ -105,7 +113,10 @@ func TestExtendedResources_GPUsNeuronAndEFAButNoPodENI(t *testing.T) {
 		NetworkInfo: &ec2types.NetworkInfo{EfaSupported: aws.Bool(true),
 			EfaInfo: &ec2types.EfaInfo{MaximumEfaInterfaces: aws.Int32(32)}},
 	}
-	got := extendedResources(info, staticTypeFacts{BranchInterfaces: 62})
+	if podENI := extendedResources(info, staticTypeFacts{BranchInterfaces: 62}, true)[ResourceAWSPodENI]; podENI.Value() != 62 {
+		t.Errorf("with pod ENIs on, %s = %s, want 62", ResourceAWSPodENI, podENI.String())
+	}
+	got := extendedResources(info, staticTypeFacts{BranchInterfaces: 62}, false)
 	want := corev1.ResourceList{
 		ResourceNVIDIAGPU: resource.MustParse("8"), ResourceAWSNeuron: resource.MustParse("16"),
 		ResourceEFA: resource.MustParse("32"),
@@ -121,7 +132,7 @@ func TestExtendedResources_GPUsNeuronAndEFAButNoPodENI(t *testing.T) {
 	// Older descriptions carry Inferentia only as an inference accelerator.
 	inf1 := &ec2types.InstanceTypeInfo{InferenceAcceleratorInfo: &ec2types.InferenceAcceleratorInfo{
 		Accelerators: []ec2types.InferenceDeviceInfo{{Manufacturer: aws.String("AWS"), Count: aws.Int32(4)}}}}
-	if n := extendedResources(inf1, staticTypeFacts{})[ResourceAWSNeuron]; n.Value() != 4 {
+	if n := extendedResources(inf1, staticTypeFacts{}, false)[ResourceAWSNeuron]; n.Value() != 4 {
 		t.Errorf("inf1 neuron = %s, want 4", n.String())
 	}
 }

@@ -67,18 +67,37 @@ func nodeFamilyModelFor(family string) nodeFamilyModel {
 	return linux
 }
 
+// PodNetworking is how the cluster's VPC CNI is set up, which decides the pods a node takes and
+// the pod ENIs it offers (Karpenter v0.31's aws.enablePodENI, aws.enableENILimitedPodDensity and
+// aws.reservedENIs settings). The zero value is the VPC CNI's default.
+type PodNetworking struct {
+	// PodENI: the CNI's ENABLE_POD_ENI is on, so nodes with branch interfaces offer
+	// vpc.amazonaws.com/pod-eni to pods with security groups of their own.
+	PodENI bool
+	// UnlimitedPodDensity: nodes take 110 pods whatever their ENIs can address (prefix
+	// delegation); v0.31's enableENILimitedPodDensity=false.
+	UnlimitedPodDensity bool
+	// ReservedENIs is how many ENIs per node the CNI keeps from pods (custom networking).
+	ReservedENIs int
+}
+
+// podsOverridden reports whether nodes take a number of pods other than the one the node's own
+// bootstrap derives from its ENIs, so the user data must say it.
+func (n PodNetworking) podsOverridden() bool { return n.UnlimitedPodDensity || n.ReservedENIs > 0 }
+
 // nodeShape is everything besides EC2's facts that decides a node's resources.
 type nodeShape struct {
 	family                  nodeFamilyModel
 	kubelet                 v1alpha5.KubeletConfiguration
 	blockDevices            []*v1alpha1.BlockDeviceMapping
 	vmMemoryOverheadPercent float64
+	networking              PodNetworking
 }
 
 // eniLimitedPods is the VPC CNI's pod limit: every ENI of the default network card but its
-// primary address, plus two host-network pods (aws-node and kube-proxy) that need no address.
-// Types without published network limits get the kubelet's default of 110.
-func eniLimitedPods(info *ec2types.InstanceTypeInfo) int64 {
+// primary address and those reserved, plus two host-network pods (aws-node and kube-proxy) that
+// need no address. Types without published network limits get the kubelet's default of 110.
+func eniLimitedPods(info *ec2types.InstanceTypeInfo, reservedENIs int) int64 {
 	ni := info.NetworkInfo
 	if ni == nil || ni.Ipv4AddressesPerInterface == nil {
 		return kubeletDefaultMaxPods
@@ -93,17 +112,21 @@ func eniLimitedPods(info *ec2types.InstanceTypeInfo) int64 {
 	if enis <= 0 {
 		return kubeletDefaultMaxPods
 	}
+	// Every ENI reserved still leaves the host-network pods.
+	enis = max(enis-int64(reservedENIs), 0)
 	return enis*(int64(*ni.Ipv4AddressesPerInterface)-1) + 2
 }
 
 // pods is the node's pod capacity: maxPods, else the family default, capped by podsPerCore.
 func (s nodeShape) pods(info *ec2types.InstanceTypeInfo, vcpus int64) int64 {
-	pods := eniLimitedPods(info)
+	pods := eniLimitedPods(info, s.networking.ReservedENIs)
 	switch {
 	case s.kubelet.MaxPods != nil:
 		pods = int64(*s.kubelet.MaxPods)
 	case s.family.fixedDefaultPods > 0:
 		pods = s.family.fixedDefaultPods
+	case s.networking.UnlimitedPodDensity:
+		pods = kubeletDefaultMaxPods
 	}
 	// podsPerCore 0 is the kubelet's "no limit".
 	if ppc := s.kubelet.PodsPerCore; ppc != nil && *ppc > 0 && !s.family.podsPerCoreIgnored {
@@ -222,7 +245,7 @@ func ceilRat(r *big.Rat) int64 {
 
 // extendedResources are the device-plugin and VPC resources a node of this type advertises.
 // Zero counts are left out: a missing resource already counts as none.
-func extendedResources(info *ec2types.InstanceTypeInfo, facts staticTypeFacts) corev1.ResourceList {
+func extendedResources(info *ec2types.InstanceTypeInfo, facts staticTypeFacts, podENI bool) corev1.ResourceList {
 	out := corev1.ResourceList{}
 	add := func(name corev1.ResourceName, n int64) {
 		if n > 0 {
@@ -244,9 +267,11 @@ func extendedResources(info *ec2types.InstanceTypeInfo, facts staticTypeFacts) c
 		}
 	}
 	add(ResourceAWSNeuron, neuronDevices(info))
-	// vpc.amazonaws.com/pod-eni (facts.BranchInterfaces) is not advertised: nodes report it only
-	// when the VPC CNI's pod-ENI feature is on, and a Machine expecting it would never be
-	// initialized otherwise. It returns behind an option when security groups for pods are wanted.
+	// Nodes report pod ENIs only when the VPC CNI's pod-ENI feature is on: a Machine expecting
+	// them otherwise would never be initialized.
+	if podENI {
+		add(ResourceAWSPodENI, int64(facts.BranchInterfaces))
+	}
 	if ni := info.NetworkInfo; ni != nil && aws.ToBool(ni.EfaSupported) && ni.EfaInfo != nil {
 		add(ResourceEFA, int64(aws.ToInt32(ni.EfaInfo.MaximumEfaInterfaces)))
 	}
@@ -284,7 +309,7 @@ func (s nodeShape) resources(info *ec2types.InstanceTypeInfo, arch string, facts
 		corev1.ResourceEphemeralStorage: *resource.NewQuantity(storage, resource.BinarySI),
 		corev1.ResourcePods:             *resource.NewQuantity(pods, resource.DecimalSI),
 	}
-	for name, q := range extendedResources(info, facts) {
+	for name, q := range extendedResources(info, facts, s.networking.PodENI) {
 		capacity[name] = q
 	}
 	eviction, err := s.evictionThreshold(memory, storage)
@@ -296,7 +321,8 @@ func (s nodeShape) resources(info *ec2types.InstanceTypeInfo, arch string, facts
 		systemReserved[name] = q.DeepCopy()
 	}
 	return capacity, scheduling.Overhead{
-		KubeReserved:      s.kubeReserved(vcpus*1000, pods, eniLimitedPods(info)),
+		// The EKS bootstrap sizes reserved memory from its own table, which knows no reserved ENIs.
+		KubeReserved:      s.kubeReserved(vcpus*1000, pods, eniLimitedPods(info, 0)),
 		SystemReserved:    systemReserved,
 		EvictionThreshold: eviction,
 	}, nil

@@ -74,7 +74,7 @@ func (e *catalogEnv) providers(opts aws.PricingOptions) (*aws.DefaultInstanceTyp
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	types, err := aws.NewInstanceTypeProvider(e.ec2, prices, e.clock, 0.075)
+	types, err := aws.NewInstanceTypeProvider(e.ec2, prices, e.clock, 0.075, aws.PodNetworking{})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -345,7 +345,7 @@ func TestInstanceTypes_ThrottlingRetriedByTheSDKRetryer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	types, err := aws.NewInstanceTypeProvider(ec2c, prices, e.clock, 0.075)
+	types, err := aws.NewInstanceTypeProvider(ec2c, prices, e.clock, 0.075, aws.PodNetworking{})
 	if err != nil {
 		t.Fatal(err)
 	}

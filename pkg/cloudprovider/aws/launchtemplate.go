@@ -213,7 +213,8 @@ func (p *DefaultLaunchTemplateProvider) create(ctx context.Context, name string,
 		},
 		BlockDeviceMappings: blockDeviceMappings(spec.BlockDeviceMappings),
 		Monitoring:          &ec2types.LaunchTemplatesMonitoringRequest{Enabled: aws.Bool(spec.DetailedMonitoring)},
-		TagSpecifications:   []ec2types.LaunchTemplateTagSpecificationRequest{{ResourceType: ec2types.ResourceTypeVolume, Tags: ec2Tags(tags)}},
+		TagSpecifications: []ec2types.LaunchTemplateTagSpecificationRequest{{ResourceType: ec2types.ResourceTypeVolume, Tags: ec2Tags(tags)},
+			{ResourceType: ec2types.ResourceTypeNetworkInterface, Tags: ec2Tags(tags)}},
 	}
 	if spec.InstanceProfile != "" {
 		data.IamInstanceProfile = &ec2types.LaunchTemplateIamInstanceProfileSpecificationRequest{Name: aws.String(spec.InstanceProfile)}
