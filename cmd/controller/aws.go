@@ -11,11 +11,13 @@ import (
 
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/eks"
 	"github.com/aws/aws-sdk-go-v2/service/pricing"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go/logging"
 	"github.com/go-logr/logr"
 	"k8s.io/client-go/discovery"
@@ -69,6 +71,14 @@ func awsConfig(ctx context.Context, log logr.Logger, o *operator.Options) (awssd
 	// The flag was checked at start; this catches a region from the environment or shared config.
 	if !operator.ValidRegion(cfg.Region) {
 		return cfg, fmt.Errorf("--aws-region (env AWS_REGION): %q is not an AWS region such as us-east-1", cfg.Region)
+	}
+	if o.AssumeRoleARN != "" {
+		// The standard chain's credentials only assume the role; every other call is made as it,
+		// with sessions renewed before they expire.
+		cfg.Credentials = awssdk.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(cfg), o.AssumeRoleARN,
+			func(a *stscreds.AssumeRoleOptions) {
+				a.RoleSessionName, a.Duration = "kerf-"+o.ClusterName, o.AssumeRoleDuration
+			}))
 	}
 	return cfg, nil
 }

@@ -9,7 +9,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/eks"
 	"github.com/aws/smithy-go/logging"
 	"github.com/go-logr/logr"
@@ -111,5 +113,52 @@ func TestDescribeCluster_WhatEKSSaysOfTheCluster(t *testing.T) {
 		if got := describeCluster(context.Background(), logr.Discard(), tc.cluster, api); got != tc.want {
 			t.Errorf("cluster %s: %+v, want %+v", tc.cluster, got, tc.want)
 		}
+	}
+}
+
+// With --assume-role-arn every AWS call is made as the role (v0.31's aws.assumeRoleARN); a role
+// STS will not hand out stops the first call with STS's reason.
+func TestAWSConfig_CallsAWSAsTheAssumedRole(t *testing.T) {
+	srv, err := awsim.Start("127.0.0.1:0", awsim.Options{ClusterName: "kerf-test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	for k, v := range map[string]string{"AWS_ENDPOINT_URL": srv.URL, "AWS_ACCESS_KEY_ID": "AKIDAWSIM", "AWS_SECRET_ACCESS_KEY": "awsim-secret",
+		"AWS_EC2_METADATA_DISABLED": "true", "AWS_CONFIG_FILE": filepath.Join(t.TempDir(), "none"), "AWS_SHARED_CREDENTIALS_FILE": filepath.Join(t.TempDir(), "none")} {
+		t.Setenv(k, v)
+	}
+	const role = "arn:aws:iam::123456789012:role/KarpenterControllerRole"
+	for _, tc := range []struct {
+		name     string
+		role     string
+		duration time.Duration
+		wantErr  string
+	}{
+		{name: "a role of the account", role: role, duration: 15 * time.Minute},
+		{name: "a role of another account", role: "arn:aws:iam::999999999999:role/Elsewhere", duration: 15 * time.Minute, wantErr: "not authorized to perform: sts:AssumeRole"},
+		{name: "longer than the role allows", role: role, duration: 2 * time.Hour, wantErr: "exceeds the MaxSessionDuration"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := srv.World.AssumedRoleRequests(tc.role)
+			cfg, err := awsConfig(context.Background(), logr.Discard(), &operator.Options{ClusterName: "kerf-test", AWSRegion: "us-east-1",
+				AssumeRoleARN: tc.role, AssumeRoleDuration: tc.duration})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = ec2.NewFromConfig(cfg).DescribeAvailabilityZones(context.Background(), &ec2.DescribeAvailabilityZonesInput{})
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := srv.World.AssumedRoleRequests(tc.role) - before; n != 1 {
+				t.Errorf("%d EC2 calls made as %s, want 1", n, tc.role)
+			}
+		})
 	}
 }

@@ -83,15 +83,19 @@ func writeError(rw http.ResponseWriter, proto protocol, reqID, service string, e
 		rw.Header().Set("Content-Type", ct)
 		rw.Header().Set("X-Amzn-ErrorType", err.Code)
 		writeBody(rw, err.Status, data)
-	case protoSQSQuery:
+	case protoSQSQuery, protoSTS:
 		fault := "Sender"
 		if err.Status >= 500 {
 			fault = "Receiver"
 		}
+		namespace, code := sqsNamespace, sqsQueryCode(err.Code)
+		if proto == protoSTS {
+			namespace, code = stsNamespace, err.Code
+		}
 		var buf bytes.Buffer
 		buf.WriteString(xmlHeader)
 		fmt.Fprintf(&buf, `<ErrorResponse xmlns="%s"><Error><Type>%s</Type><Code>%s</Code><Message>%s</Message><Detail/></Error><RequestId>%s</RequestId></ErrorResponse>`,
-			sqsNamespace, fault, escape(sqsQueryCode(err.Code)), escape(err.Message), reqID)
+			namespace, fault, escape(code), escape(err.Message), reqID)
 		rw.Header().Set("Content-Type", "text/xml")
 		writeBody(rw, err.Status, buf.Bytes())
 	default:

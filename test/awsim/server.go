@@ -27,6 +27,7 @@ const (
 	protoEC2 protocol = iota
 	protoSQSQuery
 	protoJSON
+	protoSTS
 )
 
 // Server serves a World over HTTP.
@@ -87,6 +88,9 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		}
 	}
 	action := form.Get("Action")
+	if form.Get("Version") == stsAPIVersion {
+		proto = protoSTS
+	}
 	if form.Get("Version") == sqsAPIVersion || strings.HasPrefix(r.URL.Path, "/"+s.world.opts.AccountID+"/") {
 		proto = protoSQSQuery
 	}
@@ -98,8 +102,12 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		writeError(rw, proto, reqID, "", aerr)
 		return
 	}
-	if proto == protoSQSQuery {
+	switch proto {
+	case protoSQSQuery:
 		s.serveSQSQuery(rw, r, reqID, action, form)
+		return
+	case protoSTS:
+		s.serveSTS(rw, reqID, action, newParams(form))
 		return
 	}
 	s.serveEC2(rw, r.Context(), reqID, action, newParams(form))
@@ -110,6 +118,11 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 func (s *Server) admit(r *http.Request, proto protocol, action string) *apiError {
 	if !strings.HasPrefix(r.Header.Get("Authorization"), "AWS4-HMAC-SHA256 ") && r.URL.Query().Get("X-Amz-Signature") == "" {
 		return &apiError{Code: codeMissingAuthenticationToken, Message: "Request is missing Authentication Token", Status: http.StatusForbidden}
+	}
+	if token := r.Header.Get("X-Amz-Security-Token"); token != "" {
+		if aerr := s.world.useSession(token); aerr != nil {
+			return aerr
+		}
 	}
 	delay, aerr := s.world.drawFault(action, proto)
 	if delay > 0 {

@@ -106,6 +106,8 @@ type World struct {
 	queueChanged chan struct{} // closed and replaced whenever a message becomes available
 	stopped      chan struct{} // closed by Stop: long polls return at once
 	stopOnce     sync.Once
+	// sessions are the temporary credentials AssumeRole handed out, by session token.
+	sessions map[string]*session
 }
 
 // Stop ends waiting long polls (they answer with no messages), so a server can shut down
