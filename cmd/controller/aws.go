@@ -116,6 +116,7 @@ func newCloudProvider(cfg awssdk.Config, o *operator.Options, restConfig *rest.C
 		DefaultInstanceProfile: o.DefaultInstanceProfile,
 		PodNetworking:          networking,
 		Tags:                   o.Tags,
+		ResourceNames:          o.NodeNameConvention == operator.NodeNameResource,
 		KubeClient:             kube,
 		EC2:                    ec2Client,
 		SSM:                    ssm.NewFromConfig(cfg),

@@ -404,7 +404,7 @@ func (w *World) fill(ordered []candidate, lifecycle string, target float64, dive
 				tags := mergeTags(c.lt.InstanceTags, fleetTags, []tag{{Key: "aws:ec2:fleet-id", Value: fleetID}})
 				inst, err := w.launchLocked(launchSpec{Type: c.typ, Subnet: c.subnet, ImageID: c.image, CapacityType: lifecycle,
 					Tags: tags, Groups: c.lt.SecurityGroups, UserData: c.lt.UserData, ClientToken: token, InstanceProfile: c.lt.InstanceProfile,
-					Metadata: c.lt.Metadata, Monitoring: c.lt.Monitoring}, reservation)
+					Metadata: c.lt.Metadata, Monitoring: c.lt.Monitoring, HostnameType: c.lt.HostnameType}, reservation)
 				if err != nil {
 					errs = append(errs, xmlFleetError{LaunchTemplateAndOverrides: c.xml(), Lifecycle: lifecycle, ErrorCode: err.Code, ErrorMessage: err.Message})
 					break

@@ -63,6 +63,7 @@ type launchSpec struct {
 	InstanceProfile string
 	Metadata        MetadataOptionsState
 	Monitoring      bool
+	HostnameType    string
 }
 
 // capacityLeftLocked is how many more instances a pool can start (-1: unlimited).
@@ -91,9 +92,14 @@ func (w *World) launchLocked(spec launchSpec, reservationID string) (*instance, 
 		groups = []string{w.groups[len(w.groups)-1].ID} // the VPC's default group, as EC2 does
 	}
 	now := w.now()
-	inst := &instance{ID: w.newID("i"), ReservationID: reservationID, ImageID: spec.ImageID, SubnetID: spec.Subnet.ID,
+	id := w.newID("i")
+	host := "ip-" + strings.ReplaceAll(ip, ".", "-")
+	if spec.HostnameType == hostnameResource {
+		host = id
+	}
+	inst := &instance{ID: id, ReservationID: reservationID, ImageID: spec.ImageID, SubnetID: spec.Subnet.ID,
 		Zone: spec.Subnet.Zone, ZoneID: spec.Subnet.ZoneID, Type: spec.Type, CapacityType: spec.CapacityType, State: statePending,
-		LaunchTime: now, PrivateIP: ip, PrivateDNS: w.privateDNS(ip), Tags: spec.Tags, Groups: groups, UserData: spec.UserData,
+		LaunchTime: now, PrivateIP: ip, PrivateDNS: w.privateDNS(host), Tags: spec.Tags, Groups: groups, UserData: spec.UserData,
 		ClientToken: spec.ClientToken, InstanceProfile: spec.InstanceProfile, Metadata: spec.Metadata, Monitoring: spec.Monitoring}
 	if spec.CapacityType == "spot" {
 		inst.SpotRequestID = w.newID("sir")[:12]
@@ -118,9 +124,14 @@ func (w *World) launchLocked(spec launchSpec, reservationID string) (*instance, 
 	return inst, nil
 }
 
+// Hostname types of PrivateDnsNameOptions: the private IP or the instance ID.
+const (
+	hostnameIP       = "ip-name"
+	hostnameResource = "resource-name"
+)
+
 // privateDNS follows EC2's naming: ec2.internal in us-east-1, <region>.compute.internal elsewhere.
-func (w *World) privateDNS(ip string) string {
-	host := "ip-" + strings.ReplaceAll(ip, ".", "-")
+func (w *World) privateDNS(host string) string {
 	if w.opts.Region == "us-east-1" {
 		return host + ".ec2.internal"
 	}

@@ -26,6 +26,8 @@ type launchTemplate struct {
 	InstanceProfile string
 	Metadata        MetadataOptionsState
 	Monitoring      bool
+	// HostnameType is PrivateDnsNameOptions.HostnameType: ip-name ("") or resource-name.
+	HostnameType string
 }
 
 // MetadataOptionsState is how an instance's metadata service answers, as EC2 records it; a
@@ -224,10 +226,14 @@ func (w *World) createLaunchTemplate(_ context.Context, p params) (any, *apiErro
 	if err != nil {
 		return nil, err
 	}
+	hostnameType := data.str("PrivateDnsNameOptions.HostnameType")
+	if hostnameType != "" && hostnameType != hostnameIP && hostnameType != hostnameResource {
+		return nil, invalidValue("LaunchTemplateData.PrivateDnsNameOptions.HostnameType", hostnameType)
+	}
 	lt := &launchTemplate{ID: w.newID("lt"), Name: name, Created: w.now(), Tags: ltTags, ImageID: data.str("ImageId"),
 		InstanceType: data.str("InstanceType"), UserData: data.str("UserData"), SecurityGroups: groups, InstanceTags: instTags,
 		MarketType: data.str("InstanceMarketOptions.MarketType"), BlockDevices: devices, InstanceProfile: profile,
-		Metadata: metadata, Monitoring: monitoring}
+		Metadata: metadata, Monitoring: monitoring, HostnameType: hostnameType}
 	w.templates[lt.ID] = lt
 	return launchTemplateResponse{LaunchTemplate: w.xmlLaunchTemplate(lt)}, nil
 }

@@ -69,7 +69,7 @@ func (w *World) runInstances(_ context.Context, p params) (any, *apiError) {
 		return nil, err
 	}
 	spec.InstanceProfile = firstNonEmpty(spec.InstanceProfile, lt.InstanceProfile)
-	spec.Metadata, spec.Monitoring = lt.Metadata, lt.Monitoring
+	spec.Metadata, spec.Monitoring, spec.HostnameType = lt.Metadata, lt.Monitoring, lt.HostnameType
 	if p.has("MetadataOptions") || !p.has("LaunchTemplate") {
 		if spec.Metadata, err = metadataOptions(p); err != nil {
 			return nil, err

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"time"
 
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -47,6 +48,9 @@ type CloudProviderOptions struct {
 	PodNetworking PodNetworking
 	// Tags go on every instance, volume, launch template and fleet; a node template's tags win.
 	Tags map[string]string
+	// ResourceNames names instances, and so nodes, by instance ID (EC2's resource-name hostnames)
+	// rather than private IP; v0.31's aws.nodeNameConvention.
+	ResourceNames bool
 
 	// KubeClient reads AWSNodeTemplates.
 	KubeClient client.Reader
@@ -484,6 +488,9 @@ func (c *CloudProvider) templateSpec(machine *v1alpha5.Machine, nodeTemplate *v1
 	}
 	for _, g := range groups {
 		spec.SecurityGroupIDs = append(spec.SecurityGroupIDs, g.ID)
+	}
+	if c.opts.ResourceNames {
+		spec.HostnameType = string(ec2types.HostnameTypeResourceName)
 	}
 	return spec, nil
 }

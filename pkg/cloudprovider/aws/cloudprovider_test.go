@@ -980,3 +980,26 @@ func TestCreate_PodNetworkingSettingsReachTheKubelet(t *testing.T) {
 		})
 	}
 }
+
+// v0.31's aws.nodeNameConvention=resource-name names nodes by instance ID: the launch template
+// asks EC2 for resource-name hostnames, and the instance's private DNS name, which the kubelet
+// registers as, is its ID.
+func TestCreate_ResourceNamedNodes(t *testing.T) {
+	for _, resourceNames := range []bool{false, true} {
+		e := newLaunchEnv(t, defaultNodeTemplate(v1alpha1.AMIFamilyAL2), map[string]float64{"m5.large": 0.096})
+		e.opts.ResourceNames = resourceNames
+		cp, err := aws.NewCloudProvider(e.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		launched, err := cp.Create(e.ctx, newMachine("default-names", onDemand()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		inst := e.instance(launched.Status.ProviderID)
+		host, _, _ := strings.Cut(inst.PrivateDNS, ".")
+		if want := strings.HasPrefix(host, "i-"); want != resourceNames || (resourceNames && host != inst.ID) {
+			t.Errorf("resource names %v: instance %s has private DNS name %s", resourceNames, inst.ID, inst.PrivateDNS)
+		}
+	}
+}

@@ -37,6 +37,8 @@ type LaunchTemplateSpec struct {
 	DetailedMonitoring bool                      `json:"detailedMonitoring,omitempty"`
 	// Tags go on the template and on the volumes launched from it.
 	Tags map[string]string `json:"tags,omitempty"`
+	// HostnameType names the instances, and so their nodes: ip-name (empty) or resource-name.
+	HostnameType string `json:"hostnameType,omitempty"`
 }
 
 // LaunchTemplate names a template in EC2.
@@ -215,6 +217,9 @@ func (p *DefaultLaunchTemplateProvider) create(ctx context.Context, name string,
 		Monitoring:          &ec2types.LaunchTemplatesMonitoringRequest{Enabled: aws.Bool(spec.DetailedMonitoring)},
 		TagSpecifications: []ec2types.LaunchTemplateTagSpecificationRequest{{ResourceType: ec2types.ResourceTypeVolume, Tags: ec2Tags(tags)},
 			{ResourceType: ec2types.ResourceTypeNetworkInterface, Tags: ec2Tags(tags)}},
+	}
+	if spec.HostnameType != "" {
+		data.PrivateDnsNameOptions = &ec2types.LaunchTemplatePrivateDnsNameOptionsRequest{HostnameType: ec2types.HostnameType(spec.HostnameType)}
 	}
 	if spec.InstanceProfile != "" {
 		data.IamInstanceProfile = &ec2types.LaunchTemplateIamInstanceProfileSpecificationRequest{Name: aws.String(spec.InstanceProfile)}
