@@ -36,7 +36,7 @@ type AWSNodeTemplateSpec struct {
 	// +kubebuilder:validation:MaxProperties=30
 	// +optional
 	SecurityGroupSelector map[string]string `json:"securityGroupSelector,omitempty"`
-	// AMISelector picks images by tag, or with the keys aws-ids, aws::name, aws::owners.
+	// AMISelector picks images by tag, or with the keys aws::ids (or aws-ids), aws::name, aws::owners.
 	// +kubebuilder:validation:MinProperties=1
 	// +kubebuilder:validation:MaxProperties=30
 	// +optional

@@ -219,7 +219,11 @@ func (p *DefaultAMIProvider) parameter(ctx context.Context, path string) (string
 	return id, nil
 }
 
-// fromSelector resolves an amiSelector: aws-ids, aws::name (wildcards allowed), aws::owners
+// amiSelectorIDsKey lists image IDs in an amiSelector, as Karpenter v0.31 spelt it.
+const amiSelectorIDsKey = "aws::ids"
+
+// fromSelector resolves an amiSelector: aws::ids (v0.31's key; aws-ids, as the other selectors
+// spell it, too), aws::name (wildcards allowed), aws::owners
 // (self and amazon when neither owners nor IDs are given), the rest as tags. The newest image
 // per architecture wins.
 func (p *DefaultAMIProvider) fromSelector(ctx context.Context, selector map[string]string) ([]AMI, error) {
@@ -231,7 +235,7 @@ func (p *DefaultAMIProvider) fromSelector(ctx context.Context, selector map[stri
 	tags := map[string]string{}
 	for k, v := range selector {
 		switch k {
-		case selectorIDsKey:
+		case amiSelectorIDsKey, selectorIDsKey:
 			input.Filters = append(input.Filters, ec2types.Filter{Name: aws.String("image-id"), Values: splitList(v)})
 		case "aws::name":
 			input.Filters = append(input.Filters, ec2types.Filter{Name: aws.String("name"), Values: splitList(v)})
@@ -243,7 +247,8 @@ func (p *DefaultAMIProvider) fromSelector(ctx context.Context, selector map[stri
 	}
 	input.Filters = append(input.Filters, selectorFilters(tags, "image-id")...)
 	sort.Slice(input.Filters, func(i, j int) bool { return aws.ToString(input.Filters[i].Name) < aws.ToString(input.Filters[j].Name) })
-	if _, ids := selector[selectorIDsKey]; !ids && len(input.Owners) == 0 {
+	_, ids := selector[amiSelectorIDsKey]
+	if _, dashed := selector[selectorIDsKey]; !ids && !dashed && len(input.Owners) == 0 {
 		input.Owners = []string{"self", "amazon"}
 	}
 	newest := map[string]AMI{}

@@ -130,6 +130,7 @@ func TestAMIs_SelectorNewestPerArchitectureWins(t *testing.T) {
 		{"name wildcard defaults to self and amazon owners", map[string]string{"aws::name": "amazon-eks-node-al2023-x86_64-standard-1.30-*"},
 			map[string]string{"amd64": x86}},
 		{"aws-ids pins an older image", map[string]string{"aws-ids": oldX86}, map[string]string{"amd64": oldX86}},
+		{"aws::ids, as v0.31 wrote it, pins an older image", map[string]string{"aws::ids": oldX86}, map[string]string{"amd64": oldX86}},
 		{"tags", map[string]string{"team": "ml"}, map[string]string{"amd64": oldX86}},
 	}
 	p := e.amiProvider()

@@ -350,7 +350,7 @@ func (c *CloudProvider) launchRequest(ctx context.Context, machine *v1alpha5.Mac
 		return LaunchRequest{}, err
 	}
 	req := LaunchRequest{MachineName: machine.Name, ClientToken: string(machine.UID), CapacityType: capacityType,
-		Tags: c.instanceTags(machine, nodeTemplate)}
+		Tags: c.instanceTags(machine, nodeTemplate), Context: ptr.Deref(nodeTemplate.Spec.Context, "")}
 	if req.ClientToken == "" {
 		req.ClientToken = machine.Name
 	}
@@ -435,11 +435,13 @@ func (c *CloudProvider) templatesByType(ctx context.Context, machine *v1alpha5.M
 
 // maxPodsToSet is the pod count the user data must give the kubelet for nodes of type it: its
 // pod capacity where the cluster's pod networking sets it apart from the ENI-derived count the
-// node's bootstrap would compute by itself; 0 where the bootstrap gets it right on its own (or
-// the Provisioner's kubelet maxPods already says it, or Windows, whose default Kerf models).
+// node's bootstrap would compute by itself, or where Bottlerocket, which has no pods-per-core
+// setting, must be told the count podsPerCore caps; 0 where the bootstrap gets it right on its
+// own (or the Provisioner's kubelet maxPods already says it, or Windows, whose default Kerf models).
 func (c *CloudProvider) maxPodsToSet(machine *v1alpha5.Machine, nodeTemplate *v1alpha1.AWSNodeTemplate, it *scheduling.InstanceType) int64 {
-	family := amiFamily(nodeTemplate)
-	if !c.opts.PodNetworking.podsOverridden() || (machine.Spec.Kubelet != nil && machine.Spec.Kubelet.MaxPods != nil) ||
+	family, kubelet := amiFamily(nodeTemplate), machine.Spec.Kubelet
+	podsPerCoreOnBottlerocket := family == v1alpha1.AMIFamilyBottlerocket && kubelet != nil && kubelet.PodsPerCore != nil && *kubelet.PodsPerCore > 0
+	if (!c.opts.PodNetworking.podsOverridden() && !podsPerCoreOnBottlerocket) || (kubelet != nil && kubelet.MaxPods != nil) ||
 		family == v1alpha1.AMIFamilyCustom || nodeFamilyModelFor(family).fixedDefaultPods > 0 {
 		return 0
 	}

@@ -1003,3 +1003,32 @@ func TestCreate_ResourceNamedNodes(t *testing.T) {
 		}
 	}
 }
+
+// Bottlerocket has no pods-per-core setting: a Provisioner's podsPerCore reaches it as the
+// max-pods it caps, so the node takes what the plan counted on.
+func TestCreate_PodsPerCoreReachesBottlerocketAsMaxPods(t *testing.T) {
+	e := newLaunchEnv(t, defaultNodeTemplate(v1alpha1.AMIFamilyBottlerocket), map[string]float64{"m5.large": 0.096})
+	e.opts.InstanceTypes = e.realInstanceTypes()
+	cp, err := aws.NewCloudProvider(e.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := newMachine("default-ppc", onDemand(), in(corev1.LabelInstanceTypeStable, "m5.large"))
+	m.Spec.Kubelet = &v1alpha5.KubeletConfiguration{PodsPerCore: awssdk.Int32(5)}
+	launched, err := cp.Create(e.ctx, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := base64.StdEncoding.DecodeString(e.instance(launched.Status.ProviderID).UserData)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := simkubelet.ParseUserData(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// m5.large: 2 vCPUs × 5.
+	if pods := launched.Status.Capacity.Pods().Value(); pods != 10 || s.MaxPods == nil || *s.MaxPods != 10 {
+		t.Errorf("Machine capacity %d pods, user data max pods %v; want 10 and 10", pods, s.MaxPods)
+	}
+}

@@ -35,6 +35,8 @@ type LaunchRequest struct {
 	Overrides []FleetOverride
 	// Tags for the instance.
 	Tags map[string]string
+	// Context is the node template's spec.context, passed to CreateFleet as is.
+	Context string
 }
 
 // FleetOverride is one pool: an instance type in a subnet, launched from a template.
@@ -194,8 +196,13 @@ func fleetInput(req LaunchRequest) *ec2.CreateFleetInput {
 	if req.CapacityType == v1alpha5.CapacityTypeSpot {
 		capacityType = ec2types.DefaultTargetCapacityTypeSpot
 	}
+	var fleetContext *string
+	if req.Context != "" {
+		fleetContext = aws.String(req.Context)
+	}
 	return &ec2.CreateFleetInput{
 		Type:                  ec2types.FleetTypeInstant,
+		Context:               fleetContext,
 		ClientToken:           aws.String(req.ClientToken),
 		LaunchTemplateConfigs: configs,
 		TargetCapacitySpecification: &ec2types.TargetCapacitySpecificationRequest{

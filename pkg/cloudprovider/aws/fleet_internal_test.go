@@ -23,3 +23,17 @@ func TestRenewedToken_FitsEC2AndDependsOnlyOnTheTokenAndTheDeadInstance(t *testi
 		}
 	}
 }
+
+// The node template's spec.context reaches CreateFleet (v0.31 sent it, for capacity reservations
+// shared through AWS RAM); without one, the field is left out, not sent empty.
+func TestFleetInput_SendsTheTemplatesContext(t *testing.T) {
+	req := LaunchRequest{ClientToken: "t", CapacityType: "on-demand", Tags: map[string]string{"team": "ml"},
+		Overrides: []FleetOverride{{LaunchTemplate: LaunchTemplate{ID: "lt-1"}, InstanceType: "m5.large", SubnetID: "subnet-1"}}}
+	if in := fleetInput(req); in.Context != nil {
+		t.Errorf("context %q without one in the node template", *in.Context)
+	}
+	req.Context = "ctx-reserved-1"
+	if in := fleetInput(req); in.Context == nil || *in.Context != "ctx-reserved-1" {
+		t.Errorf("context %v, want the node template's ctx-reserved-1", in.Context)
+	}
+}

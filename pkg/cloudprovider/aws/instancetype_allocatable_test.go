@@ -198,13 +198,14 @@ func TestInstanceTypes_AllocatableFollowsKubeletAndBlockDevices(t *testing.T) {
 				eviction:     []string{"memory=100Mi", "disk=2Gi"},
 				allocatable:  []string{"cpu=1930m", "memory=6903Mi", "disk=17Gi", "pods=20"},
 			}},
-		{name: "podsPerCore does not apply on Bottlerocket",
+		{name: "podsPerCore caps pods on Bottlerocket too, through max-pods",
 			family: v1alpha1.AMIFamilyBottlerocket, kubelet: &v1alpha5.KubeletConfiguration{PodsPerCore: int32p(10)},
 			want: nodeResources{
-				capacity:     []string{"cpu=2", "memory=7577Mi", "disk=20Gi", "pods=29"},
-				kubeReserved: []string{"cpu=70m", "memory=574Mi", "disk=1Gi"},
+				// min(29, 10 × 2) = 20, and Bottlerocket reserves for the pods it is told: 11 × 20 + 255
+				capacity:     []string{"cpu=2", "memory=7577Mi", "disk=20Gi", "pods=20"},
+				kubeReserved: []string{"cpu=70m", "memory=475Mi", "disk=1Gi"},
 				eviction:     []string{"memory=100Mi", "disk=2Gi"},
-				allocatable:  []string{"cpu=1930m", "memory=6903Mi", "disk=17Gi", "pods=29"},
+				allocatable:  []string{"cpu=1930m", "memory=7002Mi", "disk=17Gi", "pods=20"},
 			}},
 		{name: "evictionHard percentages are of capacity; evictionSoft reserves nothing",
 			family: v1alpha1.AMIFamilyAL2023, kubelet: &v1alpha5.KubeletConfiguration{

@@ -41,8 +41,6 @@ type nodeFamilyModel struct {
 	// fixedDefaultPods replaces the ENI limit when the kubelet sets no maxPods (Windows: 110,
 	// because Windows pods do not take an address from the VPC CNI's per-ENI pool). 0: ENI limit.
 	fixedDefaultPods int64
-	// podsPerCoreIgnored: Bottlerocket's settings have no pods-per-core.
-	podsPerCoreIgnored bool
 	// reservedMemoryFromENILimit: the EKS bootstrap scripts size kube-reserved memory from the ENI
 	// pod limit whatever maxPods says; Bottlerocket and Windows use the configured pod count.
 	reservedMemoryFromENILimit bool
@@ -55,7 +53,7 @@ func nodeFamilyModelFor(family string) nodeFamilyModel {
 	linux := nodeFamilyModel{os: "linux", reservedMemoryFromENILimit: true, storage: familyStorageFor(family)}
 	switch family {
 	case v1alpha1.AMIFamilyBottlerocket:
-		linux.podsPerCoreIgnored, linux.reservedMemoryFromENILimit = true, false
+		linux.reservedMemoryFromENILimit = false
 	case v1alpha1.AMIFamilyWindows2019, v1alpha1.AMIFamilyWindows2022:
 		build := "10.0.17763"
 		if family == v1alpha1.AMIFamilyWindows2022 {
@@ -129,7 +127,8 @@ func (s nodeShape) pods(info *ec2types.InstanceTypeInfo, vcpus int64) int64 {
 		pods = kubeletDefaultMaxPods
 	}
 	// podsPerCore 0 is the kubelet's "no limit".
-	if ppc := s.kubelet.PodsPerCore; ppc != nil && *ppc > 0 && !s.family.podsPerCoreIgnored {
+	// Bottlerocket has no pods-per-core setting: Kerf gives it the capped count as max-pods.
+	if ppc := s.kubelet.PodsPerCore; ppc != nil && *ppc > 0 {
 		pods = min(pods, int64(*ppc)*vcpus)
 	}
 	return pods

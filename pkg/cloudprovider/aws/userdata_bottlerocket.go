@@ -69,6 +69,19 @@ func (b bottlerocketBootstrap) UserData() (string, error) {
 		if len(k.EvictionHard) > 0 {
 			k8s["eviction-hard"] = k.EvictionHard
 		}
+		if len(k.EvictionSoft) > 0 {
+			k8s["eviction-soft"] = k.EvictionSoft
+		}
+		if len(k.EvictionSoftGracePeriod) > 0 {
+			periods := map[string]string{}
+			for signal, d := range k.EvictionSoftGracePeriod {
+				periods[signal] = d.Duration.String()
+			}
+			k8s["eviction-soft-grace-period"] = periods
+		}
+		if k.EvictionMaxPodGracePeriod != nil {
+			k8s["eviction-max-pod-grace-period"] = int64(*k.EvictionMaxPodGracePeriod)
+		}
 		if k.ImageGCHighThresholdPercent != nil {
 			k8s["image-gc-high-threshold-percent"] = int64(*k.ImageGCHighThresholdPercent)
 		}

@@ -3,11 +3,13 @@ package aws_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/BurntSushi/toml"
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha1"
 	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha5"
@@ -223,5 +225,38 @@ func TestUserData_AL2023WithoutTheServiceCIDRIsRefused(t *testing.T) {
 		if refused := err != nil && strings.Contains(err.Error(), "--cluster-cidr"); refused != (family == v1alpha1.AMIFamilyAL2023) {
 			t.Errorf("%s without a service CIDR: %v", family, err)
 		}
+	}
+}
+
+// A Provisioner's soft-eviction settings reach Bottlerocket nodes as Bottlerocket's own settings,
+// as they reach the kubelet flags of the other families: none is accepted and dropped.
+func TestUserData_BottlerocketCarriesSoftEviction(t *testing.T) {
+	opts := bootstrapFixture(nil)
+	opts.Kubelet.EvictionSoft = map[string]string{"memory.available": "10%"}
+	opts.Kubelet.EvictionSoftGracePeriod = map[string]metav1.Duration{"memory.available": {Duration: 90 * time.Second}}
+	opts.Kubelet.EvictionMaxPodGracePeriod = awssdk.Int32(60)
+	b, err := aws.NewBootstrapper(v1alpha1.AMIFamilyBottlerocket, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ud, err := b.UserData()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Settings struct {
+			Kubernetes struct {
+				EvictionSoft      map[string]string `toml:"eviction-soft"`
+				EvictionSoftGrace map[string]string `toml:"eviction-soft-grace-period"`
+				EvictionMaxGrace  int64             `toml:"eviction-max-pod-grace-period"`
+			} `toml:"kubernetes"`
+		} `toml:"settings"`
+	}
+	if _, err := toml.Decode(ud, &doc); err != nil {
+		t.Fatal(err)
+	}
+	k := doc.Settings.Kubernetes
+	if k.EvictionSoft["memory.available"] != "10%" || k.EvictionSoftGrace["memory.available"] != "1m30s" || k.EvictionMaxGrace != 60 {
+		t.Errorf("Bottlerocket settings %+v, want soft eviction at 10%% after 1m30s with a 60 s grace:\n%s", k, ud)
 	}
 }
