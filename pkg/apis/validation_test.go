@@ -203,9 +203,13 @@ func TestValidation_RefusesBadManifestsNamingTheField(t *testing.T) {
 		{name: "taint with unknown effect", provisioner: func(p *v1alpha5.Provisioner) {
 			p.Spec.StartupTaints = []corev1.Taint{{Key: "cni", Effect: "Sometimes"}}
 		}, want: []string{"spec.startupTaints", "taint effect must be one of"}},
-		{name: "provider and providerRef", provisioner: func(p *v1alpha5.Provisioner) {
-			p.Spec.Provider = &runtime.RawExtension{Raw: []byte(`{"subnetSelector":{"a":"b"}}`)}
-		}, want: []string{"spec.provider", "mutually exclusive"}},
+		{name: "inline provider, deprecated before v0.31", provisioner: func(p *v1alpha5.Provisioner) {
+			p.Spec.Provider, p.Spec.ProviderRef = &runtime.RawExtension{Raw: []byte(`{"subnetSelector":{"a":"b"}}`)}, nil
+		}, want: []string{"spec.provider", "move its fields into an AWSNodeTemplate and name it in providerRef"}},
+		{name: "providerRef to another kind", provisioner: func(p *v1alpha5.Provisioner) { p.Spec.ProviderRef.Kind = "EC2NodeClass" },
+			want: []string{"spec.providerRef.kind", "must be AWSNodeTemplate"}},
+		{name: "providerRef to another API version", provisioner: func(p *v1alpha5.Provisioner) { p.Spec.ProviderRef.APIVersion = "karpenter.k8s.aws/v1beta1" },
+			want: []string{"spec.providerRef.apiVersion", "must be karpenter.k8s.aws/v1alpha1"}},
 		{name: "neither provider nor providerRef", provisioner: func(p *v1alpha5.Provisioner) { p.Spec.ProviderRef = nil },
 			want: []string{"spec.providerRef", "providerRef is required"}},
 		{name: "image GC high below low", provisioner: func(p *v1alpha5.Provisioner) {

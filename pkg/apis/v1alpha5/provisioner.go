@@ -9,8 +9,8 @@ import (
 // ProvisionerSpec is the shape of the nodes a Provisioner may launch and when they go away.
 //
 // +kubebuilder:validation:XValidation:rule="!(has(self.ttlSecondsAfterEmpty) && has(self.consolidation) && has(self.consolidation.enabled) && self.consolidation.enabled)",message="ttlSecondsAfterEmpty cannot be set when consolidation.enabled is true: consolidation already removes empty nodes",fieldPath=".ttlSecondsAfterEmpty"
+// +kubebuilder:validation:XValidation:rule="!has(self.provider)",message="provider, the inline node template Karpenter deprecated before v0.31, is not supported: move its fields into an AWSNodeTemplate and name it in providerRef",fieldPath=".provider"
 // +kubebuilder:validation:XValidation:rule="has(self.provider) || has(self.providerRef)",message="providerRef is required: name the AWSNodeTemplate that describes this Provisioner's nodes",fieldPath=".providerRef"
-// +kubebuilder:validation:XValidation:rule="!(has(self.provider) && has(self.providerRef))",message="provider and providerRef are mutually exclusive: use providerRef",fieldPath=".provider"
 type ProvisionerSpec struct {
 	// Annotations are applied to every node.
 	// +optional
@@ -45,7 +45,8 @@ type ProvisionerSpec struct {
 	// KubeletConfiguration is passed to the kubelet of every node.
 	// +optional
 	KubeletConfiguration *KubeletConfiguration `json:"kubeletConfiguration,omitempty"`
-	// Provider is the deprecated inline form of the AWSNodeTemplate.
+	// Provider is the inline form of the AWSNodeTemplate Karpenter deprecated; refused, but kept
+	// so that a Provisioner stored with it still reads.
 	// +kubebuilder:pruning:PreserveUnknownFields
 	// +kubebuilder:validation:Schemaless
 	// +kubebuilder:validation:Type=object
@@ -122,6 +123,9 @@ func NormalizedLabelKey(key string) string {
 }
 
 // MachineTemplateRef names the cloud-specific node template.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.kind) || self.kind == '' || self.kind == 'AWSNodeTemplate'",message="kind must be AWSNodeTemplate, the only node template Kerf reads",fieldPath=".kind"
+// +kubebuilder:validation:XValidation:rule="!has(self.apiVersion) || self.apiVersion == '' || self.apiVersion == 'karpenter.k8s.aws/v1alpha1'",message="apiVersion must be karpenter.k8s.aws/v1alpha1, the AWSNodeTemplate's",fieldPath=".apiVersion"
 type MachineTemplateRef struct {
 	// Kind of the referent, AWSNodeTemplate when empty.
 	// +optional
