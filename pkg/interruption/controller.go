@@ -37,6 +37,8 @@ const (
 	EventInstanceStopping        = "InstanceStopping"
 	EventInstanceTerminating     = "InstanceTerminating"
 	EventInstanceUnhealthy       = "InstanceUnhealthy"
+	// EventTerminatingOnInterruption follows the message's own Event when Kerf drains the node.
+	EventTerminatingOnInterruption = "TerminatingOnInterruption"
 )
 
 const (
@@ -254,6 +256,9 @@ func (c *Controller) apply(ctx context.Context, msg cloudprovider.InterruptionMe
 	}
 	if err := c.kubeClient.Delete(ctx, target); client.IgnoreNotFound(err) != nil {
 		return fmt.Errorf("deleting %s of an interrupted instance, %w", target.GetName(), err)
+	}
+	if node != nil {
+		c.recorder.Eventf(node, nil, corev1.EventTypeNormal, EventTerminatingOnInterruption, "Interrupt", "Terminating the node: %s", reason)
 	}
 	return nil
 }

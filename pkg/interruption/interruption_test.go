@@ -194,6 +194,17 @@ func TestHandle_DrainsTheNodesAboutToGoAndDeletesEachMessage(t *testing.T) {
 					t.Errorf("no event, want %s", tc.wantEvent)
 				}
 			}
+			// A node Kerf drains says so too, as Karpenter v0.31's nodes did.
+			select {
+			case e := <-h.recorder.Events:
+				if !tc.wantDrain || !contains(e, interruption.EventTerminatingOnInterruption) {
+					t.Errorf("second event %q; draining %v", e, tc.wantDrain)
+				}
+			default:
+				if tc.wantDrain {
+					t.Errorf("no %s event for a node being drained", interruption.EventTerminatingOnInterruption)
+				}
+			}
 			if v, _ := metricstest.Value(t, h.registry, "karpenter_interruption_received_messages",
 				map[string]string{"message_type": string(tc.msg.Kind), "is_actionable": tc.actionable}); v != 1 {
 				t.Errorf("received messages %v, want 1", v)

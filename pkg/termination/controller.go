@@ -46,14 +46,14 @@ const Name = "node.termination"
 // Event reasons on the Node being terminated and on the pods it evicts.
 const (
 	EventDraining           = "Draining"
-	EventDrainBlocked       = "DrainBlocked"
+	EventFailedDraining     = "FailedDraining"
 	EventEvicted            = "Evicted"
 	EventInstanceTerminated = "InstanceTerminated"
 	EventInstanceGone       = "InstanceGone"
 )
 
 const (
-	// blockedEventInterval is the least time between two DrainBlocked Events on one Node.
+	// blockedEventInterval is the least time between two FailedDraining Events on one Node.
 	blockedEventInterval = time.Minute
 	// instanceCheckInterval is how often a draining Node's instance is looked up, to stop waiting
 	// on evictions that can never matter once it is gone.

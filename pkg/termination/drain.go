@@ -73,7 +73,7 @@ func (c *Controller) drain(ctx context.Context, node *corev1.Node, d *drain) (ti
 		// Refusals are usually a PodDisruptionBudget doing its job for seconds; a drain still
 		// refused after a minute says so on the Node, at most once a minute.
 		d.lastBlockedEvent = now
-		c.recorder.Eventf(node, refusedPod, corev1.EventTypeWarning, EventDrainBlocked, "Drain",
+		c.recorder.Eventf(node, refusedPod, corev1.EventTypeWarning, EventFailedDraining, "Drain",
 			"Eviction of pod %s/%s refused, retrying: %v", refusedPod.Namespace, refusedPod.Name, refusal)
 	}
 	return wait, nil
@@ -107,7 +107,7 @@ func (c *Controller) reportBlockers(ctx context.Context, node *corev1.Node, d *d
 	if len(blockers) > 1 {
 		others = fmt.Sprintf(" (and %d more such pods)", len(blockers)-1)
 	}
-	c.recorder.Eventf(node, pod, corev1.EventTypeWarning, EventDrainBlocked, "Drain",
+	c.recorder.Eventf(node, pod, corev1.EventTypeWarning, EventFailedDraining, "Drain",
 		"Pod %s/%s has %s; the drain waits for it to finish%s", pod.Namespace, pod.Name, podutil.DoNotEvictReason(pod), others)
 	log.FromContext(ctx).Info("drain blocked by a pod that may not be evicted", "Pod", klog.KObj(pod), "blockingPods", len(blockers))
 }

@@ -94,10 +94,10 @@ func TestTermination_DoNotEvictPodBlocksTheDrainUntilItGoesOrFinishes(t *testing
 				t.Fatal(err)
 			}
 			kubeenv.Eventually(t, 20*time.Second, "ordinary pod evicted", func() error { return goneIn(ns, ordinary.Name) })
-			kubeenv.Eventually(t, 10*time.Second, "DrainBlocked event", func() error {
+			kubeenv.Eventually(t, 10*time.Second, "FailedDraining event", func() error {
 				events := nodeEvents(t, node.Name)
 				if !slices.ContainsFunc(events, func(e string) bool {
-					return strings.HasPrefix(e, "Warning DrainBlocked: ") && strings.Contains(e, ns+"/batch") && strings.Contains(e, tc.annotation)
+					return strings.HasPrefix(e, "Warning FailedDraining: ") && strings.Contains(e, ns+"/batch") && strings.Contains(e, tc.annotation)
 				}) {
 					return fmt.Errorf("events %q", events)
 				}
