@@ -320,3 +320,55 @@ spec:
 	expectRefused(t, apply(t, manifest, metav1.FieldValidationStrict, client.DryRunAll),
 		"spec.blockDeviceMappings[0].ebs.volumeSize", "a bare integer is a number of bytes")
 }
+
+// A Machine as a Karpenter v0.31 controller stored it — knative-style conditions with a severity
+// and without reasons or messages — is a valid Machine to Kerf: Kerf reads it as initialized and
+// can write its status after an in-place upgrade.
+func TestValidation_AMachineAsV031StoredItTakesKerfsStatusWrites(t *testing.T) {
+	ctx := context.Background()
+	manifest := `
+apiVersion: karpenter.sh/v1alpha5
+kind: Machine
+metadata:
+  name: default-v031
+  labels: {karpenter.sh/provisioner-name: default}
+spec:
+  machineTemplateRef: {apiVersion: karpenter.k8s.aws/v1alpha1, kind: AWSNodeTemplate, name: default}
+  requirements:
+    - {key: node.kubernetes.io/instance-type, operator: In, values: [m5.large]}
+  resources:
+    requests: {cpu: 1100m, pods: "4"}
+`
+	if err := apply(t, manifest, metav1.FieldValidationStrict); err != nil {
+		t.Fatal(err)
+	}
+	machine := &unstructured.Unstructured{}
+	machine.SetGroupVersionKind(v1alpha5.SchemeGroupVersion.WithKind("Machine"))
+	if err := env.Client.Get(ctx, client.ObjectKey{Name: "default-v031"}, machine); err != nil {
+		t.Fatal(err)
+	}
+	conditions := []any{}
+	for _, c := range []string{v1alpha5.MachineLaunched, v1alpha5.MachineRegistered, v1alpha5.MachineInitialized, v1alpha5.MachineReady} {
+		conditions = append(conditions, map[string]any{"type": c, "status": "True", "severity": "", "lastTransitionTime": "2023-10-01T12:00:00Z"})
+	}
+	conditions = append(conditions, map[string]any{"type": v1alpha5.MachineDrifted, "status": "False", "severity": "Info"})
+	if err := unstructured.SetNestedField(machine.Object, map[string]any{"providerID": "aws:///us-east-1a/i-0123456789abcdef0",
+		"capacity": map[string]any{"cpu": "2", "pods": "29"}, "conditions": conditions}, "status"); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.WithFieldValidation(env.Client, client.FieldValidation(metav1.FieldValidationStrict)).Status().Update(ctx, machine); err != nil {
+		t.Fatalf("v0.31's status refused: %v", err)
+	}
+
+	typed := &v1alpha5.Machine{}
+	if err := env.Client.Get(ctx, client.ObjectKey{Name: "default-v031"}, typed); err != nil {
+		t.Fatal(err)
+	}
+	if !v1alpha5.IsConditionTrue(typed.Status.Conditions, v1alpha5.MachineInitialized) {
+		t.Errorf("conditions %+v: Kerf does not read the Machine as initialized", typed.Status.Conditions)
+	}
+	v1alpha5.SetCondition(&typed.Status.Conditions, v1alpha5.Condition{Type: v1alpha5.MachineEmpty, Status: metav1.ConditionFalse, Reason: "HasPods"})
+	if err := env.Client.Status().Update(ctx, typed); err != nil {
+		t.Errorf("Kerf's status write on a v0.31 Machine refused: %v", err)
+	}
+}

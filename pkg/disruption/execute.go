@@ -10,7 +10,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -220,7 +219,7 @@ func (c *Controller) awaitInitialized(ctx context.Context, cmd *command, machine
 				return false, fmt.Errorf("%w: %s", errReplacementFailed, m.Name)
 			case err != nil:
 				return false, err
-			case meta.IsStatusConditionTrue(current.Status.Conditions, v1alpha5.MachineInitialized):
+			case v1alpha5.IsConditionTrue(current.Status.Conditions, v1alpha5.MachineInitialized):
 				c.metrics.replacementInitialized.Observe(c.clock.Since(start).Seconds())
 			default:
 				seen[m.Name] = true

@@ -185,7 +185,7 @@ func (h *harness) nodeOf(provisioner, suffix string, cpu int64, podCPUs ...strin
 		h.t.Fatal(err)
 	}
 	machine.Status.ProviderID = providerID
-	machine.Status.Conditions = []metav1.Condition{{Type: v1alpha5.MachineInitialized, Status: metav1.ConditionTrue, Reason: "Initialized",
+	machine.Status.Conditions = []v1alpha5.Condition{{Type: v1alpha5.MachineInitialized, Status: metav1.ConditionTrue, Reason: "Initialized",
 		Message: "", LastTransitionTime: metav1.Now()}}
 	if err := env.Client.Status().Update(h.ctx, machine); err != nil {
 		h.t.Fatal(err)
@@ -383,7 +383,7 @@ func (h *harness) initializeReplacements(fail bool) {
 					continue
 				}
 				m.Status.ProviderID = "fake:///zone-a/" + m.Name
-				m.Status.Conditions = []metav1.Condition{{Type: v1alpha5.MachineInitialized, Status: metav1.ConditionTrue, Reason: "Initialized",
+				m.Status.Conditions = []v1alpha5.Condition{{Type: v1alpha5.MachineInitialized, Status: metav1.ConditionTrue, Reason: "Initialized",
 					LastTransitionTime: metav1.Now()}}
 				_ = env.Client.Status().Update(ctx, m)
 			}

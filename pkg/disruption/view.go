@@ -9,7 +9,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -114,7 +113,7 @@ func (c *Controller) view(ctx context.Context, exempt map[string]bool) (*view, e
 		if m.Status.ProviderID != "" {
 			byProviderID[m.Status.ProviderID] = m
 		}
-		if m.DeletionTimestamp == nil && !meta.IsStatusConditionTrue(m.Status.Conditions, v1alpha5.MachineInitialized) &&
+		if m.DeletionTimestamp == nil && !v1alpha5.IsConditionTrue(m.Status.Conditions, v1alpha5.MachineInitialized) &&
 			v.now.Sub(m.CreationTimestamp.Time) < launchSettle {
 			v.launching++
 		}

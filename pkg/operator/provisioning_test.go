@@ -12,7 +12,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -134,7 +133,7 @@ func TestControllers_PendingPodBecomesAnInitializedNodeOnAWS(t *testing.T) {
 		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(machine), machine); err != nil {
 			return err
 		}
-		if !meta.IsStatusConditionTrue(machine.Status.Conditions, v1alpha5.MachineInitialized) {
+		if !v1alpha5.IsConditionTrue(machine.Status.Conditions, v1alpha5.MachineInitialized) {
 			return fmt.Errorf("machine %s conditions %+v", machine.Name, machine.Status.Conditions)
 		}
 		return nil

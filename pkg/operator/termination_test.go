@@ -8,7 +8,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -80,7 +79,7 @@ func TestControllers_RestartMidDrainAndAfterTerminateTerminatesOnce(t *testing.T
 		if err := env.Client.Get(ctx, client.ObjectKey{Name: "drain-1"}, machine); err != nil {
 			return err
 		}
-		if !meta.IsStatusConditionTrue(machine.Status.Conditions, v1alpha5.MachineInitialized) {
+		if !v1alpha5.IsConditionTrue(machine.Status.Conditions, v1alpha5.MachineInitialized) {
 			return fmt.Errorf("conditions %+v", machine.Status.Conditions)
 		}
 		return nil

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
@@ -154,7 +153,7 @@ func (n *Nominations) Apply(snap *scheduling.Snapshot, machines []v1alpha5.Machi
 // graceEnds is when the kube-scheduler's time to place the pods of m's node is up: placementGrace
 // after the node was initialized; false while it is not.
 func graceEnds(m *v1alpha5.Machine) (time.Time, bool) {
-	initialized := meta.FindStatusCondition(m.Status.Conditions, v1alpha5.MachineInitialized)
+	initialized := v1alpha5.FindCondition(m.Status.Conditions, v1alpha5.MachineInitialized)
 	if initialized == nil || initialized.Status != metav1.ConditionTrue {
 		return time.Time{}, false
 	}

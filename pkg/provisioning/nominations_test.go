@@ -20,7 +20,7 @@ import (
 // afresh once that node is initialized, its Machine gone, or the nomination too old.
 func TestNominations_HoldPodsOnNodesOnTheirWay(t *testing.T) {
 	start := time.Now()
-	initialized := []metav1.Condition{{Type: v1alpha5.MachineInitialized, Status: metav1.ConditionTrue, LastTransitionTime: metav1.NewTime(start)}}
+	initialized := []v1alpha5.Condition{{Type: v1alpha5.MachineInitialized, Status: metav1.ConditionTrue, LastTransitionTime: metav1.NewTime(start)}}
 	for _, tc := range []struct {
 		name    string
 		machine *v1alpha5.Machine // nil: gone

@@ -4,7 +4,6 @@ import (
 	"context"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -109,5 +108,5 @@ func (t *ChangeTrigger) Register(mgr ctrl.Manager) error {
 // registered reports whether a Machine's Node came: once it did, the Machine's pods are the Node's.
 func registered(o client.Object) bool {
 	machine, ok := o.(*v1alpha5.Machine)
-	return ok && meta.IsStatusConditionTrue(machine.Status.Conditions, v1alpha5.MachineRegistered)
+	return ok && v1alpha5.IsConditionTrue(machine.Status.Conditions, v1alpha5.MachineRegistered)
 }

@@ -15,7 +15,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/pricing"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/utils/clock"
 
 	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha5"
@@ -90,9 +89,9 @@ func (s *Stack) Status(ctx context.Context) (Status, error) {
 	for _, m := range machines.Items {
 		ms := MachineStatus{Name: m.Name, Provisioner: m.Labels[v1alpha5.ProvisionerNameLabelKey], InstanceType: m.Labels[v1alpha5.LabelInstanceType],
 			Zone: m.Labels[v1alpha5.LabelTopologyZone], CapacityType: m.Labels[v1alpha5.CapacityTypeLabelKey],
-			Launched:    meta.IsStatusConditionTrue(m.Status.Conditions, v1alpha5.MachineLaunched),
-			Registered:  meta.IsStatusConditionTrue(m.Status.Conditions, v1alpha5.MachineRegistered),
-			Initialized: meta.IsStatusConditionTrue(m.Status.Conditions, v1alpha5.MachineInitialized)}
+			Launched:    v1alpha5.IsConditionTrue(m.Status.Conditions, v1alpha5.MachineLaunched),
+			Registered:  v1alpha5.IsConditionTrue(m.Status.Conditions, v1alpha5.MachineRegistered),
+			Initialized: v1alpha5.IsConditionTrue(m.Status.Conditions, v1alpha5.MachineInitialized)}
 		if ms.Launched && ms.InstanceType != "" {
 			ms.USDPerHour = price(prices, ms.InstanceType, ms.Zone, ms.CapacityType)
 		}

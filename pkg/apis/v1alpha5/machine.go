@@ -61,7 +61,7 @@ type MachineStatus struct {
 	Allocatable corev1.ResourceList `json:"allocatable,omitempty"`
 	// Conditions of the Machine.
 	// +optional
-	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	Conditions []Condition `json:"conditions,omitempty"`
 }
 
 // Machine is Kerf's persisted intent to have one node. It is created before the cloud call, so a

@@ -124,8 +124,8 @@ func NormalizedLabelKey(key string) string {
 
 // MachineTemplateRef names the cloud-specific node template.
 //
-// +kubebuilder:validation:XValidation:rule="!has(self.kind) || self.kind == '' || self.kind == 'AWSNodeTemplate'",message="kind must be AWSNodeTemplate, the only node template Kerf reads",fieldPath=".kind"
-// +kubebuilder:validation:XValidation:rule="!has(self.apiVersion) || self.apiVersion == '' || self.apiVersion == 'karpenter.k8s.aws/v1alpha1'",message="apiVersion must be karpenter.k8s.aws/v1alpha1, the AWSNodeTemplate's",fieldPath=".apiVersion"
+// +kubebuilder:validation:XValidation:rule="!has(self.kind) || self.kind == ” || self.kind == 'AWSNodeTemplate'",message="kind must be AWSNodeTemplate, the only node template Kerf reads",fieldPath=".kind"
+// +kubebuilder:validation:XValidation:rule="!has(self.apiVersion) || self.apiVersion == ” || self.apiVersion == 'karpenter.k8s.aws/v1alpha1'",message="apiVersion must be karpenter.k8s.aws/v1alpha1, the AWSNodeTemplate's",fieldPath=".apiVersion"
 type MachineTemplateRef struct {
 	// Kind of the referent, AWSNodeTemplate when empty.
 	// +optional
@@ -159,7 +159,7 @@ type ProvisionerStatus struct {
 	LastScaleTime *metav1.Time `json:"lastScaleTime,omitempty"`
 	// Conditions of the Provisioner.
 	// +optional
-	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	Conditions []Condition `json:"conditions,omitempty"`
 	// Resources is the sum of the capacity of the Provisioner's nodes and launching Machines.
 	// +optional
 	Resources corev1.ResourceList `json:"resources,omitempty"`

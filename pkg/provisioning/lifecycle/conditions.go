@@ -3,7 +3,6 @@ package lifecycle
 import (
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha5"
@@ -33,7 +32,7 @@ const (
 
 // setCondition records a condition, moving its transition time only when its status changes.
 func setCondition(machine *v1alpha5.Machine, now time.Time, conditionType string, status metav1.ConditionStatus, reason, message string) {
-	meta.SetStatusCondition(&machine.Status.Conditions, metav1.Condition{
+	v1alpha5.SetCondition(&machine.Status.Conditions, v1alpha5.Condition{
 		Type:               conditionType,
 		Status:             status,
 		Reason:             reason,
@@ -45,7 +44,7 @@ func setCondition(machine *v1alpha5.Machine, now time.Time, conditionType string
 
 // isTrue reports whether the Machine has the condition with status True.
 func isTrue(machine *v1alpha5.Machine, conditionType string) bool {
-	return meta.IsStatusConditionTrue(machine.Status.Conditions, conditionType)
+	return v1alpha5.IsConditionTrue(machine.Status.Conditions, conditionType)
 }
 
 // setReady sums up the lifecycle conditions: Ready is True once the Machine is launched,
@@ -61,7 +60,7 @@ func setReady(machine *v1alpha5.Machine, now time.Time) {
 		}
 		message := step.conditionType + " is not True"
 		status := metav1.ConditionUnknown
-		if c := meta.FindStatusCondition(machine.Status.Conditions, step.conditionType); c != nil {
+		if c := v1alpha5.FindCondition(machine.Status.Conditions, step.conditionType); c != nil {
 			message = c.Message
 			if c.Status == metav1.ConditionFalse {
 				status = metav1.ConditionFalse

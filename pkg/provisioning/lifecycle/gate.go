@@ -10,7 +10,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
@@ -103,7 +102,7 @@ func (c *Controller) openGate(ctx context.Context, s *scope) (phaseResult, error
 		}
 	}
 	if waiting > 0 {
-		registered := meta.FindStatusCondition(machine.Status.Conditions, v1alpha5.MachineRegistered)
+		registered := v1alpha5.FindCondition(machine.Status.Conditions, v1alpha5.MachineRegistered)
 		if registered != nil {
 			if waited := c.clock.Since(registered.LastTransitionTime.Time); waited < c.batchOpenTimeout {
 				return phaseResult{requeueAfter: min(gatePoll, c.batchOpenTimeout-waited)}, nil

@@ -4,7 +4,6 @@ import (
 	"context"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha5"
@@ -19,7 +18,7 @@ func (c *Controller) liveness(ctx context.Context, s *scope) (phaseResult, error
 	if isTrue(machine, v1alpha5.MachineRegistered) {
 		return phaseResult{}, nil
 	}
-	launched := meta.FindStatusCondition(machine.Status.Conditions, v1alpha5.MachineLaunched)
+	launched := v1alpha5.FindCondition(machine.Status.Conditions, v1alpha5.MachineLaunched)
 	if launched == nil {
 		return phaseResult{}, nil
 	}

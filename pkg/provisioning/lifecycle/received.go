@@ -7,7 +7,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -34,7 +33,7 @@ func (c *Controller) received(ctx context.Context, s *scope) (phaseResult, error
 	if !ok || node == nil || machine.Annotations[v1alpha5.ReceivedPodsAnnotationKey] != "" {
 		return phaseResult{}, nil
 	}
-	initialized := meta.FindStatusCondition(machine.Status.Conditions, v1alpha5.MachineInitialized)
+	initialized := v1alpha5.FindCondition(machine.Status.Conditions, v1alpha5.MachineInitialized)
 	if initialized == nil || initialized.Status != metav1.ConditionTrue {
 		return phaseResult{}, nil
 	}

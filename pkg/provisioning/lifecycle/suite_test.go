@@ -13,7 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -452,11 +451,11 @@ func (h *harness) cleanup() {
 }
 
 // condition returns the Machine's condition of this type, or a zero one.
-func condition(m *v1alpha5.Machine, conditionType string) metav1.Condition {
-	if c := meta.FindStatusCondition(m.Status.Conditions, conditionType); c != nil {
+func condition(m *v1alpha5.Machine, conditionType string) v1alpha5.Condition {
+	if c := v1alpha5.FindCondition(m.Status.Conditions, conditionType); c != nil {
 		return *c
 	}
-	return metav1.Condition{}
+	return v1alpha5.Condition{}
 }
 
 // expectCondition fails unless the Machine's condition has this status and reason.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -24,7 +23,7 @@ const terminationPoll = 2 * time.Second
 
 // launchedAt is when the Machine's launch was recorded; false while it has not launched.
 func launchedAt(machine *v1alpha5.Machine) (time.Time, bool) {
-	launched := meta.FindStatusCondition(machine.Status.Conditions, v1alpha5.MachineLaunched)
+	launched := v1alpha5.FindCondition(machine.Status.Conditions, v1alpha5.MachineLaunched)
 	if launched == nil || launched.Status != metav1.ConditionTrue {
 		return time.Time{}, false
 	}
