@@ -84,6 +84,15 @@ func watch(ctx context.Context, s *stack.Stack, out io.Writer) error {
 	defer ticker.Stop()
 	for {
 		for _, p := range s.Processes() {
+			if p == s.Controller() && p.ExitedCleanly() {
+				// It stops to apply changed settings (the karpenter-global-settings ConfigMap);
+				// a kubelet would start it again, and so does the sandbox.
+				fmt.Fprintf(out, "%s  controller stopped to apply changed settings; starting it again\n", clock())
+				if err := s.StartController(ctx); err != nil {
+					return err
+				}
+				continue
+			}
 			if err := p.Err(); err != nil {
 				return fmt.Errorf("%w (see its log under %s)", err, filepath.Dir(s.LogPath(p.Name)))
 			}

@@ -59,6 +59,16 @@ func (p *Process) Err() error {
 	}
 }
 
+// ExitedCleanly reports whether the process has ended with status 0.
+func (p *Process) ExitedCleanly() bool {
+	select {
+	case <-p.done:
+		return p.err == nil
+	default:
+		return false
+	}
+}
+
 // Stop asks the process group to end with SIGTERM and kills it after grace.
 func (p *Process) Stop(grace time.Duration) error {
 	select {
