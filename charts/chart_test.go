@@ -59,7 +59,20 @@ type rendered struct {
 
 func render(t *testing.T, set ...string) rendered {
 	t.Helper()
+	return renderWith(t, "", set...)
+}
+
+// renderWith renders with a values file holding valuesYAML (none when empty) and the --set values.
+func renderWith(t *testing.T, valuesYAML string, set ...string) rendered {
+	t.Helper()
 	args := []string{"template", "kerf", chart, "--namespace", "kerf-system", "--include-crds", "--kube-version", kubeVersion}
+	if valuesYAML != "" {
+		file := filepath.Join(t.TempDir(), "values.yaml")
+		if err := os.WriteFile(file, []byte(valuesYAML), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "--values", file)
+	}
 	for _, s := range set {
 		args = append(args, "--set", s)
 	}
@@ -125,7 +138,7 @@ func one[T runtime.Object](t *testing.T, r rendered) T {
 }
 
 func TestChart_Lints(t *testing.T) {
-	if out, err := helm(t, "lint", chart, "--strict", "--set", "settings.clusterName=demo", "--set", demoEndpoint); err != nil {
+	if out, err := helm(t, "lint", chart, "--strict", "--set", "settings.aws.clusterName=demo", "--set", demoEndpoint); err != nil {
 		t.Fatalf("helm lint: %v\n%s", err, out)
 	}
 }
@@ -133,17 +146,19 @@ func TestChart_Lints(t *testing.T) {
 // demoEndpoint sets the API server URL new nodes join, which the chart cannot discover.
 const demoEndpoint = "settings.clusterEndpoint=https://ABCDEF.gr7.us-east-1.eks.amazonaws.com"
 
-// The cluster's name is the one setting a user must give: the endpoint, CA and service CIDR new
-// nodes need are read from EKS when not set.
+// The cluster's name is the one setting a user must give, under v0.31's key or Kerf's: the
+// endpoint, CA and service CIDR new nodes need are read from EKS when not set.
 func TestChart_RequiresClusterName(t *testing.T) {
-	if _, err := helm(t, "template", "kerf", chart, "--kube-version", kubeVersion, "--set", "settings.clusterName=demo"); err != nil {
-		t.Errorf("rendering with only the cluster name: %v", err)
+	for _, key := range []string{"settings.aws.clusterName", "settings.clusterName"} {
+		if _, err := helm(t, "template", "kerf", chart, "--kube-version", kubeVersion, "--set", key+"=demo"); err != nil {
+			t.Errorf("rendering with only %s: %v", key, err)
+		}
 	}
 	for _, tc := range []struct {
 		set  []string
 		want string
 	}{
-		{set: []string{demoEndpoint}, want: "settings.clusterName is required"},
+		{set: []string{demoEndpoint}, want: "settings.aws.clusterName (or settings.clusterName) is required"},
 	} {
 		t.Run(tc.want, func(t *testing.T) {
 			args := []string{"template", "kerf", chart, "--kube-version", kubeVersion}
@@ -180,7 +195,7 @@ func TestChart_CRDsEqualTheGeneratedOnes(t *testing.T) {
 			t.Errorf("chart's %s differs from pkg/apis/crds: run make generate", name)
 		}
 	}
-	if n := len(find[*apiextensionsv1.CustomResourceDefinition](render(t, "settings.clusterName=demo", demoEndpoint))); n != len(generated) {
+	if n := len(find[*apiextensionsv1.CustomResourceDefinition](render(t, "settings.aws.clusterName=demo", demoEndpoint))); n != len(generated) {
 		t.Errorf("helm installs %d CRDs, want %d", n, len(generated))
 	}
 }
@@ -202,8 +217,25 @@ func podEnv(t *testing.T, c corev1.Container, namespace string) map[string]strin
 	return env
 }
 
+// options are what the binary makes of the rendered chart: the container's environment over the
+// karpenter-global-settings ConfigMap, as a pod would start.
+func options(t *testing.T, r rendered) *operator.Options {
+	t.Helper()
+	d := one[*appsv1.Deployment](t, r)
+	env := podEnv(t, d.Spec.Template.Spec.Containers[0], d.Namespace)
+	settings := one[*corev1.ConfigMap](t, r)
+	if settings.Name != operator.GlobalSettingsConfigMap || settings.Namespace != d.Namespace {
+		t.Errorf("settings in ConfigMap %s/%s, want %s in the release namespace %s", settings.Namespace, settings.Name, operator.GlobalSettingsConfigMap, d.Namespace)
+	}
+	opts, err := operator.ParseOptionsWithSettings(nil, func(k string) string { return env[k] }, settings.Data)
+	if err != nil {
+		t.Fatalf("the binary refuses the chart's settings: %v", err)
+	}
+	return opts
+}
+
 func TestChart_DefaultValues(t *testing.T) {
-	r := render(t, "settings.clusterName=demo", demoEndpoint)
+	r := render(t, "settings.aws.clusterName=demo", demoEndpoint)
 	d := one[*appsv1.Deployment](t, r)
 	pod := d.Spec.Template.Spec
 	c := pod.Containers[0]
@@ -224,11 +256,8 @@ func TestChart_DefaultValues(t *testing.T) {
 				t.Errorf("chart sets %s, which no flag reads", name)
 			}
 		}
-		opts, err := operator.ParseOptions(nil, func(k string) string { return env[k] })
-		if err != nil {
-			t.Fatalf("the binary refuses the chart's settings: %v", err)
-		}
-		if opts.ClusterName != "demo" || opts.LeaderElectionNamespace != "kerf-system" || !opts.LeaderElection {
+		opts := options(t, r)
+		if opts.ClusterName != "demo" || opts.LeaderElectionNamespace != "kerf-system" || !opts.LeaderElection || !opts.ENILimitedPodDensity {
 			t.Errorf("options from the chart: %+v", opts)
 		}
 		ports := map[string]int32{}
@@ -350,18 +379,14 @@ func TestChart_NonDefaultValues(t *testing.T) {
 		"settings.clusterEndpoint=https://PROD.yl4.eu-west-1.eks.amazonaws.com",
 		"settings.interruptionQueue=prod-interruptions",
 		"settings.leaderElection=false",
-		"settings.logLevel=debug",
+		"logLevel=debug",
 		"settings.isolatedVPC=true",
 		"replicas=1",
 		"serviceAccount.annotations.eks\\.amazonaws\\.com/role-arn=arn:aws:iam::111122223333:role/kerf",
 		"serviceMonitor.enabled=true",
 	)
 	d := one[*appsv1.Deployment](t, r)
-	env := podEnv(t, d.Spec.Template.Spec.Containers[0], d.Namespace)
-	opts, err := operator.ParseOptions(nil, func(k string) string { return env[k] })
-	if err != nil {
-		t.Fatalf("the binary refuses the chart's settings: %v", err)
-	}
+	opts := options(t, r)
 	if opts.ClusterEndpoint != "https://PROD.yl4.eu-west-1.eks.amazonaws.com" || opts.InterruptionQueue != "prod-interruptions" || opts.LeaderElection || opts.LogLevel != "debug" || !opts.IsolatedVPC {
 		t.Errorf("settings did not reach the binary: %+v", opts)
 	}
@@ -384,18 +409,3 @@ func TestChart_NonDefaultValues(t *testing.T) {
 
 func bufioReader(s string) *bufio.Reader { return bufio.NewReader(strings.NewReader(s)) }
 
-// A Karpenter v0.31 values file names the interruption queue settings.aws.interruptionQueueName;
-// it reaches the binary as Kerf's own setting does.
-func TestChart_ReadsKarpentersInterruptionQueueName(t *testing.T) {
-	r := render(t, "settings.clusterName=prod", "settings.clusterEndpoint=https://prod.example",
-		"settings.aws.interruptionQueueName=prod-karpenter", "settings.drainOnRebalanceRecommendation=true")
-	d := one[*appsv1.Deployment](t, r)
-	env := podEnv(t, d.Spec.Template.Spec.Containers[0], d.Namespace)
-	opts, err := operator.ParseOptions(nil, func(k string) string { return env[k] })
-	if err != nil {
-		t.Fatalf("the binary refuses the chart's settings: %v", err)
-	}
-	if opts.InterruptionQueue != "prod-karpenter" || !opts.DrainOnRebalance {
-		t.Errorf("interruption queue %q, drain on rebalance %v; want prod-karpenter, true", opts.InterruptionQueue, opts.DrainOnRebalance)
-	}
-}

@@ -29,9 +29,11 @@ var serviceAccountGroups = []string{"system:serviceaccounts", "system:serviceacc
 // chartKubeVersion is what helm template assumes the cluster runs.
 const chartKubeVersion = "v1.36.3"
 
-// renderChart runs helm template on charts/kerf and returns its objects.
+// renderChart runs helm template on charts/kerf with the values a Karpenter v0.31 user sets
+// (its getting-started guide's keys) and returns its objects.
 func renderChart(ctx context.Context, helm, clusterName string) ([]*unstructured.Unstructured, error) {
-	return renderChartWith(ctx, helm, "settings.clusterName="+clusterName)
+	return renderChartWith(ctx, helm, "settings.aws.clusterName="+clusterName, "settings.aws.interruptionQueueName="+InterruptionQueue,
+		"settings.aws.defaultInstanceProfile="+awsim.NodeInstanceProfileFor(clusterName))
 }
 
 // renderChartWith renders the chart with each of sets as a --set value.
@@ -75,9 +77,7 @@ func decodeManifests(r io.Reader) ([]*unstructured.Unstructured, error) {
 // NAME=value pairs; the namespace comes from the Downward API in a cluster and is the chart's
 // namespace here.
 func chartEnvironment(ctx context.Context, helm, clusterName string) ([]string, error) {
-	// The instance profile under Karpenter v0.31's key, which the chart reads too.
-	objects, err := renderChartWith(ctx, helm, "settings.clusterName="+clusterName,
-		"settings.interruptionQueue="+InterruptionQueue, "settings.aws.defaultInstanceProfile="+awsim.NodeInstanceProfileFor(clusterName))
+	objects, err := renderChart(ctx, helm, clusterName)
 	if err != nil {
 		return nil, err
 	}
@@ -105,8 +105,9 @@ func chartEnvironment(ctx context.Context, helm, clusterName string) ([]string, 
 	return nil, fmt.Errorf("the chart renders no Deployment")
 }
 
-// installChartRBAC creates the chart's namespace, ServiceAccount and RBAC objects: everything the
-// controller's permissions depend on. The Deployment is the controller process itself.
+// installChartRBAC creates the chart's namespace, ServiceAccount and RBAC objects (everything the
+// controller's permissions depend on) and the karpenter-global-settings ConfigMap the controller
+// reads its v0.31 settings from. The Deployment is the controller process itself.
 func (s *Stack) installChartRBAC(ctx context.Context) error {
 	objects, err := renderChart(ctx, s.binaries.Helm, s.opts.ClusterName)
 	if err != nil {
@@ -118,7 +119,7 @@ func (s *Stack) installChartRBAC(ctx context.Context) error {
 	}
 	for _, u := range objects {
 		switch u.GetKind() {
-		case "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding":
+		case "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "ConfigMap":
 			if err := s.Env.Client.Create(ctx, u); err != nil {
 				return fmt.Errorf("creating the chart's %s %s, %w", u.GetKind(), u.GetName(), err)
 			}
