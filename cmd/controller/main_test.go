@@ -121,8 +121,8 @@ func TestController_TakesTheLeaseServesProbesAndReleasesTheLeaseOnSIGTERM(t *tes
 	}
 	kubeenv.Eventually(t, 10*time.Second, "serving metrics", func() error {
 		body, err := get(fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort))
-		if err == nil && !strings.Contains(body, `kerf_build_info{version="dev"} 1`) {
-			err = fmt.Errorf("no kerf_build_info in /metrics")
+		if err == nil && !strings.Contains(body, `karpenter_build_info{version="dev"} 1`) {
+			err = fmt.Errorf("no karpenter_build_info in /metrics")
 		}
 		return err
 	})

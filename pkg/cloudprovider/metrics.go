@@ -17,25 +17,38 @@ import (
 type Metrics struct {
 	duration *prometheus.HistogramVec
 	errors   *prometheus.CounterVec
+	cpu      *prometheus.GaugeVec
+	memory   *prometheus.GaugeVec
+	price    *prometheus.GaugeVec
 	clock    clock.PassiveClock
 }
 
-// NewMetrics registers kerf_cloudprovider_duration_seconds and kerf_cloudprovider_errors_total;
-// durations are read from clk.
+// NewMetrics registers the cloud provider metrics, under Karpenter v0.31's names: call durations
+// and errors, and the instance types' vCPUs, memory and estimated prices as listed; durations are
+// read from clk.
 func NewMetrics(registry prometheus.Registerer, clk clock.PassiveClock) (*Metrics, error) {
 	m := &Metrics{
 		clock: clk,
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "kerf_cloudprovider_duration_seconds",
+			Name:    "karpenter_cloudprovider_duration_seconds",
 			Help:    "Duration of cloud provider calls by provider and method.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 2, 12), // 10 ms to ~20 s
 		}, []string{"provider", "method"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "kerf_cloudprovider_errors_total",
+			Name: "karpenter_cloudprovider_errors_total",
 			Help: "Failed cloud provider calls by provider, method and error kind.",
 		}, []string{"provider", "method", "error"}),
+		cpu: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "karpenter_cloudprovider_instance_type_cpu_cores", Help: "vCPUs of an instance type.",
+		}, []string{"instance_type"}),
+		memory: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "karpenter_cloudprovider_instance_type_memory_bytes", Help: "Memory of an instance type, in bytes, as its nodes report it.",
+		}, []string{"instance_type"}),
+		price: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "karpenter_cloudprovider_instance_type_price_estimate", Help: "Estimated hourly price of an instance type in a zone and capacity type, as Kerf plans with it.",
+		}, []string{"instance_type", "capacity_type", "zone"}),
 	}
-	for _, c := range []prometheus.Collector{m.duration, m.errors} {
+	for _, c := range []prometheus.Collector{m.duration, m.errors, m.cpu, m.memory, m.price} {
 		if err := registry.Register(c); err != nil {
 			return nil, fmt.Errorf("registering cloud provider metrics, %w", err)
 		}
@@ -96,7 +109,15 @@ func (m *measured) List(ctx context.Context) (out []*v1alpha5.Machine, err error
 
 func (m *measured) GetInstanceTypes(ctx context.Context, p *v1alpha5.Provisioner) (out []*scheduling.InstanceType, err error) {
 	defer func(start time.Time) { m.observe("GetInstanceTypes", start, err) }(m.clock())
-	return m.CloudProvider.GetInstanceTypes(ctx, p)
+	out, err = m.CloudProvider.GetInstanceTypes(ctx, p)
+	for _, it := range out {
+		m.metrics.cpu.WithLabelValues(it.Name).Set(it.Capacity.Cpu().AsApproximateFloat64())
+		m.metrics.memory.WithLabelValues(it.Name).Set(it.Capacity.Memory().AsApproximateFloat64())
+		for _, o := range it.Offerings {
+			m.metrics.price.WithLabelValues(it.Name, o.CapacityType, o.Zone).Set(o.Price)
+		}
+	}
+	return out, err
 }
 
 func (m *measured) IsDrifted(ctx context.Context, machine *v1alpha5.Machine) (reason DriftReason, err error) {

@@ -8,11 +8,14 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha5"
 	"github.com/kerf-autoscaler/kerf/pkg/cloudprovider"
 	"github.com/kerf-autoscaler/kerf/pkg/cloudprovider/fake"
+	"github.com/kerf-autoscaler/kerf/pkg/scheduling"
 	"github.com/kerf-autoscaler/kerf/test/metricstest"
 )
 
@@ -39,16 +42,16 @@ func TestMetrics_CountCallsAndErrorsByKind(t *testing.T) {
 	}
 
 	want := `
-# HELP kerf_cloudprovider_errors_total Failed cloud provider calls by provider, method and error kind.
-# TYPE kerf_cloudprovider_errors_total counter
-kerf_cloudprovider_errors_total{error="insufficient_capacity",method="Create",provider="fake"} 2
-kerf_cloudprovider_errors_total{error="machine_not_found",method="Delete",provider="fake"} 1
+# HELP karpenter_cloudprovider_errors_total Failed cloud provider calls by provider, method and error kind.
+# TYPE karpenter_cloudprovider_errors_total counter
+karpenter_cloudprovider_errors_total{error="insufficient_capacity",method="Create",provider="fake"} 2
+karpenter_cloudprovider_errors_total{error="machine_not_found",method="Delete",provider="fake"} 1
 `
-	if err := testutil.GatherAndCompare(registry, strings.NewReader(want), "kerf_cloudprovider_errors_total"); err != nil {
+	if err := testutil.GatherAndCompare(registry, strings.NewReader(want), "karpenter_cloudprovider_errors_total"); err != nil {
 		t.Error(err)
 	}
 	// One duration series per method called, errors or not.
-	if n := testutil.CollectAndCount(registry, "kerf_cloudprovider_duration_seconds"); n != 3 {
+	if n := testutil.CollectAndCount(registry, "karpenter_cloudprovider_duration_seconds"); n != 3 {
 		t.Errorf("%d duration series, want 3 (Create, Delete, List)", n)
 	}
 	if got := durationSum(t, registry, "List"); got != 2 {
@@ -71,12 +74,42 @@ func (s slowList) List(ctx context.Context) ([]*v1alpha5.Machine, error) {
 	return s.CloudProvider.List(ctx)
 }
 
-// durationSum is the total seconds kerf_cloudprovider_duration_seconds holds for method.
+// durationSum is the total seconds karpenter_cloudprovider_duration_seconds holds for method.
 func durationSum(t *testing.T, registry *prometheus.Registry, method string) float64 {
 	t.Helper()
-	n, sum := metricstest.Histogram(t, registry, "kerf_cloudprovider_duration_seconds", map[string]string{"method": method})
+	n, sum := metricstest.Histogram(t, registry, "karpenter_cloudprovider_duration_seconds", map[string]string{"method": method})
 	if n == 0 {
 		t.Fatalf("no duration recorded for %s", method)
 	}
 	return sum
+}
+
+// The instance types a Provisioner is offered show on a dashboard as v0.31 showed them: vCPUs,
+// memory and the price Kerf plans with per zone and capacity type.
+func TestMetrics_InstanceTypesAsListed(t *testing.T) {
+	registry := prometheus.NewRegistry()
+	metrics, err := cloudprovider.NewMetrics(registry, clocktesting.NewFakeClock(time.Now()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m5 := &scheduling.InstanceType{Name: "m5.large", Capacity: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2"), corev1.ResourceMemory: resource.MustParse("8Gi")},
+		Offerings: scheduling.Offerings{{Zone: "us-east-1a", CapacityType: v1alpha5.CapacityTypeSpot, Price: 0.04, Available: true},
+			{Zone: "us-east-1a", CapacityType: v1alpha5.CapacityTypeOnDemand, Price: 0.096, Available: true}}}
+	if _, err := metrics.Decorate(fake.New(m5)).GetInstanceTypes(context.Background(), &v1alpha5.Provisioner{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		metric string
+		labels map[string]string
+		want   float64
+	}{
+		{"karpenter_cloudprovider_instance_type_cpu_cores", map[string]string{"instance_type": "m5.large"}, 2},
+		{"karpenter_cloudprovider_instance_type_memory_bytes", map[string]string{"instance_type": "m5.large"}, 8 << 30},
+		{"karpenter_cloudprovider_instance_type_price_estimate", map[string]string{"instance_type": "m5.large", "capacity_type": "spot", "zone": "us-east-1a"}, 0.04},
+		{"karpenter_cloudprovider_instance_type_price_estimate", map[string]string{"instance_type": "m5.large", "capacity_type": "on-demand", "zone": "us-east-1a"}, 0.096},
+	} {
+		if got, ok := metricstest.Value(t, registry, tc.metric, tc.labels); !ok || got != tc.want {
+			t.Errorf("%s%v = %v (present %v), want %v", tc.metric, tc.labels, got, ok, tc.want)
+		}
+	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/kerf-autoscaler/kerf/pkg/cloudprovider"
 	"github.com/kerf-autoscaler/kerf/pkg/consolidation"
 	"github.com/kerf-autoscaler/kerf/pkg/disruption"
+	"github.com/kerf-autoscaler/kerf/test/metricstest"
 )
 
 func TestEmptiness_MarksEmptyNodesAndDeletesThemAfterTheirTTL(t *testing.T) {
@@ -119,6 +120,13 @@ func TestExpiration_ReplacesBeforeItRemoves(t *testing.T) {
 	}
 	if ev := h.recorder.find(out.Nodes[0], disruption.EventTerminating); len(ev) == 0 {
 		t.Errorf("no %s event on the node", disruption.EventTerminating)
+	}
+	// As Karpenter v0.31 counted them: one machine disrupted by expiration, one created to replace it.
+	if v, _ := metricstest.Value(t, h.registry, "karpenter_machines_disrupted", map[string]string{"type": "expiration", "provisioner": h.prefix}); v != 1 {
+		t.Errorf("karpenter_machines_disrupted{type=expiration} = %v, want 1", v)
+	}
+	if n := h.created.reasons[h.prefix+"/deprovisioning"]; n != 1 {
+		t.Errorf("replacements counted as created for deprovisioning: %d, want 1", n)
 	}
 }
 

@@ -81,6 +81,7 @@ func (c *Controller) execute(ctx context.Context, cmd *command) (Outcome, error)
 		}
 		c.recorder.Eventf(n.provisioner.Provisioner, n.node, corev1.EventTypeNormal, EventTerminating, "Disrupt",
 			"Disrupting node %s via %s (%s): %s", n.node.Name, cmd.method, cmd.action(), cmd.reason)
+		c.metrics.disrupted.WithLabelValues(string(cmd.method), n.provisioner.Name).Inc()
 	}
 	c.metrics.actions.WithLabelValues(cmd.action(), string(cmd.method)).Inc()
 	logger.Info("deleted disrupted nodes", "replacements", machineNames(machines))
@@ -172,6 +173,9 @@ func (c *Controller) launch(ctx context.Context, cmd *command) ([]*v1alpha5.Mach
 			return out, fmt.Errorf("creating replacement machine, %w", err)
 		}
 		out = append(out, m)
+		if c.metrics.created != nil {
+			c.metrics.created.MachineCreated(p.Name, reasonDeprovisioning)
+		}
 		log.FromContext(ctx).Info("launching replacement", "Machine", klog.KObj(m), "instanceTypes", len(r.InstanceTypes),
 			"cheapest", r.InstanceTypes[0].Name, "usdPerHour", r.Price())
 	}

@@ -14,11 +14,29 @@ type Metrics struct {
 	evaluation             *prometheus.HistogramVec
 	replacementInitialized prometheus.Histogram
 	launchFailures         *prometheus.CounterVec
+	disrupted              *prometheus.CounterVec
+	// created counts the replacement Machines under karpenter_machines_created, which provisioning
+	// owns; nil counts nothing.
+	created MachineCounter
 }
 
-// NewMetrics registers the disruption metrics with registry.
-func NewMetrics(registry prometheus.Registerer) (*Metrics, error) {
+// MachineCounter counts created Machines by provisioner and reason.
+type MachineCounter interface {
+	MachineCreated(provisioner, reason string)
+}
+
+// reasonDeprovisioning is the reason label of the replacements in karpenter_machines_created.
+const reasonDeprovisioning = "deprovisioning"
+
+// NewMetrics registers the disruption metrics with registry; created (may be nil) counts the
+// replacement Machines.
+func NewMetrics(registry prometheus.Registerer, created MachineCounter) (*Metrics, error) {
 	m := &Metrics{
+		created: created,
+		disrupted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "karpenter_machines_disrupted",
+			Help: "Machines disrupted, by type (emptiness, expiration, drift, consolidation) and provisioner.",
+		}, []string{"type", "provisioner"}),
 		actions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "karpenter_deprovisioning_actions_performed",
 			Help: "Number of deprovisioning actions performed. Labeled by action (delete, replace) and deprovisioner (emptiness, expiration, drift, consolidation).",
@@ -42,7 +60,7 @@ func NewMetrics(registry prometheus.Registerer) (*Metrics, error) {
 			Help: "The number of times that Kerf failed to launch a replacement machine for deprovisioning. Labeled by deprovisioner.",
 		}, []string{"deprovisioner"}),
 	}
-	for _, c := range []prometheus.Collector{m.actions, m.eligible, m.evaluation, m.replacementInitialized, m.launchFailures} {
+	for _, c := range []prometheus.Collector{m.actions, m.eligible, m.evaluation, m.replacementInitialized, m.launchFailures, m.disrupted} {
 		if err := registry.Register(c); err != nil {
 			return nil, fmt.Errorf("registering disruption metrics, %w", err)
 		}

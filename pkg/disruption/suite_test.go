@@ -86,6 +86,8 @@ type harness struct {
 	// prefix names this test's objects, so tests sharing the API server never see each
 	// other's nodes as their own.
 	prefix string
+	// created records the replacements counted under karpenter_machines_created.
+	created *createdMachines
 }
 
 func newHarness(t *testing.T, opts disruption.Options) *harness {
@@ -103,7 +105,8 @@ func newHarness(t *testing.T, opts disruption.Options) *harness {
 		h.prefix = h.prefix[:40]
 	}
 	h.prefix = strings.Trim(h.prefix, "-")
-	metrics, err := disruption.NewMetrics(h.registry)
+	h.created = &createdMachines{}
+	metrics, err := disruption.NewMetrics(h.registry, h.created)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -441,4 +444,19 @@ func hasNotReadyTaint(n corev1.Node) bool {
 		}
 	}
 	return false
+}
+
+// createdMachines records MachineCreated calls as provisioning's metrics would count them.
+type createdMachines struct {
+	mu      sync.Mutex
+	reasons map[string]int // "provisioner/reason"
+}
+
+func (c *createdMachines) MachineCreated(provisioner, reason string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.reasons == nil {
+		c.reasons = map[string]int{}
+	}
+	c.reasons[provisioner+"/"+reason]++
 }

@@ -7,6 +7,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kerf-autoscaler/kerf/pkg/cloudprovider"
+	"github.com/kerf-autoscaler/kerf/pkg/clustermetrics"
 	"github.com/kerf-autoscaler/kerf/pkg/consolidation"
 	"github.com/kerf-autoscaler/kerf/pkg/disruption"
 	"github.com/kerf-autoscaler/kerf/pkg/interruption"
@@ -69,22 +70,35 @@ func (o *Operator) RegisterControllers(ctx context.Context, cloud cloudprovider.
 	if err := nodes.Register(o.Manager); err != nil {
 		return fmt.Errorf("registering the node termination controller, %w", err)
 	}
-	if err := o.registerDisruption(ctx, kube, cluster, cloud); err != nil {
+	if err := o.registerDisruption(ctx, kube, cluster, cloud, provisioningMetrics); err != nil {
 		return err
 	}
 	if err := o.Add(lifecycle.NewGarbageCollector(kube, cloud, o.Clock, o.Options.GCGracePeriod, lifecycleMetrics)); err != nil {
 		return fmt.Errorf("adding the machine garbage collector, %w", err)
+	}
+	elected := o.Elected()
+	leading := func() bool {
+		select {
+		case <-elected:
+			return true
+		default:
+			return false
+		}
+	}
+	if err := o.Registry.Register(clustermetrics.New(kube, leading)); err != nil {
+		return fmt.Errorf("registering the node and pod metrics, %w", err)
 	}
 	return nil
 }
 
 // registerDisruption adds the emptiness marker and the disruption loop, which share the
 // provisioner's picture of the cluster.
-func (o *Operator) registerDisruption(ctx context.Context, kube client.Client, cluster provisioning.Snapshotter, cloud cloudprovider.CloudProvider) error {
+func (o *Operator) registerDisruption(ctx context.Context, kube client.Client, cluster provisioning.Snapshotter, cloud cloudprovider.CloudProvider,
+	created disruption.MachineCounter) error {
 	if err := disruption.NewEmptiness(kube, o.Clock).Register(o.Manager); err != nil {
 		return fmt.Errorf("registering the emptiness marker, %w", err)
 	}
-	metrics, err := disruption.NewMetrics(o.Registry)
+	metrics, err := disruption.NewMetrics(o.Registry, created)
 	if err != nil {
 		return err
 	}

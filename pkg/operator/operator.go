@@ -114,10 +114,10 @@ func New(o *Options, config *rest.Config, log logr.Logger, adjust ...func(*ctrl.
 	return op, nil
 }
 
-// registerBuildInfo publishes kerf_build_info so dashboards can tell which release runs.
+// registerBuildInfo publishes karpenter_build_info so dashboards can tell which release runs.
 func (o *Operator) registerBuildInfo() error {
 	info := prometheus.NewGauge(prometheus.GaugeOpts{
-		Name:        "kerf_build_info",
+		Name:        "karpenter_build_info",
 		Help:        "Kerf's release; always 1.",
 		ConstLabels: prometheus.Labels{"version": Version},
 	})

@@ -11,59 +11,72 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 )
 
-// Metrics of provisioning.
+// Metrics of provisioning, under Karpenter v0.31's names where v0.31 had the metric (dashboards and
+// alerts written for it keep working) and the same karpenter_<subsystem>_ naming otherwise.
 type Metrics struct {
-	solveDuration   prometheus.Histogram
-	podsPerSolve    prometheus.Histogram
-	machinesCreated *prometheus.CounterVec
-	unschedulable   prometheus.Gauge
-	podStartup      *prometheus.HistogramVec
-	nodes           *prometheus.GaugeVec
-	pods            *prometheus.GaugeVec
-	limitUsed       *prometheus.GaugeVec
+	schedulingDuration prometheus.Histogram
+	simulationDuration prometheus.Histogram
+	podsPerSolve       prometheus.Histogram
+	machinesCreated    *prometheus.CounterVec
+	unschedulable      prometheus.Gauge
+	podStartup         *prometheus.HistogramVec
+	nodes              *prometheus.GaugeVec
+	pods               *prometheus.GaugeVec
+	limit              *prometheus.GaugeVec
+	usage              *prometheus.GaugeVec
+	usagePercent       *prometheus.GaugeVec
 
 	mu sync.Mutex
-	// limited holds, per Provisioner, the resources it has a limit_utilization series for, so a
-	// limit taken out of the spec loses its series.
-	limited map[string]map[corev1.ResourceName]bool
+	// resources holds, per Provisioner, the resources it has usage or limit series for, so a
+	// resource that leaves the status or the spec loses its series.
+	resources map[string]map[corev1.ResourceName]bool
 }
+
+// Why a Machine was created, the reason label of karpenter_machines_created.
+const (
+	CreatedForProvisioning   = "provisioning"
+	CreatedForDeprovisioning = "deprovisioning"
+)
 
 // NewMetrics registers the provisioning metrics.
 func NewMetrics(registry prometheus.Registerer) (*Metrics, error) {
+	byProvisioner := func(name, help string, labels ...string) *prometheus.GaugeVec {
+		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, append([]string{"provisioner"}, labels...))
+	}
 	m := &Metrics{
-		solveDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "kerf_scheduling_duration_seconds", Help: "Duration of one scheduling simulation.",
+		schedulingDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "karpenter_provisioner_scheduling_duration_seconds", Help: "Duration of one provisioning pass over a batch of pending pods, from the snapshot to the plan.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
+		}),
+		simulationDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "karpenter_provisioner_scheduling_simulation_duration_seconds", Help: "Duration of one scheduling simulation of pending pods.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
 		}),
 		podsPerSolve: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "kerf_scheduling_pods", Help: "Pending pods in one scheduling simulation.",
+			Name: "karpenter_provisioner_scheduling_pods", Help: "Pending pods in one scheduling simulation.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 16),
 		}),
 		machinesCreated: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "kerf_machines_created_total", Help: "Machines created for pending pods, by provisioner.",
-		}, []string{"provisioner"}),
+			Name: "karpenter_machines_created", Help: "Machines created, by reason (provisioning or deprovisioning) and provisioner.",
+		}, []string{"reason", "provisioner"}),
 		unschedulable: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "kerf_pods_unschedulable", Help: "Pending pods the last simulation could not place anywhere.",
+			Name: "karpenter_provisioner_unschedulable_pods", Help: "Pending pods the last simulation could not place anywhere.",
 		}),
 		podStartup: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "kerf_pods_startup_duration_seconds",
+			Name: "karpenter_provisioner_pod_startup_duration_seconds",
 			Help: "Time from a pod being marked unschedulable to its binding to a node of the provisioner.",
 			// A pod that waits for a new node waits about a minute; one that waits an hour is stuck.
 			Buckets: []float64{1, 5, 10, 20, 30, 45, 60, 90, 120, 180, 300, 600, 900, 1800, 3600},
 		}, []string{"provisioner"}),
-		nodes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "kerf_provisioner_nodes", Help: "Nodes of the provisioner.",
-		}, []string{"provisioner"}),
-		pods: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "kerf_provisioner_pods", Help: "Pods bound to the provisioner's nodes that have not finished.",
-		}, []string{"provisioner"}),
-		limitUsed: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "kerf_provisioner_limit_utilization",
-			Help: "The provisioner's status.resources over its spec.limits, by resource; 1 is at the limit.",
-		}, []string{"provisioner", "resource"}),
-		limited: map[string]map[corev1.ResourceName]bool{},
+		nodes:        byProvisioner("karpenter_provisioner_nodes", "Nodes of the provisioner."),
+		pods:         byProvisioner("karpenter_provisioner_pods", "Pods bound to the provisioner's nodes that have not finished."),
+		limit:        byProvisioner("karpenter_provisioner_limit", "The provisioner's spec.limits, by resource type.", "resource_type"),
+		usage:        byProvisioner("karpenter_provisioner_usage", "The provisioner's status.resources: what its nodes and launching machines have, by resource type.", "resource_type"),
+		usagePercent: byProvisioner("karpenter_provisioner_usage_pct", "The provisioner's usage as a percentage of its limit, by resource type; 100 is at the limit.", "resource_type"),
+		resources:    map[string]map[corev1.ResourceName]bool{},
 	}
-	for _, c := range []prometheus.Collector{m.solveDuration, m.podsPerSolve, m.machinesCreated, m.unschedulable, m.podStartup, m.nodes, m.pods, m.limitUsed} {
+	for _, c := range []prometheus.Collector{m.schedulingDuration, m.simulationDuration, m.podsPerSolve, m.machinesCreated, m.unschedulable,
+		m.podStartup, m.nodes, m.pods, m.limit, m.usage, m.usagePercent} {
 		if err := registry.Register(c); err != nil {
 			return nil, fmt.Errorf("registering provisioning metrics, %w", err)
 		}
@@ -71,37 +84,53 @@ func NewMetrics(registry prometheus.Registerer) (*Metrics, error) {
 	return m, nil
 }
 
-func (m *Metrics) observeSolve(d time.Duration, pods int) {
-	m.solveDuration.Observe(d.Seconds())
+func (m *Metrics) observeSolve(pass, simulation time.Duration, pods int) {
+	m.schedulingDuration.Observe(pass.Seconds())
+	m.simulationDuration.Observe(simulation.Seconds())
 	m.podsPerSolve.Observe(float64(pods))
+}
+
+// MachineCreated counts a Machine created for reason (CreatedForProvisioning or
+// CreatedForDeprovisioning); disruption counts its replacements here too.
+func (m *Metrics) MachineCreated(provisioner, reason string) {
+	m.machinesCreated.WithLabelValues(reason, provisioner).Inc()
 }
 
 func (m *Metrics) observePodStartup(provisioner string, d time.Duration) {
 	m.podStartup.WithLabelValues(provisioner).Observe(d.Seconds())
 }
 
-// setProvisioner records one status pass over a Provisioner: its nodes, their pods, and how much
-// of each limited resource it uses. limits is nil when the Provisioner has none.
+// setProvisioner records one status pass over a Provisioner: its nodes, their pods, and what it
+// uses of each resource against its limits. limits is nil when the Provisioner has none.
 func (m *Metrics) setProvisioner(name string, nodes, pods int, used, limits corev1.ResourceList) {
 	m.nodes.WithLabelValues(name).Set(float64(nodes))
 	m.pods.WithLabelValues(name).Set(float64(pods))
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for r := range m.limited[name] {
-		if _, ok := limits[r]; !ok {
-			m.limitUsed.DeleteLabelValues(name, string(r))
-		}
-	}
 	current := map[corev1.ResourceName]bool{}
-	for r, limit := range limits {
-		m.limitUsed.WithLabelValues(name, string(r)).Set(utilization(used[r], limit))
+	for r, q := range used {
+		m.usage.WithLabelValues(name, string(r)).Set(q.AsApproximateFloat64())
 		current[r] = true
 	}
+	for r, limit := range limits {
+		m.limit.WithLabelValues(name, string(r)).Set(limit.AsApproximateFloat64())
+		m.usagePercent.WithLabelValues(name, string(r)).Set(100 * utilization(used[r], limit))
+		current[r] = true
+	}
+	for r := range m.resources[name] {
+		if _, ok := used[r]; !ok {
+			m.usage.DeleteLabelValues(name, string(r))
+		}
+		if _, ok := limits[r]; !ok {
+			m.limit.DeleteLabelValues(name, string(r))
+			m.usagePercent.DeleteLabelValues(name, string(r))
+		}
+	}
 	if len(current) == 0 {
-		delete(m.limited, name)
+		delete(m.resources, name)
 		return
 	}
-	m.limited[name] = current
+	m.resources[name] = current
 }
 
 // forgetProvisioner drops the series of a Provisioner that no longer exists.
@@ -111,8 +140,10 @@ func (m *Metrics) forgetProvisioner(name string) {
 	m.podStartup.DeleteLabelValues(name)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.limitUsed.DeletePartialMatch(prometheus.Labels{"provisioner": name})
-	delete(m.limited, name)
+	for _, v := range []*prometheus.GaugeVec{m.limit, m.usage, m.usagePercent} {
+		v.DeletePartialMatch(prometheus.Labels{"provisioner": name})
+	}
+	delete(m.resources, name)
 }
 
 // utilization is used over limit. A limit of zero admits nothing more, so it is full (1) while

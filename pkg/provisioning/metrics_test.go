@@ -51,8 +51,8 @@ func TestProvision_UnschedulablePodsGaugeFollowsTheLastBatch(t *testing.T) {
 			if _, err := f.provision.Provision(ctx); err != nil {
 				t.Fatal(err)
 			}
-			if got := metricValue(t, f.registry, "kerf_pods_unschedulable", nil); got != tc.want {
-				t.Errorf("kerf_pods_unschedulable = %v, want %v", got, tc.want)
+			if got := metricValue(t, f.registry, "karpenter_provisioner_unschedulable_pods", nil); got != tc.want {
+				t.Errorf("karpenter_provisioner_unschedulable_pods = %v, want %v", got, tc.want)
 			}
 		})
 	}

@@ -141,7 +141,7 @@ func (p *Provisioner) Provision(ctx context.Context) (scheduling.Plan, error) {
 	}
 	start := p.clock.Now()
 	plan := scheduling.Solve(snap)
-	p.metrics.observeSolve(p.clock.Since(start), len(snap.Pods))
+	p.metrics.observeSolve(p.clock.Since(began), p.clock.Since(start), len(snap.Pods))
 	// duration covers the Snapshot too: how long after the batch closed the Plan was ready.
 	log.FromContext(ctx).Info("solved pending pods", "pods", len(snap.Pods), "newNodes", len(plan.NewNodes),
 		"placed", len(plan.Placements), "unschedulable", len(plan.Unschedulable), "usdPerHour", plan.HourlyPrice(),
@@ -222,7 +222,7 @@ func (p *Provisioner) createMachines(ctx context.Context, plan scheduling.Plan, 
 			continue
 		}
 		created = append(created, client.ObjectKeyFromObject(machine))
-		p.metrics.machinesCreated.WithLabelValues(prov.Name).Inc()
+		p.metrics.MachineCreated(prov.Name, CreatedForProvisioning)
 		log.FromContext(ctx).Info("created machine", "Machine", klog.KObj(machine), "Provisioner", klog.KObj(prov),
 			"pods", len(node.Pods), "instanceTypes", len(node.InstanceTypes), "usdPerHour", node.Price())
 		for _, key := range node.Pods {

@@ -138,17 +138,17 @@ func TestStartup_TimesPodsThatWaitedAndBoundToAProvisionersNodeOnce(t *testing.T
 		t.Fatal("the controller never reconciled the last pod")
 	}
 	kubeenv.Eventually(t, 10*time.Second, "the pod timed", func() error {
-		if n, _ := histogramSamples(t, registry, "kerf_pods_startup_duration_seconds", nil); n == 0 {
+		if n, _ := histogramSamples(t, registry, "karpenter_provisioner_pod_startup_duration_seconds", nil); n == 0 {
 			return fmt.Errorf("no pod timed")
 		}
 		return nil
 	})
 
 	want := scheduled.LastTransitionTime.Sub(waitedSince.Time).Seconds()
-	if n, sum := histogramSamples(t, registry, "kerf_pods_startup_duration_seconds", nil); n != 1 || sum != want {
+	if n, sum := histogramSamples(t, registry, "karpenter_provisioner_pod_startup_duration_seconds", nil); n != 1 || sum != want {
 		t.Errorf("observed %d pods waiting %vs in all, want 1 waiting %vs", n, sum, want)
 	}
-	if n, _ := histogramSamples(t, registry, "kerf_pods_startup_duration_seconds", map[string]string{"provisioner": f.provisioner.Name}); n != 1 {
+	if n, _ := histogramSamples(t, registry, "karpenter_provisioner_pod_startup_duration_seconds", map[string]string{"provisioner": f.provisioner.Name}); n != 1 {
 		t.Errorf("observed %d pods for provisioner %s, want 1", n, f.provisioner.Name)
 	}
 	controller.mu.Lock()

@@ -153,22 +153,22 @@ func TestStatus_MetricsFollowNodesPodsAndLimits(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		change func()
-		// nodes, pods, and cpu and memory utilization
-		want [4]float64
+		// nodes, pods, cpu and memory usage percentages, cpu usage and limit
+		want [6]float64
 	}{
 		// 6 cpu (the node's 4, the launching Machine's 2) of 8; 8Gi of 32Gi.
-		{"limits on cpu and memory", func() {}, [4]float64{1, 2, 0.75, 0.25}},
+		{"limits on cpu and memory", func() {}, [6]float64{1, 2, 75, 25, 6, 8}},
 		{"a pod finishes, memory loses its limit", func() {
 			f.finish(b)
 			setLimits(corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("4")})()
-		}, [4]float64{1, 1, 1.5, -1}},
-		{"a zero limit is over when anything is used", setLimits(corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("0")}), [4]float64{1, 1, math.Inf(1), -1}},
-		{"no limits", setLimits(nil), [4]float64{1, 1, -1, -1}},
+		}, [6]float64{1, 1, 150, -1, 6, 4}},
+		{"a zero limit is over when anything is used", setLimits(corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("0")}), [6]float64{1, 1, math.Inf(1), -1, 6, 0}},
+		{"no limits", setLimits(nil), [6]float64{1, 1, -1, -1, 6, -1}},
 		{"provisioner deleted", func() {
 			if err := env.Client.Delete(ctx, f.provisioner); err != nil {
 				t.Fatal(err)
 			}
-		}, [4]float64{-1, -1, -1, -1}},
+		}, [6]float64{-1, -1, -1, -1, -1, -1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.change()
@@ -176,14 +176,17 @@ func TestStatus_MetricsFollowNodesPodsAndLimits(t *testing.T) {
 				t.Fatal(err)
 			}
 			name := map[string]string{"provisioner": f.provisioner.Name}
-			got := [4]float64{
-				metricValue(t, registry, "kerf_provisioner_nodes", name),
-				metricValue(t, registry, "kerf_provisioner_pods", name),
-				metricValue(t, registry, "kerf_provisioner_limit_utilization", map[string]string{"provisioner": f.provisioner.Name, "resource": "cpu"}),
-				metricValue(t, registry, "kerf_provisioner_limit_utilization", map[string]string{"provisioner": f.provisioner.Name, "resource": "memory"}),
+			cpu := map[string]string{"provisioner": f.provisioner.Name, "resource_type": "cpu"}
+			got := [6]float64{
+				metricValue(t, registry, "karpenter_provisioner_nodes", name),
+				metricValue(t, registry, "karpenter_provisioner_pods", name),
+				metricValue(t, registry, "karpenter_provisioner_usage_pct", cpu),
+				metricValue(t, registry, "karpenter_provisioner_usage_pct", map[string]string{"provisioner": f.provisioner.Name, "resource_type": "memory"}),
+				metricValue(t, registry, "karpenter_provisioner_usage", cpu),
+				metricValue(t, registry, "karpenter_provisioner_limit", cpu),
 			}
 			if got != tc.want {
-				t.Errorf("nodes, pods, cpu and memory utilization = %v, want %v", got, tc.want)
+				t.Errorf("nodes, pods, cpu and memory usage %%, cpu usage and limit = %v, want %v", got, tc.want)
 			}
 		})
 	}
@@ -204,7 +207,7 @@ func TestStatus_PodGaugeFollowsPodEventsThroughTheCache(t *testing.T) {
 	expect := func(what string, nodes, pods float64) {
 		t.Helper()
 		kubeenv.Eventually(t, 10*time.Second, what, func() error {
-			gotNodes, gotPods := metricValue(t, registry, "kerf_provisioner_nodes", name), metricValue(t, registry, "kerf_provisioner_pods", name)
+			gotNodes, gotPods := metricValue(t, registry, "karpenter_provisioner_nodes", name), metricValue(t, registry, "karpenter_provisioner_pods", name)
 			if gotNodes != nodes || gotPods != pods {
 				return fmt.Errorf("nodes %v, pods %v; want %v, %v", gotNodes, gotPods, nodes, pods)
 			}

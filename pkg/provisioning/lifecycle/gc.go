@@ -106,7 +106,7 @@ func (g *GarbageCollector) terminateUntracked(ctx context.Context, machines []v1
 			errs = append(errs, fmt.Errorf("terminating untracked instance %s, %w", inst.Status.ProviderID, err))
 			continue
 		}
-		g.metrics.terminated.WithLabelValues(provisionerOf(inst), TerminationReasonGarbageCollected).Inc()
+		g.metrics.terminated.WithLabelValues(TerminationReasonGarbageCollected, provisionerOf(inst)).Inc()
 		log.FromContext(ctx).Info("terminated untracked instance", "providerID", inst.Status.ProviderID,
 			"launched", inst.CreationTimestamp.Time, "gracePeriod", g.gracePeriod)
 	}

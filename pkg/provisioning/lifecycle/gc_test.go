@@ -107,7 +107,7 @@ func TestGarbageCollect_TerminatesUntrackedInstancesAndDeletesMachinesWhoseInsta
 	if m := h.machine("instance-gone"); m != nil {
 		t.Errorf("machine instance-gone still exists with finalizers %v", m.Finalizers)
 	}
-	expectMetric(t, h.registry, "kerf_machines_terminated_total", map[string]string{"provisioner": "default", "reason": lifecycle.TerminationReasonGarbageCollected}, 3)
+	expectMetric(t, h.registry, "karpenter_machines_terminated", map[string]string{"provisioner": "default", "reason": lifecycle.TerminationReasonGarbageCollected}, 3)
 }
 
 func sorted(ids []string) []string {

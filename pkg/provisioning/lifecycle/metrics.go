@@ -13,7 +13,7 @@ import (
 	"github.com/kerf-autoscaler/kerf/pkg/cloudprovider"
 )
 
-// Why a Machine was terminated, the reason label of kerf_machines_terminated_total.
+// Why a Machine was terminated, the reason label of karpenter_machines_terminated.
 const (
 	TerminationReasonLiveness             = "liveness"
 	TerminationReasonInsufficientCapacity = "insufficient_capacity"
@@ -29,6 +29,7 @@ const (
 type Metrics struct {
 	launched       *prometheus.CounterVec
 	registered     *prometheus.CounterVec
+	nodesCreated   *prometheus.CounterVec
 	initialized    *prometheus.CounterVec
 	terminated     *prometheus.CounterVec
 	launchFailures *prometheus.CounterVec
@@ -45,25 +46,26 @@ type OfferingCounter interface {
 	Len() int
 }
 
-// NewMetrics registers the Machine lifecycle metrics, and kerf_unavailable_offerings reading
+// NewMetrics registers the Machine lifecycle metrics, and karpenter_cloudprovider_unavailable_offerings reading
 // unavailable when it is not nil.
 func NewMetrics(registry prometheus.Registerer, unavailable OfferingCounter) (*Metrics, error) {
 	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
 		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
 	}
 	m := &Metrics{
-		launched:       counter("kerf_machines_launched_total", "Machines whose instance launched, by provisioner.", "provisioner"),
-		registered:     counter("kerf_machines_registered_total", "Machines whose Node registered, by provisioner.", "provisioner"),
-		initialized:    counter("kerf_machines_initialized_total", "Machines whose Node became ready for pods, by provisioner.", "provisioner"),
-		terminated:     counter("kerf_machines_terminated_total", "Machines (and untracked instances) terminated, by provisioner and reason.", "provisioner", "reason"),
-		launchFailures: counter("kerf_machines_launch_failures_total", "Failed launches, by provisioner and error class.", "provisioner", "error"),
-		received: counter("kerf_machines_received_pods_total", "Machines Kerf planned pods onto, checked two minutes after their node was initialized, "+
+		launched:       counter("karpenter_machines_launched", "Machines whose instance launched, by provisioner.", "provisioner"),
+		registered:     counter("karpenter_machines_registered", "Machines whose Node registered, by provisioner.", "provisioner"),
+		nodesCreated:   counter("karpenter_nodes_created", "Nodes that registered for a Machine, by provisioner.", "provisioner"),
+		initialized:    counter("karpenter_machines_initialized", "Machines whose Node became ready for pods, by provisioner.", "provisioner"),
+		terminated:     counter("karpenter_machines_terminated", "Machines (and untracked instances) terminated, by reason and provisioner.", "reason", "provisioner"),
+		launchFailures: counter("karpenter_machines_launch_failures", "Failed launches, by provisioner and error class.", "provisioner", "error"),
+		received: counter("karpenter_machines_received_pods", "Machines Kerf planned pods onto, checked two minutes after their node was initialized, "+
 			"by provisioner and outcome: received_pods, or no_pods when the kube-scheduler placed the pods elsewhere.", "provisioner", "outcome"),
 	}
-	collectors := []prometheus.Collector{m.launched, m.registered, m.initialized, m.terminated, m.launchFailures, m.received}
+	collectors := []prometheus.Collector{m.launched, m.registered, m.nodesCreated, m.initialized, m.terminated, m.launchFailures, m.received}
 	if unavailable != nil {
 		collectors = append(collectors, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "kerf_unavailable_offerings", Help: "Offerings (instance type, zone, capacity type) left out of planning after running out of capacity.",
+			Name: "karpenter_cloudprovider_unavailable_offerings", Help: "Offerings (instance type, zone, capacity type) left out of planning after running out of capacity.",
 		}, func() float64 { return float64(unavailable.Len()) }))
 	}
 	for _, c := range collectors {
@@ -100,7 +102,7 @@ func (m *Metrics) finalized(machine *v1alpha5.Machine) string {
 		reason = r.(string)
 	}
 	m.launches.Delete(machine.UID)
-	m.terminated.WithLabelValues(provisionerOf(machine), reason).Inc()
+	m.terminated.WithLabelValues(reason, provisionerOf(machine)).Inc()
 	return reason
 }
 

@@ -42,10 +42,10 @@ func TestMetrics_CountEachStepOfAMachinesLifeOnce(t *testing.T) {
 				h.mustReconcile("life")
 			},
 			want: map[string]map[string]float64{
-				"kerf_machines_launched_total":    {"": 1},
-				"kerf_machines_registered_total":  {"": 1},
-				"kerf_machines_initialized_total": {"": 1},
-				"kerf_machines_terminated_total":  {lifecycle.TerminationReasonDeleted: 1, lifecycle.TerminationReasonLiveness: 0},
+				"karpenter_machines_launched":    {"": 1},
+				"karpenter_machines_registered":  {"": 1},
+				"karpenter_machines_initialized": {"": 1},
+				"karpenter_machines_terminated":  {lifecycle.TerminationReasonDeleted: 1, lifecycle.TerminationReasonLiveness: 0},
 			},
 		},
 		{
@@ -59,10 +59,10 @@ func TestMetrics_CountEachStepOfAMachinesLifeOnce(t *testing.T) {
 				h.mustReconcile("ice")
 			},
 			want: map[string]map[string]float64{
-				"kerf_machines_launched_total":        {"": 0},
-				"kerf_machines_launch_failures_total": {"insufficient_capacity": 1},
-				"kerf_machines_terminated_total":      {lifecycle.TerminationReasonInsufficientCapacity: 1},
-				"kerf_unavailable_offerings":          {"": 2},
+				"karpenter_machines_launched":        {"": 0},
+				"karpenter_machines_launch_failures": {"insufficient_capacity": 1},
+				"karpenter_machines_terminated":      {lifecycle.TerminationReasonInsufficientCapacity: 1},
+				"karpenter_cloudprovider_unavailable_offerings":          {"": 2},
 			},
 		},
 		{
@@ -82,10 +82,10 @@ func TestMetrics_CountEachStepOfAMachinesLifeOnce(t *testing.T) {
 				h.mustReconcile("slow")
 			},
 			want: map[string]map[string]float64{
-				"kerf_machines_launched_total":        {"": 1},
-				"kerf_machines_registered_total":      {"": 0},
-				"kerf_machines_launch_failures_total": {"RequestLimitExceeded": 1, "other": 1},
-				"kerf_machines_terminated_total":      {lifecycle.TerminationReasonLiveness: 1, lifecycle.TerminationReasonDeleted: 0},
+				"karpenter_machines_launched":        {"": 1},
+				"karpenter_machines_registered":      {"": 0},
+				"karpenter_machines_launch_failures": {"RequestLimitExceeded": 1, "other": 1},
+				"karpenter_machines_terminated":      {lifecycle.TerminationReasonLiveness: 1, lifecycle.TerminationReasonDeleted: 0},
 			},
 		},
 	} {
@@ -96,11 +96,11 @@ func TestMetrics_CountEachStepOfAMachinesLifeOnce(t *testing.T) {
 				for key, want := range series {
 					labels := byProvisioner
 					switch name {
-					case "kerf_machines_terminated_total":
+					case "karpenter_machines_terminated":
 						labels = reason(key)
-					case "kerf_machines_launch_failures_total":
+					case "karpenter_machines_launch_failures":
 						labels = errorClass(key)
-					case "kerf_unavailable_offerings":
+					case "karpenter_cloudprovider_unavailable_offerings":
 						labels = nil
 					}
 					expectMetric(t, h.registry, name, labels, want)

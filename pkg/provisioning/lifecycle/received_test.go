@@ -51,7 +51,7 @@ func TestReconcile_RecordsWhetherThePlannedNodeReceivedPods(t *testing.T) {
 			if got, want := h.machine(name).Annotations[v1alpha5.ReceivedPodsAnnotationKey], tc.pods; got != strconv.Itoa(want) {
 				t.Errorf("%s = %q, want %d", v1alpha5.ReceivedPodsAnnotationKey, got, want)
 			}
-			expectMetric(t, h.registry, "kerf_machines_received_pods_total", map[string]string{"provisioner": "default", "outcome": tc.wantOutcome}, 1)
+			expectMetric(t, h.registry, "karpenter_machines_received_pods", map[string]string{"provisioner": "default", "outcome": tc.wantOutcome}, 1)
 		})
 	}
 }

@@ -46,6 +46,7 @@ func (c *Controller) register(ctx context.Context, s *scope) (phaseResult, error
 			return phaseResult{}, fmt.Errorf("registering machine %s, %w", machine.Name, err)
 		}
 		c.metrics.registered.WithLabelValues(provisionerOf(machine)).Inc()
+		c.metrics.nodesCreated.WithLabelValues(provisionerOf(machine)).Inc()
 		log.FromContext(ctx).Info("registered machine", "Node", klog.KObj(node), "providerID", machine.Status.ProviderID)
 	}
 	s.node = node

@@ -62,7 +62,7 @@ func (u *UnavailableOfferingsCache) MarkUnavailable(ctx context.Context, instanc
 		"instanceType", instanceType, "zone", zone, "capacityType", capacityType, "ttl", u.ttl)
 }
 
-// Len is how many offerings are unavailable now, for the kerf_unavailable_offerings gauge.
+// Len is how many offerings are unavailable now, for the karpenter_cloudprovider_unavailable_offerings gauge.
 func (u *UnavailableOfferingsCache) Len() int {
 	now := u.clock.Now()
 	n := 0

@@ -1,0 +1,180 @@
+// Package clustermetrics publishes what Karpenter v0.31 published about the cluster's nodes and
+// pods (karpenter_nodes_allocatable, karpenter_nodes_total_pod_requests, karpenter_pods_state and
+// the rest), under v0.31's names and labels so its dashboards keep working. The values are read
+// from the informer cache when Prometheus scrapes, so a deleted node or pod has no stale series.
+package clustermetrics
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	podresource "k8s.io/component-helpers/resource"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha5"
+	"github.com/kerf-autoscaler/kerf/pkg/podutil"
+)
+
+// listTimeout bounds a scrape's reads of the cache.
+const listTimeout = 5 * time.Second
+
+// Collector is a prometheus.Collector over the cluster's Nodes and Pods.
+type Collector struct {
+	reader  client.Reader
+	leading func() bool
+	// nodeLabels maps each well-known node label to its metric label (topology.kubernetes.io/zone
+	// to zone, as v0.31 named them).
+	nodeLabels                                                                            map[string]string
+	allocatable, overhead, podRequests, podLimits, daemonRequests, daemonLimits, podState *prometheus.Desc
+	nodeLabelNames, podLabelNames                                                         []string
+}
+
+// New returns a Collector reading from reader (the manager's cache). leading reports whether this
+// replica leads: only the leader publishes, so two scraped replicas do not double every sum.
+func New(reader client.Reader, leading func() bool) *Collector {
+	c := &Collector{reader: reader, leading: leading, nodeLabels: map[string]string{}}
+	for _, l := range v1alpha5.WellKnownLabels() {
+		c.nodeLabels[l] = promLabel(l)
+	}
+	for _, l := range v1alpha5.WellKnownLabels() {
+		c.nodeLabelNames = append(c.nodeLabelNames, c.nodeLabels[l])
+	}
+	c.nodeLabelNames = append(c.nodeLabelNames, "node_name", "provisioner", "phase", "resource_type")
+	node := func(name, help string) *prometheus.Desc {
+		return prometheus.NewDesc("karpenter_nodes_"+name, help, c.nodeLabelNames, nil)
+	}
+	c.allocatable = node("allocatable", "Resources a node offers pods (its status.allocatable).")
+	c.overhead = node("system_overhead", "Resources a node keeps for the system: its capacity less its allocatable.")
+	c.podRequests = node("total_pod_requests", "Resources requested by the non-DaemonSet pods bound to a node.")
+	c.podLimits = node("total_pod_limits", "Resource limits of the non-DaemonSet pods bound to a node.")
+	c.daemonRequests = node("total_daemon_requests", "Resources requested by the DaemonSet pods bound to a node.")
+	c.daemonLimits = node("total_daemon_limits", "Resource limits of the DaemonSet pods bound to a node.")
+	c.podLabelNames = []string{"name", "namespace", "owner", "node", "provisioner", "zone", "arch", "capacity_type", "instance_type", "phase"}
+	c.podState = prometheus.NewDesc("karpenter_pods_state", "Every pod, always 1, labelled with its phase and its node's provisioner, zone, architecture, capacity type and instance type.",
+		c.podLabelNames, nil)
+	return c
+}
+
+// promLabel names a node label as v0.31's metrics did: the part after the slash, lower case,
+// dashes as underscores (karpenter.k8s.aws/instance-family is instance_family).
+func promLabel(l string) string {
+	l = strings.ReplaceAll(strings.ToLower(l), "-", "_")
+	if _, name, ok := strings.Cut(l, "/"); ok {
+		return name
+	}
+	return l
+}
+
+// Describe implements prometheus.Collector.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.allocatable, c.overhead, c.podRequests, c.podLimits, c.daemonRequests, c.daemonLimits, c.podState} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector: one pass over the cached Nodes and Pods.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	if !c.leading() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), listTimeout)
+	defer cancel()
+	nodes, pods := &corev1.NodeList{}, &corev1.PodList{}
+	if c.reader.List(ctx, nodes) != nil || c.reader.List(ctx, pods) != nil {
+		return // the cache is not ready yet; the next scrape has the figures
+	}
+	byName := map[string]*corev1.Node{}
+	for i := range nodes.Items {
+		byName[nodes.Items[i].Name] = &nodes.Items[i]
+	}
+	type sums struct{ podRequests, podLimits, daemonRequests, daemonLimits corev1.ResourceList }
+	perNode := map[string]*sums{}
+	for i := range pods.Items {
+		pod := &pods.Items[i]
+		node := byName[pod.Spec.NodeName]
+		c.collectPod(ch, pod, node)
+		if node == nil || podutil.IsTerminal(pod) {
+			continue
+		}
+		s := perNode[node.Name]
+		if s == nil {
+			s = &sums{corev1.ResourceList{}, corev1.ResourceList{}, corev1.ResourceList{}, corev1.ResourceList{}}
+			perNode[node.Name] = s
+		}
+		// The kubelet's own accounting: init containers, sidecars and the pod overhead included.
+		requests, limits := podresource.PodRequests(pod, podresource.PodResourcesOptions{}), podresource.PodLimits(pod, podresource.PodResourcesOptions{})
+		if podutil.IsOwnedByDaemonSet(pod) {
+			add(s.daemonRequests, requests)
+			add(s.daemonLimits, limits)
+		} else {
+			add(s.podRequests, requests)
+			add(s.podLimits, limits)
+		}
+	}
+	for _, node := range byName {
+		c.emit(ch, c.allocatable, node, node.Status.Allocatable)
+		overhead := corev1.ResourceList{}
+		for name, capacity := range node.Status.Capacity {
+			q := capacity.DeepCopy()
+			q.Sub(node.Status.Allocatable[name])
+			overhead[name] = q
+		}
+		c.emit(ch, c.overhead, node, overhead)
+		if s := perNode[node.Name]; s != nil {
+			c.emit(ch, c.podRequests, node, s.podRequests)
+			c.emit(ch, c.podLimits, node, s.podLimits)
+			c.emit(ch, c.daemonRequests, node, s.daemonRequests)
+			c.emit(ch, c.daemonLimits, node, s.daemonLimits)
+		}
+	}
+}
+
+// emit sends one gauge per resource of list for node.
+func (c *Collector) emit(ch chan<- prometheus.Metric, desc *prometheus.Desc, node *corev1.Node, list corev1.ResourceList) {
+	base := make([]string, 0, len(c.nodeLabelNames))
+	for _, l := range v1alpha5.WellKnownLabels() {
+		base = append(base, node.Labels[l])
+	}
+	base = append(base, node.Name, node.Labels[v1alpha5.ProvisionerNameLabelKey], string(node.Status.Phase))
+	for name, q := range list {
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, q.AsApproximateFloat64(), append(base, string(name))...)
+	}
+}
+
+func (c *Collector) collectPod(ch chan<- prometheus.Metric, pod *corev1.Pod, node *corev1.Node) {
+	owner := ""
+	if ref := ownerOf(pod); ref != nil {
+		owner = ref.Kind + "/" + ref.Name
+	}
+	var labels map[string]string
+	if node != nil {
+		labels = node.Labels
+	}
+	ch <- prometheus.MustNewConstMetric(c.podState, prometheus.GaugeValue, 1, pod.Name, pod.Namespace, owner, pod.Spec.NodeName,
+		labels[v1alpha5.ProvisionerNameLabelKey], labels[corev1.LabelTopologyZone], labels[corev1.LabelArchStable],
+		labels[v1alpha5.CapacityTypeLabelKey], labels[corev1.LabelInstanceTypeStable], string(pod.Status.Phase))
+}
+
+func ownerOf(pod *corev1.Pod) *corev1.ObjectReference {
+	for _, ref := range pod.OwnerReferences {
+		if ref.Controller != nil && *ref.Controller {
+			return &corev1.ObjectReference{Kind: ref.Kind, Name: ref.Name}
+		}
+	}
+	return nil
+}
+
+func add(to, from corev1.ResourceList) {
+	for name, q := range from {
+		sum := to[name]
+		if sum.Format == "" {
+			sum = resource.Quantity{Format: q.Format}
+		}
+		sum.Add(q)
+		to[name] = sum
+	}
+}
