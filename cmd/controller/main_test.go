@@ -75,6 +75,38 @@ func get(url string) (string, error) {
 	return string(body), err
 }
 
+// controller is a controller process under test, talking to awsim.
+type controller struct {
+	cmd *exec.Cmd
+	// exited is closed once the process has ended; waitErr and logs are complete then.
+	exited  chan struct{}
+	waitErr error
+	logs    bytes.Buffer
+}
+
+// startController runs the binary with args and awsim's credentials plus env; it is killed, and
+// its logs shown if the test failed, when the test ends.
+func startController(t *testing.T, env []string, args ...string) *controller {
+	t.Helper()
+	c := &controller{cmd: exec.Command(binary, args...), exited: make(chan struct{})}
+	c.cmd.Env = append(append(os.Environ(), "AWS_REGION=us-east-1", "AWS_ENDPOINT_URL="+cloud.URL, "AWS_ACCESS_KEY_ID=AKIDAWSIM",
+		"AWS_SECRET_ACCESS_KEY=awsim-secret", "AWS_EC2_METADATA_DISABLED=true"), env...)
+	c.cmd.Stdout, c.cmd.Stderr = &c.logs, &c.logs
+	if err := c.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// logs is written by exec's copying goroutines until Wait returns: read it only after exited.
+	go func() { c.waitErr = c.cmd.Wait(); close(c.exited) }()
+	t.Cleanup(func() {
+		_ = c.cmd.Process.Kill()
+		<-c.exited
+		if t.Failed() {
+			t.Logf("controller logs:\n%s", c.logs.String())
+		}
+	})
+	return c
+}
+
 func TestController_TakesTheLeaseServesProbesAndReleasesTheLeaseOnSIGTERM(t *testing.T) {
 	ctx := context.Background()
 	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
@@ -82,25 +114,9 @@ func TestController_TakesTheLeaseServesProbesAndReleasesTheLeaseOnSIGTERM(t *tes
 		t.Fatal(err)
 	}
 	metricsPort, healthPort := kubeenv.FreePort(t), kubeenv.FreePort(t)
-	var logs bytes.Buffer
-	cmd := exec.Command(binary, "--kubeconfig="+kubeconfig, "--leader-election-namespace=default")
-	cmd.Env = append(os.Environ(), "CLUSTER_NAME=test", "AWS_REGION=us-east-1", "AWS_ENDPOINT_URL="+cloud.URL,
-		"AWS_ACCESS_KEY_ID=AKIDAWSIM", "AWS_SECRET_ACCESS_KEY=awsim-secret", "AWS_EC2_METADATA_DISABLED=true", fmt.Sprintf("METRICS_PORT=%d", metricsPort), fmt.Sprintf("HEALTH_PROBE_PORT=%d", healthPort))
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	// logs is written by exec's copying goroutines until Wait returns: read it only after exited.
-	var waitErr error
-	exited := make(chan struct{})
-	go func() { waitErr = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-		if t.Failed() {
-			t.Logf("controller logs:\n%s", logs.String())
-		}
-	})
+	c := startController(t, []string{"CLUSTER_NAME=test", fmt.Sprintf("METRICS_PORT=%d", metricsPort), fmt.Sprintf("HEALTH_PROBE_PORT=%d", healthPort)},
+		"--kubeconfig="+kubeconfig, "--leader-election-namespace=default")
+	cmd, exited := c.cmd, c.exited
 
 	lease := &coordinationv1.Lease{}
 	key := client.ObjectKey{Namespace: "default", Name: operator.LeaderElectionID}
@@ -132,8 +148,8 @@ func TestController_TakesTheLeaseServesProbesAndReleasesTheLeaseOnSIGTERM(t *tes
 	}
 	select {
 	case <-exited:
-		if waitErr != nil {
-			t.Fatalf("controller exited with %v after SIGTERM, want 0", waitErr)
+		if c.waitErr != nil {
+			t.Fatalf("controller exited with %v after SIGTERM, want 0", c.waitErr)
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("controller still running 5s after SIGTERM")
@@ -145,7 +161,7 @@ func TestController_TakesTheLeaseServesProbesAndReleasesTheLeaseOnSIGTERM(t *tes
 		t.Errorf("lease still held by %q after shutdown, want released", *holder)
 	}
 	// Log pipelines parse every line: client-go's klog output must come through the JSON logger too.
-	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(c.logs.String()), "\n") {
 		if !json.Valid([]byte(line)) {
 			t.Errorf("log line is not JSON: %s", line)
 		}
@@ -216,26 +232,10 @@ func TestController_RunsOnKarpentersSettingsConfigMapAndRestartsWhenItChanges(t 
 		}
 	}
 	metricsPort, healthPort := kubeenv.FreePort(t), kubeenv.FreePort(t)
-	var logs bytes.Buffer
 	// No CLUSTER_NAME: the ConfigMap names the cluster.
-	cmd := exec.Command(binary, "--kubeconfig="+kubeconfig, "--leader-election-namespace="+ns.Name)
-	cmd.Env = append(os.Environ(), "AWS_REGION=us-east-1", "AWS_ENDPOINT_URL="+cloud.URL, "AWS_ACCESS_KEY_ID=AKIDAWSIM",
-		"AWS_SECRET_ACCESS_KEY=awsim-secret", "AWS_EC2_METADATA_DISABLED=true", fmt.Sprintf("METRICS_PORT=%d", metricsPort),
-		fmt.Sprintf("HEALTH_PROBE_PORT=%d", healthPort))
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var waitErr error
-	exited := make(chan struct{})
-	go func() { waitErr = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-		if t.Failed() {
-			t.Logf("controller logs:\n%s", logs.String())
-		}
-	})
+	c := startController(t, []string{fmt.Sprintf("METRICS_PORT=%d", metricsPort), fmt.Sprintf("HEALTH_PROBE_PORT=%d", healthPort)},
+		"--kubeconfig="+kubeconfig, "--leader-election-namespace="+ns.Name)
+	exited := c.exited
 	lease := &coordinationv1.Lease{}
 	kubeenv.Eventually(t, 30*time.Second, "taking the lease", func() error {
 		return env.Client.Get(ctx, client.ObjectKey{Namespace: ns.Name, Name: operator.LeaderElectionID}, lease)
@@ -247,13 +247,13 @@ func TestController_RunsOnKarpentersSettingsConfigMapAndRestartsWhenItChanges(t 
 	}
 	select {
 	case <-exited:
-		if waitErr != nil {
-			t.Fatalf("controller exited with %v after its settings changed, want 0", waitErr)
+		if c.waitErr != nil {
+			t.Fatalf("controller exited with %v after its settings changed, want 0", c.waitErr)
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("controller still running 30s after its settings changed")
 	}
-	if !strings.Contains(logs.String(), `"clusterName":"v031"`) || !strings.Contains(logs.String(), "stopped to apply changed settings") {
-		t.Errorf("logs do not show a start for cluster v031 and a stop for the changed settings:\n%s", logs.String())
+	if !strings.Contains(c.logs.String(), `"clusterName":"v031"`) || !strings.Contains(c.logs.String(), "stopped to apply changed settings") {
+		t.Errorf("logs do not show a start for cluster v031 and a stop for the changed settings:\n%s", c.logs.String())
 	}
 }

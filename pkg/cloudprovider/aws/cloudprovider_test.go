@@ -232,6 +232,37 @@ func (e *launchEnv) instance(providerID string) awsim.InstanceState {
 	return awsim.InstanceState{}
 }
 
+// nodeSettings is what the node's bootstrap would give its kubelet, read from the user data the
+// instance launched with.
+func (e *launchEnv) nodeSettings(providerID string) simkubelet.Settings {
+	e.t.Helper()
+	raw, err := base64.StdEncoding.DecodeString(e.instance(providerID).UserData)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	s, err := simkubelet.ParseUserData(raw)
+	if err != nil {
+		e.t.Fatalf("node model cannot read the instance's user data: %v", err)
+	}
+	return s
+}
+
+// createWith launches m with a provider built from the env's options as change leaves them.
+func (e *launchEnv) createWith(change func(*aws.CloudProviderOptions), m *v1alpha5.Machine) *v1alpha5.Machine {
+	e.t.Helper()
+	opts := e.opts
+	change(&opts)
+	cp, err := aws.NewCloudProvider(opts)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	launched, err := cp.Create(e.ctx, m)
+	if err != nil {
+		e.t.Fatalf("Create(%s): %v", m.Name, err)
+	}
+	return launched
+}
+
 func (e *launchEnv) create(m *v1alpha5.Machine) *v1alpha5.Machine {
 	e.t.Helper()
 	launched, err := e.cp.Create(e.ctx, m)
@@ -612,14 +643,7 @@ func TestCreate_InstanceUserDataCarriesTheMachinesTaintsStartupTaintsAndKubelet(
 			m.Spec.Requirements = append(m.Spec.Requirements, in("team", "ml"), in(v1alpha5.LabelInstanceFamily, "c5"),
 				in("tier", "a", "b"))
 			launched := e.create(m)
-			raw, err := base64.StdEncoding.DecodeString(e.instance(launched.Status.ProviderID).UserData)
-			if err != nil {
-				t.Fatal(err)
-			}
-			s, err := simkubelet.ParseUserData(raw)
-			if err != nil {
-				t.Fatalf("node model cannot read the instance's user data: %v", err)
-			}
+			s := e.nodeSettings(launched.Status.ProviderID)
 			if s.Labels["team"] != "ml" {
 				t.Errorf("labels %v, want team=ml from the single-valued requirement", s.Labels)
 			}
@@ -901,15 +925,8 @@ func TestCreate_GlobalTagsUnderTheTemplatesAndThePolicyTagsOnEveryResource(t *te
 	nodeTemplate := defaultNodeTemplate(v1alpha1.AMIFamilyAL2)
 	nodeTemplate.Spec.Tags = map[string]string{"team": "ml"}
 	e := newLaunchEnv(t, nodeTemplate, map[string]float64{"m5.large": 0.096})
-	e.opts.Tags = map[string]string{"team": "platform", "cost-center": "42"}
-	cp, err := aws.NewCloudProvider(e.opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	launched, err := cp.Create(e.ctx, newMachine("default-tags", onDemand()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	launched := e.createWith(func(o *aws.CloudProviderOptions) { o.Tags = map[string]string{"team": "platform", "cost-center": "42"} },
+		newMachine("default-tags", onDemand()))
 	inst := e.instance(launched.Status.ProviderID)
 	templates, err := e.ec2.DescribeLaunchTemplates(e.ctx, &ec2.DescribeLaunchTemplatesInput{})
 	if err != nil || len(templates.LaunchTemplates) != 1 {
@@ -948,26 +965,12 @@ func TestCreate_PodNetworkingSettingsReachTheKubelet(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newLaunchEnv(t, defaultNodeTemplate(tc.family), map[string]float64{"m5.large": 0.096})
-			e.opts.InstanceTypes, e.opts.PodNetworking = e.realInstanceTypesFor(tc.networking), tc.networking
-			cp, err := aws.NewCloudProvider(e.opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			launched, err := cp.Create(e.ctx, newMachine("default-pods", onDemand(), in(corev1.LabelInstanceTypeStable, "m5.large")))
-			if err != nil {
-				t.Fatal(err)
-			}
+			launched := e.createWith(func(o *aws.CloudProviderOptions) { o.InstanceTypes, o.PodNetworking = e.realInstanceTypesFor(tc.networking), tc.networking },
+				newMachine("default-pods", onDemand(), in(corev1.LabelInstanceTypeStable, "m5.large")))
 			if pods := launched.Status.Capacity.Pods().Value(); pods != tc.want {
 				t.Errorf("Machine capacity %d pods, want %d", pods, tc.want)
 			}
-			raw, err := base64.StdEncoding.DecodeString(e.instance(launched.Status.ProviderID).UserData)
-			if err != nil {
-				t.Fatal(err)
-			}
-			s, err := simkubelet.ParseUserData(raw)
-			if err != nil {
-				t.Fatal(err)
-			}
+			s := e.nodeSettings(launched.Status.ProviderID)
 			if tc.networking == (aws.PodNetworking{}) {
 				if s.MaxPods != nil {
 					t.Errorf("user data sets max pods %d; the bootstrap derives it by itself", *s.MaxPods)
@@ -987,15 +990,7 @@ func TestCreate_PodNetworkingSettingsReachTheKubelet(t *testing.T) {
 func TestCreate_ResourceNamedNodes(t *testing.T) {
 	for _, resourceNames := range []bool{false, true} {
 		e := newLaunchEnv(t, defaultNodeTemplate(v1alpha1.AMIFamilyAL2), map[string]float64{"m5.large": 0.096})
-		e.opts.ResourceNames = resourceNames
-		cp, err := aws.NewCloudProvider(e.opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		launched, err := cp.Create(e.ctx, newMachine("default-names", onDemand()))
-		if err != nil {
-			t.Fatal(err)
-		}
+		launched := e.createWith(func(o *aws.CloudProviderOptions) { o.ResourceNames = resourceNames }, newMachine("default-names", onDemand()))
 		inst := e.instance(launched.Status.ProviderID)
 		host, _, _ := strings.Cut(inst.PrivateDNS, ".")
 		if want := strings.HasPrefix(host, "i-"); want != resourceNames || (resourceNames && host != inst.ID) {
@@ -1008,25 +1003,10 @@ func TestCreate_ResourceNamedNodes(t *testing.T) {
 // max-pods it caps, so the node takes what the plan counted on.
 func TestCreate_PodsPerCoreReachesBottlerocketAsMaxPods(t *testing.T) {
 	e := newLaunchEnv(t, defaultNodeTemplate(v1alpha1.AMIFamilyBottlerocket), map[string]float64{"m5.large": 0.096})
-	e.opts.InstanceTypes = e.realInstanceTypes()
-	cp, err := aws.NewCloudProvider(e.opts)
-	if err != nil {
-		t.Fatal(err)
-	}
 	m := newMachine("default-ppc", onDemand(), in(corev1.LabelInstanceTypeStable, "m5.large"))
 	m.Spec.Kubelet = &v1alpha5.KubeletConfiguration{PodsPerCore: awssdk.Int32(5)}
-	launched, err := cp.Create(e.ctx, m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := base64.StdEncoding.DecodeString(e.instance(launched.Status.ProviderID).UserData)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := simkubelet.ParseUserData(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
+	launched := e.createWith(func(o *aws.CloudProviderOptions) { o.InstanceTypes = e.realInstanceTypes() }, m)
+	s := e.nodeSettings(launched.Status.ProviderID)
 	// m5.large: 2 vCPUs × 5.
 	if pods := launched.Status.Capacity.Pods().Value(); pods != 10 || s.MaxPods == nil || *s.MaxPods != 10 {
 		t.Errorf("Machine capacity %d pods, user data max pods %v; want 10 and 10", pods, s.MaxPods)
