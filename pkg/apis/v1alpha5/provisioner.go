@@ -124,8 +124,8 @@ func NormalizedLabelKey(key string) string {
 
 // MachineTemplateRef names the cloud-specific node template.
 //
-// +kubebuilder:validation:XValidation:rule="!has(self.kind) || self.kind == ” || self.kind == 'AWSNodeTemplate'",message="kind must be AWSNodeTemplate, the only node template Kerf reads",fieldPath=".kind"
-// +kubebuilder:validation:XValidation:rule="!has(self.apiVersion) || self.apiVersion == ” || self.apiVersion == 'karpenter.k8s.aws/v1alpha1'",message="apiVersion must be karpenter.k8s.aws/v1alpha1, the AWSNodeTemplate's",fieldPath=".apiVersion"
+// +kubebuilder:validation:XValidation:rule="!has(self.kind) || size(self.kind) == 0 || self.kind == 'AWSNodeTemplate'",message="kind must be AWSNodeTemplate, the only node template Kerf reads",fieldPath=".kind"
+// +kubebuilder:validation:XValidation:rule="!has(self.apiVersion) || size(self.apiVersion) == 0 || self.apiVersion == 'karpenter.k8s.aws/v1alpha1'",message="apiVersion must be karpenter.k8s.aws/v1alpha1, the AWSNodeTemplate's",fieldPath=".apiVersion"
 type MachineTemplateRef struct {
 	// Kind of the referent, AWSNodeTemplate when empty.
 	// +optional

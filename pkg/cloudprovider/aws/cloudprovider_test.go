@@ -965,7 +965,9 @@ func TestCreate_PodNetworkingSettingsReachTheKubelet(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newLaunchEnv(t, defaultNodeTemplate(tc.family), map[string]float64{"m5.large": 0.096})
-			launched := e.createWith(func(o *aws.CloudProviderOptions) { o.InstanceTypes, o.PodNetworking = e.realInstanceTypesFor(tc.networking), tc.networking },
+			launched := e.createWith(func(o *aws.CloudProviderOptions) {
+				o.InstanceTypes, o.PodNetworking = e.realInstanceTypesFor(tc.networking), tc.networking
+			},
 				newMachine("default-pods", onDemand(), in(corev1.LabelInstanceTypeStable, "m5.large")))
 			if pods := launched.Status.Capacity.Pods().Value(); pods != tc.want {
 				t.Errorf("Machine capacity %d pods, want %d", pods, tc.want)

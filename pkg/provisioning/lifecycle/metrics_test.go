@@ -59,10 +59,10 @@ func TestMetrics_CountEachStepOfAMachinesLifeOnce(t *testing.T) {
 				h.mustReconcile("ice")
 			},
 			want: map[string]map[string]float64{
-				"karpenter_machines_launched":        {"": 0},
-				"karpenter_machines_launch_failures": {"insufficient_capacity": 1},
-				"karpenter_machines_terminated":      {lifecycle.TerminationReasonInsufficientCapacity: 1},
-				"karpenter_cloudprovider_unavailable_offerings":          {"": 2},
+				"karpenter_machines_launched":                   {"": 0},
+				"karpenter_machines_launch_failures":            {"insufficient_capacity": 1},
+				"karpenter_machines_terminated":                 {lifecycle.TerminationReasonInsufficientCapacity: 1},
+				"karpenter_cloudprovider_unavailable_offerings": {"": 2},
 			},
 		},
 		{
