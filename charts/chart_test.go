@@ -408,4 +408,3 @@ func TestChart_NonDefaultValues(t *testing.T) {
 }
 
 func bufioReader(s string) *bufio.Reader { return bufio.NewReader(strings.NewReader(s)) }
-
