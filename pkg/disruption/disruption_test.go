@@ -472,6 +472,9 @@ func TestDrift_ReplacesNodesThatNoLongerMatch(t *testing.T) {
 			if ev := h.recorder.find(n.Name, disruption.EventTerminating); len(ev) != 1 || !strings.Contains(ev[0], tt.reason) {
 				t.Errorf("events %q, want one %s naming %s", ev, disruption.EventTerminating, tt.reason)
 			}
+			if v, _ := metricstest.Value(t, h.registry, "karpenter_machines_drifted", map[string]string{"type": tt.reason, "provisioner": p.Name}); v != 1 {
+				t.Errorf("karpenter_machines_drifted{type=%s} = %v, want 1", tt.reason, v)
+			}
 		})
 	}
 }

@@ -82,6 +82,9 @@ func (c *Controller) execute(ctx context.Context, cmd *command) (Outcome, error)
 		c.recorder.Eventf(n.provisioner.Provisioner, n.node, corev1.EventTypeNormal, EventTerminating, "Disrupt",
 			"Disrupting node %s via %s (%s): %s", n.node.Name, cmd.method, cmd.action(), cmd.reason)
 		c.metrics.disrupted.WithLabelValues(string(cmd.method), n.provisioner.Name).Inc()
+		if reason, ok := cmd.drifted[n.node.Name]; ok {
+			c.metrics.drifted.WithLabelValues(reason, n.provisioner.Name).Inc()
+		}
 	}
 	c.metrics.actions.WithLabelValues(cmd.action(), string(cmd.method)).Inc()
 	logger.Info("deleted disrupted nodes", "replacements", machineNames(machines))

@@ -36,6 +36,8 @@ type command struct {
 	savings float64
 	// validate: check again after the validation delay that the command is still worth it.
 	validate bool
+	// drifted holds each drifted node's reason code, by node name.
+	drifted map[string]string
 }
 
 func (c *command) action() string {
@@ -137,6 +139,7 @@ func (c *Controller) drift(ctx context.Context, v *view) *command {
 			why = append(why, n.node.Name+": "+reasons[n.node.Name])
 		}
 		cmd.reason = "drifted (" + strings.Join(why, ", ") + ")"
+		cmd.drifted = reasons
 	}
 	return cmd
 }

@@ -15,6 +15,7 @@ type Metrics struct {
 	replacementInitialized prometheus.Histogram
 	launchFailures         *prometheus.CounterVec
 	disrupted              *prometheus.CounterVec
+	drifted                *prometheus.CounterVec
 	// created counts the replacement Machines under karpenter_machines_created, which provisioning
 	// owns; nil counts nothing.
 	created MachineCounter
@@ -36,6 +37,10 @@ func NewMetrics(registry prometheus.Registerer, created MachineCounter) (*Metric
 		disrupted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "karpenter_machines_disrupted",
 			Help: "Machines disrupted, by type (emptiness, expiration, drift, consolidation) and provisioner.",
+		}, []string{"type", "provisioner"}),
+		drifted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "karpenter_machines_drifted",
+			Help: "Drifted machines replaced, by drift type (AMIDrift, SecurityGroupDrift, ...) and provisioner.",
 		}, []string{"type", "provisioner"}),
 		actions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "karpenter_deprovisioning_actions_performed",
@@ -60,7 +65,7 @@ func NewMetrics(registry prometheus.Registerer, created MachineCounter) (*Metric
 			Help: "The number of times that Kerf failed to launch a replacement machine for deprovisioning. Labeled by deprovisioner.",
 		}, []string{"deprovisioner"}),
 	}
-	for _, c := range []prometheus.Collector{m.actions, m.eligible, m.evaluation, m.replacementInitialized, m.launchFailures, m.disrupted} {
+	for _, c := range []prometheus.Collector{m.actions, m.eligible, m.evaluation, m.replacementInitialized, m.launchFailures, m.disrupted, m.drifted} {
 		if err := registry.Register(c); err != nil {
 			return nil, fmt.Errorf("registering disruption metrics, %w", err)
 		}

@@ -20,6 +20,7 @@ type Metrics struct {
 	machinesCreated    *prometheus.CounterVec
 	unschedulable      prometheus.Gauge
 	podStartup         *prometheus.HistogramVec
+	podStartupTime     prometheus.Summary
 	nodes              *prometheus.GaugeVec
 	pods               *prometheus.GaugeVec
 	limit              *prometheus.GaugeVec
@@ -68,6 +69,10 @@ func NewMetrics(registry prometheus.Registerer) (*Metrics, error) {
 			// A pod that waits for a new node waits about a minute; one that waits an hour is stuck.
 			Buckets: []float64{1, 5, 10, 20, 30, 45, 60, 90, 120, 180, 300, 600, 900, 1800, 3600},
 		}, []string{"provisioner"}),
+		podStartupTime: prometheus.NewSummary(prometheus.SummaryOpts{
+			Name: "karpenter_pods_startup_time_seconds", Help: "Time from a pod's creation until it runs, for every pod that starts running.",
+			Objectives: map[float64]float64{0: 0, 0.5: 0.05, 0.9: 0.01, 0.99: 0.001, 1: 0},
+		}),
 		nodes:        byProvisioner("karpenter_provisioner_nodes", "Nodes of the provisioner."),
 		pods:         byProvisioner("karpenter_provisioner_pods", "Pods bound to the provisioner's nodes that have not finished."),
 		limit:        byProvisioner("karpenter_provisioner_limit", "The provisioner's spec.limits, by resource type.", "resource_type"),
@@ -76,7 +81,7 @@ func NewMetrics(registry prometheus.Registerer) (*Metrics, error) {
 		resources:    map[string]map[corev1.ResourceName]bool{},
 	}
 	for _, c := range []prometheus.Collector{m.schedulingDuration, m.simulationDuration, m.podsPerSolve, m.machinesCreated, m.unschedulable,
-		m.podStartup, m.nodes, m.pods, m.limit, m.usage, m.usagePercent} {
+		m.podStartup, m.podStartupTime, m.nodes, m.pods, m.limit, m.usage, m.usagePercent} {
 		if err := registry.Register(c); err != nil {
 			return nil, fmt.Errorf("registering provisioning metrics, %w", err)
 		}

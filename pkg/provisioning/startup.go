@@ -93,6 +93,9 @@ func (c *StartupController) Register(mgr ctrl.Manager) error {
 func (c *StartupController) onUpdate(_ context.Context, e event.UpdateEvent, queue workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 	old, oldOK := e.ObjectOld.(*corev1.Pod)
 	pod, ok := e.ObjectNew.(*corev1.Pod)
+	if oldOK && ok && old.Status.Phase != corev1.PodRunning && pod.Status.Phase == corev1.PodRunning {
+		c.metrics.podStartupTime.Observe(c.clock.Since(pod.CreationTimestamp.Time).Seconds())
+	}
 	if !oldOK || !ok || !state.IsProvisionable(old) || pod.Spec.NodeName == "" {
 		return
 	}

@@ -151,6 +151,21 @@ func TestStartup_TimesPodsThatWaitedAndBoundToAProvisionersNodeOnce(t *testing.T
 	if n, _ := histogramSamples(t, registry, "karpenter_provisioner_pod_startup_duration_seconds", map[string]string{"provisioner": f.provisioner.Name}); n != 1 {
 		t.Errorf("observed %d pods for provisioner %s, want 1", n, f.provisioner.Name)
 	}
+	// A pod that starts running counts once under Karpenter v0.31's karpenter_pods_startup_time_seconds,
+	// however many status changes follow.
+	for _, ready := range []corev1.ConditionStatus{corev1.ConditionFalse, corev1.ConditionTrue} {
+		bound.Status.Phase = corev1.PodRunning
+		bound.Status.Conditions = append(bound.Status.Conditions, corev1.PodCondition{Type: corev1.ContainersReady, Status: ready})
+		if err := env.Client.Status().Update(ctx, bound); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !probe("elsewhere-running", 10*time.Second) {
+		t.Fatal("the controller never reconciled the pod after the running one")
+	}
+	if series := metricstest.Series(t, registry, "karpenter_pods_startup_time_seconds", nil); len(series) != 1 || series[0].GetSummary().GetSampleCount() != 1 {
+		t.Errorf("pods_startup_time_seconds series %v, want one pod counted once", series)
+	}
 	controller.mu.Lock()
 	defer controller.mu.Unlock()
 	if len(controller.bound) != 0 {
