@@ -301,3 +301,16 @@ webhook: {enabled: true, logLevel: error, metrics: {port: 8001}, port: 8443}
 		t.Errorf("service account %s, want karpenter", sa.Name)
 	}
 }
+
+// Kerf's earlier keys (before the chart took v0.31's layout) still work and win when set.
+func TestChart_KerfsEarlierKeysStillWork(t *testing.T) {
+	r := render(t, "settings.aws.clusterName=demo", "image.repository=example.com/kerf", "image.tag=v1", "image.pullPolicy=Always",
+		"resources.requests.cpu=2", "extraEnv[0].name=HTTPS_PROXY", "extraEnv[0].value=http://proxy:3128", "ports.metrics=9000",
+		"settings.logLevel=debug")
+	c := one[*appsv1.Deployment](t, r).Spec.Template.Spec.Containers[0]
+	o := options(t, r)
+	if c.Image != "example.com/kerf:v1" || c.ImagePullPolicy != corev1.PullAlways || c.Resources.Requests.Cpu().String() != "2" ||
+		!slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "HTTPS_PROXY" }) || o.MetricsPort != 9000 || o.LogLevel != "debug" {
+		t.Errorf("container %+v, options %+v", c, o)
+	}
+}
