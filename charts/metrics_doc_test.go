@@ -75,7 +75,7 @@ func definedMetrics(t *testing.T) map[string]string {
 		"provisioning":   second(provisioning.NewMetrics(reg)),
 		"lifecycle":      second(lifecycle.NewMetrics(reg, offerings{})),
 		"termination":    second(termination.NewMetrics(reg)),
-		"disruption":     second(disruption.NewMetrics(reg, nil)),
+		"disruption":     second(disruption.NewMetrics(reg, nil, nil)),
 		"interruption":   second(interruption.NewMetrics(reg)),
 		"cluster":        reg.Register(clustermetrics.New(nil, func() bool { return false })),
 	} {

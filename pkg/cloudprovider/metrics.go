@@ -31,13 +31,13 @@ func NewMetrics(registry prometheus.Registerer, clk clock.PassiveClock) (*Metric
 		clock: clk,
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "karpenter_cloudprovider_duration_seconds",
-			Help:    "Duration of cloud provider calls by provider and method.",
+			Help:    "Duration of cloud provider calls by calling controller, method and provider.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 2, 12), // 10 ms to ~20 s
-		}, []string{"provider", "method"}),
+		}, []string{"controller", "method", "provider"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "karpenter_cloudprovider_errors_total",
-			Help: "Failed cloud provider calls by provider, method and error kind.",
-		}, []string{"provider", "method", "error"}),
+			Help: "Failed cloud provider calls by calling controller, method, provider and error kind.",
+		}, []string{"controller", "method", "provider", "error"}),
 		cpu: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "karpenter_cloudprovider_instance_type_cpu_cores", Help: "vCPUs of an instance type.",
 		}, []string{"instance_type"}),
@@ -56,34 +56,44 @@ func NewMetrics(registry prometheus.Registerer, clk clock.PassiveClock) (*Metric
 	return m, nil
 }
 
-// Decorate returns cp with every call measured.
-func (m *Metrics) Decorate(cp CloudProvider) CloudProvider {
-	return &measured{CloudProvider: cp, metrics: m, clock: m.clock.Now}
+// Decorate returns cp with every call measured under the controller label controller: the
+// controller that calls through it (each gets its own decorated provider, so the label says who
+// called without the provider reading it from the context).
+func (m *Metrics) Decorate(cp CloudProvider, controller string) CloudProvider {
+	return &measured{CloudProvider: cp, metrics: m, controller: controller, clock: m.clock.Now}
 }
 
 type measured struct {
 	CloudProvider
-	metrics *Metrics
-	clock   func() time.Time
+	metrics    *Metrics
+	controller string
+	clock      func() time.Time
 }
 
-// errorKind keeps the error label's cardinality fixed.
+// Values of the error label of karpenter_cloudprovider_errors_total, as Karpenter v0.31 named
+// them; any other error has an empty value, as in v0.31, which keeps the label bounded.
+const (
+	ErrorInsufficientCapacity = "InsufficientCapacityError"
+	ErrorMachineNotFound      = "MachineNotFoundError"
+	ErrorUnknown              = ""
+)
+
 func errorKind(err error) string {
 	switch {
 	case IsInsufficientCapacityError(err):
-		return "insufficient_capacity"
+		return ErrorInsufficientCapacity
 	case IsMachineNotFoundError(err):
-		return "machine_not_found"
+		return ErrorMachineNotFound
 	default:
-		return "other"
+		return ErrorUnknown
 	}
 }
 
 func (m *measured) observe(method string, start time.Time, err error) {
 	provider := m.CloudProvider.Name()
-	m.metrics.duration.WithLabelValues(provider, method).Observe(m.clock().Sub(start).Seconds())
+	m.metrics.duration.WithLabelValues(m.controller, method, provider).Observe(m.clock().Sub(start).Seconds())
 	if err != nil {
-		m.metrics.errors.WithLabelValues(provider, method, errorKind(err)).Inc()
+		m.metrics.errors.WithLabelValues(m.controller, method, provider, errorKind(err)).Inc()
 	}
 }
 

@@ -2,6 +2,7 @@ package cloudprovider_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +20,8 @@ import (
 	"github.com/kerf-autoscaler/kerf/test/metricstest"
 )
 
+// Calls and failures read as Karpenter v0.31's dashboards read them: by the calling controller,
+// method and provider, failures by v0.31's error names.
 func TestMetrics_CountCallsAndErrorsByKind(t *testing.T) {
 	registry := prometheus.NewRegistry()
 	clk := clocktesting.NewFakeClock(time.Now())
@@ -27,7 +30,7 @@ func TestMetrics_CountCallsAndErrorsByKind(t *testing.T) {
 		t.Fatal(err)
 	}
 	// no instance types: every Create is short of capacity; List takes 2 s
-	cp := metrics.Decorate(slowList{CloudProvider: fake.New(), clk: clk, took: 2 * time.Second})
+	cp := metrics.Decorate(slowList{CloudProvider: fake.New(), clk: clk, took: 2 * time.Second}, "machine.lifecycle")
 	ctx := context.Background()
 	for range 2 {
 		if _, err := cp.Create(ctx, &v1alpha5.Machine{}); !cloudprovider.IsInsufficientCapacityError(err) {
@@ -40,19 +43,25 @@ func TestMetrics_CountCallsAndErrorsByKind(t *testing.T) {
 	if _, err := cp.List(ctx); err != nil {
 		t.Fatal(err)
 	}
+	throttled := fake.New()
+	throttled.CreateErrors = []error{errors.New("RequestLimitExceeded")}
+	if _, err := metrics.Decorate(throttled, "provisioner").Create(ctx, &v1alpha5.Machine{}); err == nil {
+		t.Fatal("Create succeeded, want the injected error")
+	}
 
 	want := `
-# HELP karpenter_cloudprovider_errors_total Failed cloud provider calls by provider, method and error kind.
+# HELP karpenter_cloudprovider_errors_total Failed cloud provider calls by calling controller, method, provider and error kind.
 # TYPE karpenter_cloudprovider_errors_total counter
-karpenter_cloudprovider_errors_total{error="insufficient_capacity",method="Create",provider="fake"} 2
-karpenter_cloudprovider_errors_total{error="machine_not_found",method="Delete",provider="fake"} 1
+karpenter_cloudprovider_errors_total{controller="machine.lifecycle",error="InsufficientCapacityError",method="Create",provider="fake"} 2
+karpenter_cloudprovider_errors_total{controller="machine.lifecycle",error="MachineNotFoundError",method="Delete",provider="fake"} 1
+karpenter_cloudprovider_errors_total{controller="provisioner",error="",method="Create",provider="fake"} 1
 `
 	if err := testutil.GatherAndCompare(registry, strings.NewReader(want), "karpenter_cloudprovider_errors_total"); err != nil {
 		t.Error(err)
 	}
 	// One duration series per method called, errors or not.
-	if n := testutil.CollectAndCount(registry, "karpenter_cloudprovider_duration_seconds"); n != 3 {
-		t.Errorf("%d duration series, want 3 (Create, Delete, List)", n)
+	if n := testutil.CollectAndCount(registry, "karpenter_cloudprovider_duration_seconds"); n != 4 {
+		t.Errorf("%d duration series, want 4 (Create, Delete, List by one controller, Create by another)", n)
 	}
 	if got := durationSum(t, registry, "List"); got != 2 {
 		t.Errorf("List took %gs by the metric, want the 2s the call took", got)
@@ -95,7 +104,7 @@ func TestMetrics_InstanceTypesAsListed(t *testing.T) {
 	m5 := &scheduling.InstanceType{Name: "m5.large", Capacity: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2"), corev1.ResourceMemory: resource.MustParse("8Gi")},
 		Offerings: scheduling.Offerings{{Zone: "us-east-1a", CapacityType: v1alpha5.CapacityTypeSpot, Price: 0.04, Available: true},
 			{Zone: "us-east-1a", CapacityType: v1alpha5.CapacityTypeOnDemand, Price: 0.096, Available: true}}}
-	if _, err := metrics.Decorate(fake.New(m5)).GetInstanceTypes(context.Background(), &v1alpha5.Provisioner{}); err != nil {
+	if _, err := metrics.Decorate(fake.New(m5), "state").GetInstanceTypes(context.Background(), &v1alpha5.Provisioner{}); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {

@@ -6,6 +6,7 @@ package clustermetrics
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 
@@ -22,13 +23,17 @@ import (
 // listTimeout bounds a scrape's reads of the cache.
 const listTimeout = 5 * time.Second
 
+// notApplicable is the value v0.31 gave a label whose node label or node is missing.
+const notApplicable = "N/A"
+
 // Collector is a prometheus.Collector over the cluster's Nodes and Pods.
 type Collector struct {
 	reader  client.Reader
 	leading func() bool
-	// nodeLabels maps each well-known node label to its metric label (topology.kubernetes.io/zone
-	// to zone, as v0.31 named them).
-	nodeLabels                                                                            map[string]string
+	// wellKnown are the node labels the node gauges carry, each under its metric label name
+	// (topology.kubernetes.io/zone as zone, karpenter.sh/provisioner-name as provisioner_name),
+	// in the order of nodeLabelNames.
+	wellKnown                                                                             []string
 	allocatable, overhead, podRequests, podLimits, daemonRequests, daemonLimits, podState *prometheus.Desc
 	nodeLabelNames, podLabelNames                                                         []string
 }
@@ -36,12 +41,15 @@ type Collector struct {
 // New returns a Collector reading from reader (the manager's cache). leading reports whether this
 // replica leads: only the leader publishes, so two scraped replicas do not double every sum.
 func New(reader client.Reader, leading func() bool) *Collector {
-	c := &Collector{reader: reader, leading: leading, nodeLabels: map[string]string{}}
-	for _, l := range v1alpha5.WellKnownLabels() {
-		c.nodeLabels[l] = promLabel(l)
-	}
-	for _, l := range v1alpha5.WellKnownLabels() {
-		c.nodeLabelNames = append(c.nodeLabelNames, c.nodeLabels[l])
+	c := &Collector{reader: reader, leading: leading}
+	// v0.31's well-known labels included the Provisioner's own, as provisioner_name.
+	seen := map[string]bool{"node_name": true, "provisioner": true, "phase": true, "resource_type": true}
+	for _, l := range append([]string{v1alpha5.ProvisionerNameLabelKey}, v1alpha5.WellKnownLabels()...) {
+		if name := promLabel(l); !seen[name] {
+			seen[name] = true
+			c.wellKnown = append(c.wellKnown, l)
+			c.nodeLabelNames = append(c.nodeLabelNames, name)
+		}
 	}
 	c.nodeLabelNames = append(c.nodeLabelNames, "node_name", "provisioner", "phase", "resource_type")
 	node := func(name, help string) *prometheus.Desc {
@@ -62,11 +70,16 @@ func New(reader client.Reader, leading func() bool) *Collector {
 // promLabel names a node label as v0.31's metrics did: the part after the slash, lower case,
 // dashes as underscores (karpenter.k8s.aws/instance-family is instance_family).
 func promLabel(l string) string {
-	l = strings.ReplaceAll(strings.ToLower(l), "-", "_")
 	if _, name, ok := strings.Cut(l, "/"); ok {
-		return name
+		l = name
 	}
-	return l
+	return snakeCase(l)
+}
+
+// snakeCase lower-cases s and turns its dashes into underscores, as v0.31 wrote label names and
+// the resource_type label (ephemeral-storage is ephemeral_storage).
+func snakeCase(s string) string {
+	return strings.ReplaceAll(strings.ToLower(s), "-", "_")
 }
 
 // Describe implements prometheus.Collector.
@@ -133,39 +146,51 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// emit sends one gauge per resource of list for node.
+// emit sends one gauge per resource of list for node: a well-known label the node lacks reads
+// N/A, and resource names are snake case, as v0.31 published them.
 func (c *Collector) emit(ch chan<- prometheus.Metric, desc *prometheus.Desc, node *corev1.Node, list corev1.ResourceList) {
 	base := make([]string, 0, len(c.nodeLabelNames))
-	for _, l := range v1alpha5.WellKnownLabels() {
-		base = append(base, node.Labels[l])
+	for _, l := range c.wellKnown {
+		base = append(base, valueOr(node.Labels, l, notApplicable))
 	}
 	base = append(base, node.Name, node.Labels[v1alpha5.ProvisionerNameLabelKey], string(node.Status.Phase))
 	for name, q := range list {
-		ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, q.AsApproximateFloat64(), append(base, string(name))...)
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, q.AsApproximateFloat64(), append(base, snakeCase(string(name)))...)
 	}
 }
 
+// collectPod sends the pod's karpenter_pods_state. As v0.31 did: without its node (not bound, or
+// the node is gone) the node's labels read N/A and the provisioner is the one the pod selects, if
+// any; with it, a missing capacity type or provisioner reads N/A, other missing labels empty.
 func (c *Collector) collectPod(ch chan<- prometheus.Metric, pod *corev1.Pod, node *corev1.Node) {
-	owner := ""
-	if ref := ownerOf(pod); ref != nil {
-		owner = ref.Kind + "/" + ref.Name
-	}
-	var labels map[string]string
+	provisioner, zone, arch, capacityType, instanceType := valueOr(pod.Spec.NodeSelector, v1alpha5.ProvisionerNameLabelKey, notApplicable),
+		notApplicable, notApplicable, notApplicable, notApplicable
 	if node != nil {
-		labels = node.Labels
+		provisioner = valueOr(node.Labels, v1alpha5.ProvisionerNameLabelKey, notApplicable)
+		zone, arch, instanceType = node.Labels[corev1.LabelTopologyZone], node.Labels[corev1.LabelArchStable], node.Labels[corev1.LabelInstanceTypeStable]
+		capacityType = valueOr(node.Labels, v1alpha5.CapacityTypeLabelKey, notApplicable)
 	}
-	ch <- prometheus.MustNewConstMetric(c.podState, prometheus.GaugeValue, 1, pod.Name, pod.Namespace, owner, pod.Spec.NodeName,
-		labels[v1alpha5.ProvisionerNameLabelKey], labels[corev1.LabelTopologyZone], labels[corev1.LabelArchStable],
-		labels[v1alpha5.CapacityTypeLabelKey], labels[corev1.LabelInstanceTypeStable], string(pod.Status.Phase))
+	ch <- prometheus.MustNewConstMetric(c.podState, prometheus.GaugeValue, 1, pod.Name, pod.Namespace, ownerLink(pod), pod.Spec.NodeName,
+		provisioner, zone, arch, capacityType, instanceType, string(pod.Status.Phase))
 }
 
-func ownerOf(pod *corev1.Pod) *corev1.ObjectReference {
-	for _, ref := range pod.OwnerReferences {
-		if ref.Controller != nil && *ref.Controller {
-			return &corev1.ObjectReference{Kind: ref.Kind, Name: ref.Name}
-		}
+// ownerLink is the owner label of karpenter_pods_state: the API path of the pod's first owner, in
+// the form v0.31 built it (/apis/apps/v1/namespaces/default/replicasets/web-5d4f8), empty when
+// the pod has no owner.
+func ownerLink(pod *corev1.Pod) string {
+	if len(pod.OwnerReferences) == 0 {
+		return ""
 	}
-	return nil
+	ref := pod.OwnerReferences[0]
+	return fmt.Sprintf("/apis/%s/namespaces/%s/%ss/%s", ref.APIVersion, pod.Namespace, strings.ToLower(ref.Kind), ref.Name)
+}
+
+// valueOr is labels[key], or otherwise when labels has no such key.
+func valueOr(labels map[string]string, key, otherwise string) string {
+	if v, ok := labels[key]; ok {
+		return v
+	}
+	return otherwise
 }
 
 func add(to, from corev1.ResourceList) {

@@ -33,8 +33,10 @@ func TestCollector_NodesAndPodsAsV031PublishedThem(t *testing.T) {
 	if err := env.Client.Create(ctx, node); err != nil {
 		t.Fatal(err)
 	}
-	node.Status.Capacity = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2"), corev1.ResourceMemory: resource.MustParse("8Gi")}
-	node.Status.Allocatable = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1930m"), corev1.ResourceMemory: resource.MustParse("7Gi")}
+	node.Status.Capacity = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2"), corev1.ResourceMemory: resource.MustParse("8Gi"),
+		corev1.ResourceEphemeralStorage: resource.MustParse("20Gi")}
+	node.Status.Allocatable = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1930m"), corev1.ResourceMemory: resource.MustParse("7Gi"),
+		corev1.ResourceEphemeralStorage: resource.MustParse("18Gi")}
 	if err := env.Client.Status().Update(ctx, node); err != nil {
 		t.Fatal(err)
 	}
@@ -46,20 +48,27 @@ func TestCollector_NodesAndPodsAsV031PublishedThem(t *testing.T) {
 		if daemon {
 			p.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "DaemonSet", Name: "aws-node", UID: "ds-uid", Controller: ptr.To(true)}}
 		}
+		if name == "" {
+			// Not bound yet, asking for the Provisioner by name.
+			p.Name, p.Spec.NodeName, p.Spec.NodeSelector = "pending", "", map[string]string{v1alpha5.ProvisionerNameLabelKey: "gpu"}
+		}
 		if err := env.Client.Create(ctx, p); err != nil {
 			t.Fatal(err)
 		}
 		return p
 	}
-	pods := []*corev1.Pod{pod("web-1", "250m", "500m", false), pod("web-2", "500m", "1", false), pod("aws-node-x", "25m", "100m", true)}
+	pods := []*corev1.Pod{pod("web-1", "250m", "500m", false), pod("web-2", "500m", "1", false), pod("aws-node-x", "25m", "100m", true),
+		pod("", "1", "1", false)}
 
 	registry := prometheus.NewRegistry()
 	leading := true
 	if err := registry.Register(clustermetrics.New(env.Client, func() bool { return leading })); err != nil {
 		t.Fatal(err)
 	}
-	cpu := map[string]string{"node_name": node.Name, "resource_type": "cpu", "provisioner": "default", "zone": "us-east-1a",
-		"instance_type": "m5.large", "capacity_type": "spot", "arch": "amd64", "instance_family": "m5"}
+	// The node has no kubernetes.io/os label: v0.31 published N/A for a missing well-known label.
+	cpu := map[string]string{"node_name": node.Name, "resource_type": "cpu", "provisioner": "default", "provisioner_name": "default",
+		"zone": "us-east-1a", "instance_type": "m5.large", "capacity_type": "spot", "arch": "amd64", "instance_family": "m5", "os": "N/A"}
+	storage := map[string]string{"node_name": node.Name, "resource_type": "ephemeral_storage"}
 	for _, tc := range []struct {
 		metric string
 		labels map[string]string
@@ -71,8 +80,12 @@ func TestCollector_NodesAndPodsAsV031PublishedThem(t *testing.T) {
 		{"karpenter_nodes_total_pod_limits", cpu, 1.5},
 		{"karpenter_nodes_total_daemon_requests", cpu, 0.025},
 		{"karpenter_nodes_total_daemon_limits", cpu, 0.1},
-		{"karpenter_pods_state", map[string]string{"name": "aws-node-x", "namespace": "default", "owner": "DaemonSet/aws-node", "node": node.Name,
-			"provisioner": "default", "zone": "us-east-1a", "instance_type": "m5.large", "capacity_type": "spot", "arch": "amd64"}, 1},
+		{"karpenter_nodes_allocatable", storage, 18 << 30},
+		{"karpenter_pods_state", map[string]string{"name": "aws-node-x", "namespace": "default", "owner": "/apis/apps/v1/namespaces/default/daemonsets/aws-node",
+			"node": node.Name, "provisioner": "default", "zone": "us-east-1a", "instance_type": "m5.large", "capacity_type": "spot", "arch": "amd64"}, 1},
+		{"karpenter_pods_state", map[string]string{"name": "web-1", "owner": "", "node": node.Name}, 1},
+		{"karpenter_pods_state", map[string]string{"name": "pending", "node": "", "provisioner": "gpu", "zone": "N/A", "arch": "N/A",
+			"capacity_type": "N/A", "instance_type": "N/A"}, 1},
 	} {
 		if got, ok := metricstest.Value(t, registry, tc.metric, tc.labels); !ok || !near(got, tc.want) {
 			t.Errorf("%s%v = %v (present %v), want %v", tc.metric, tc.labels, got, ok, tc.want)

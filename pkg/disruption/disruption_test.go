@@ -121,12 +121,21 @@ func TestExpiration_ReplacesBeforeItRemoves(t *testing.T) {
 	if ev := h.recorder.find(out.Nodes[0], disruption.EventTerminating); len(ev) == 0 {
 		t.Errorf("no %s event on the node", disruption.EventTerminating)
 	}
-	// As Karpenter v0.31 counted them: one machine disrupted by expiration, one created to replace it.
+	// As Karpenter v0.31 counted them: one machine disrupted by expiration, one created to replace
+	// it and the old one terminated, both for "expiration/replace", one such action performed.
 	if v, _ := metricstest.Value(t, h.registry, "karpenter_machines_disrupted", map[string]string{"type": "expiration", "provisioner": h.prefix}); v != 1 {
 		t.Errorf("karpenter_machines_disrupted{type=expiration} = %v, want 1", v)
 	}
-	if n := h.created.reasons[h.prefix+"/deprovisioning"]; n != 1 {
-		t.Errorf("replacements counted as created for deprovisioning: %d, want 1", n)
+	if v, _ := metricstest.Value(t, h.registry, "karpenter_deprovisioning_actions_performed",
+		map[string]string{"action": "expiration/replace", "deprovisioner": "expiration"}); v != 1 {
+		t.Errorf("karpenter_deprovisioning_actions_performed{action=expiration/replace} = %v, want 1", v)
+	}
+	if n := h.created.reasons[h.prefix+"/expiration/replace"]; n != 1 {
+		t.Errorf("replacements counted as created for expiration/replace: %d (all: %v), want 1", n, h.created.reasons)
+	}
+	oldMachine, _ := get(t, &v1alpha5.Machine{}, out.Nodes[0]+"-machine")
+	if got := h.created.terminatingReason(oldMachine.UID); oldMachine.UID == "" || got != "expiration/replace" {
+		t.Errorf("the expired node's machine goes for %q, want expiration/replace", got)
 	}
 }
 

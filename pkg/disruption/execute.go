@@ -70,6 +70,9 @@ func (c *Controller) execute(ctx context.Context, cmd *command) (Outcome, error)
 		return c.abandon(ctx, cmd, machines, err.Error()), nil
 	}
 	for _, n := range cmd.nodes {
+		if n.machine != nil {
+			c.metrics.machineTerminating(n.machine.UID, cmd)
+		}
 		if err := c.kube.Delete(ctx, n.node); client.IgnoreNotFound(err) != nil {
 			// The replacements are up; the next pass finds the remaining nodes again.
 			return Outcome{}, fmt.Errorf("deleting node %s, %w", n.node.Name, err)
@@ -86,7 +89,7 @@ func (c *Controller) execute(ctx context.Context, cmd *command) (Outcome, error)
 			c.metrics.drifted.WithLabelValues(reason, n.provisioner.Name).Inc()
 		}
 	}
-	c.metrics.actions.WithLabelValues(cmd.action(), string(cmd.method)).Inc()
+	c.metrics.actions.WithLabelValues(commandReason(cmd), string(cmd.method)).Inc()
 	logger.Info("deleted disrupted nodes", "replacements", machineNames(machines))
 	return Outcome{Method: cmd.method, Nodes: names, Replacements: machineNames(machines), Savings: cmd.savings}, nil
 }
@@ -176,9 +179,7 @@ func (c *Controller) launch(ctx context.Context, cmd *command) ([]*v1alpha5.Mach
 			return out, fmt.Errorf("creating replacement machine, %w", err)
 		}
 		out = append(out, m)
-		if c.metrics.created != nil {
-			c.metrics.created.MachineCreated(p.Name, reasonDeprovisioning)
-		}
+		c.metrics.machineCreated(p.Name, cmd)
 		log.FromContext(ctx).Info("launching replacement", "Machine", klog.KObj(m), "instanceTypes", len(r.InstanceTypes),
 			"cheapest", r.InstanceTypes[0].Name, "usdPerHour", r.Price())
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // Metrics measure disruption under Karpenter v0.31's deprovisioning names and labels, so its
@@ -19,6 +20,9 @@ type Metrics struct {
 	// created counts the replacement Machines under karpenter_machines_created, which provisioning
 	// owns; nil counts nothing.
 	created MachineCounter
+	// terminating tells the Machine lifecycle, which counts karpenter_machines_terminated, why the
+	// Machines of disrupted nodes go; nil tells nothing.
+	terminating MachineTerminations
 }
 
 // MachineCounter counts created Machines by provisioner and reason.
@@ -26,14 +30,24 @@ type MachineCounter interface {
 	MachineCreated(provisioner, reason string)
 }
 
-// reasonDeprovisioning is the reason label of the replacements in karpenter_machines_created.
-const reasonDeprovisioning = "deprovisioning"
+// MachineTerminations records why a Machine is about to be terminated.
+type MachineTerminations interface {
+	Terminating(uid types.UID, reason string)
+}
 
-// NewMetrics registers the disruption metrics with registry; created (may be nil) counts the
-// replacement Machines.
-func NewMetrics(registry prometheus.Registerer, created MachineCounter) (*Metrics, error) {
+// commandReason is how Karpenter v0.31 labelled what a command did, in the action label of
+// karpenter_deprovisioning_actions_performed and the reason label of karpenter_machines_created
+// and karpenter_machines_terminated: the method, a slash, the action ("consolidation/replace").
+func commandReason(cmd *command) string {
+	return string(cmd.method) + "/" + cmd.action()
+}
+
+// NewMetrics registers the disruption metrics with registry; created and terminating (either may
+// be nil) count the replacement Machines and the disrupted ones under the Machine metrics.
+func NewMetrics(registry prometheus.Registerer, created MachineCounter, terminating MachineTerminations) (*Metrics, error) {
 	m := &Metrics{
-		created: created,
+		created:     created,
+		terminating: terminating,
 		disrupted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "karpenter_machines_disrupted",
 			Help: "Machines disrupted, by type (emptiness, expiration, drift, consolidation) and provisioner.",
@@ -44,7 +58,7 @@ func NewMetrics(registry prometheus.Registerer, created MachineCounter) (*Metric
 		}, []string{"type", "provisioner"}),
 		actions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "karpenter_deprovisioning_actions_performed",
-			Help: "Number of deprovisioning actions performed. Labeled by action (delete, replace) and deprovisioner (emptiness, expiration, drift, consolidation).",
+			Help: "Number of deprovisioning actions performed. Labeled by action (the deprovisioner, a slash and delete or replace) and deprovisioner (emptiness, expiration, drift, consolidation).",
 		}, []string{"action", "deprovisioner"}),
 		eligible: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "karpenter_deprovisioning_eligible_machines",
@@ -71,4 +85,18 @@ func NewMetrics(registry prometheus.Registerer, created MachineCounter) (*Metric
 		}
 	}
 	return m, nil
+}
+
+// machineCreated counts a replacement Machine launched for cmd.
+func (m *Metrics) machineCreated(provisioner string, cmd *command) {
+	if m.created != nil {
+		m.created.MachineCreated(provisioner, commandReason(cmd))
+	}
+}
+
+// machineTerminating records that the Machine uid goes because of cmd.
+func (m *Metrics) machineTerminating(uid types.UID, cmd *command) {
+	if m.terminating != nil {
+		m.terminating.Terminating(uid, commandReason(cmd))
+	}
 }

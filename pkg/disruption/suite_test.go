@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -106,7 +107,7 @@ func newHarness(t *testing.T, opts disruption.Options) *harness {
 	}
 	h.prefix = strings.Trim(h.prefix, "-")
 	h.created = &createdMachines{}
-	metrics, err := disruption.NewMetrics(h.registry, h.created)
+	metrics, err := disruption.NewMetrics(h.registry, h.created, h.created)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -446,10 +447,27 @@ func hasNotReadyTaint(n corev1.Node) bool {
 	return false
 }
 
-// createdMachines records MachineCreated calls as provisioning's metrics would count them.
+// createdMachines records MachineCreated calls as provisioning's metrics would count them, and
+// Terminating calls as the Machine lifecycle would keep them.
 type createdMachines struct {
-	mu      sync.Mutex
-	reasons map[string]int // "provisioner/reason"
+	mu          sync.Mutex
+	reasons     map[string]int // "provisioner/reason"
+	terminating map[types.UID]string
+}
+
+func (c *createdMachines) Terminating(uid types.UID, reason string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.terminating == nil {
+		c.terminating = map[types.UID]string{}
+	}
+	c.terminating[uid] = reason
+}
+
+func (c *createdMachines) terminatingReason(uid types.UID) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.terminating[uid]
 }
 
 func (c *createdMachines) MachineCreated(provisioner, reason string) {

@@ -135,19 +135,17 @@ func (c *Controller) Handle(ctx context.Context, msg cloudprovider.InterruptionM
 	if !msg.EventTime.IsZero() {
 		c.metrics.latency.Observe(c.clock.Since(msg.EventTime).Seconds())
 	}
-	actionable := false
 	switch msg.Kind {
 	case cloudprovider.Unparseable:
 		log.FromContext(ctx).Info("deleting an interruption message Kerf cannot read", "reason", fmt.Sprint(msg.Err))
 	case cloudprovider.Ignored:
 		log.FromContext(ctx).V(1).Info("deleting an event Kerf does not act on", "reason", fmt.Sprint(msg.Err))
 	default:
-		var err error
-		if actionable, err = c.act(ctx, msg); err != nil {
+		if err := c.act(ctx, msg); err != nil {
 			return err
 		}
 	}
-	c.metrics.received.WithLabelValues(string(msg.Kind), fmt.Sprint(actionable)).Inc()
+	c.metrics.receivedMessage(msg.Kind)
 	if err := c.queue.Delete(ctx, msg); err != nil {
 		return fmt.Errorf("deleting interruption message %s, %w", msg.ID, err)
 	}
@@ -155,24 +153,22 @@ func (c *Controller) Handle(ctx context.Context, msg cloudprovider.InterruptionM
 	return nil
 }
 
-// act applies the message to each instance it names that Kerf manages, and says whether any was.
-func (c *Controller) act(ctx context.Context, msg cloudprovider.InterruptionMessage) (bool, error) {
-	actionable := false
+// act applies the message to each instance it names that Kerf manages.
+func (c *Controller) act(ctx context.Context, msg cloudprovider.InterruptionMessage) error {
 	for _, id := range msg.InstanceIDs {
 		node, machine, err := c.find(ctx, id)
 		if err != nil {
-			return actionable, err
+			return err
 		}
 		if node == nil && machine == nil {
 			log.FromContext(ctx).V(1).Info("ignoring an interruption of an instance Kerf does not manage", "instanceID", id)
 			continue
 		}
-		actionable = true
 		if err := c.apply(ctx, msg, node, machine); err != nil {
-			return actionable, err
+			return err
 		}
 	}
-	return actionable, nil
+	return nil
 }
 
 // find returns the Node and Machine of the instance, either nil when there is none.

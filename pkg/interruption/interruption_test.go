@@ -139,27 +139,28 @@ func deleting(t *testing.T, name string) bool {
 func TestHandle_DrainsTheNodesAboutToGoAndDeletesEachMessage(t *testing.T) {
 	now := time.Date(2026, 1, 2, 3, 4, 0, 0, time.UTC)
 	for i, tc := range []struct {
-		name       string
-		msg        cloudprovider.InterruptionMessage
-		wantDrain  bool
-		wantEvent  string
-		wantPool   bool
-		actionable string
-		opts       interruption.Options
+		name      string
+		msg       cloudprovider.InterruptionMessage
+		wantDrain bool
+		wantEvent string
+		wantPool  bool
+		// messageType is how Karpenter v0.31 counted the message.
+		messageType string
+		opts        interruption.Options
 	}{
 		{name: "spot interruption", msg: cloudprovider.InterruptionMessage{Kind: cloudprovider.SpotInterruption, ActionTime: now.Add(2 * time.Minute)},
-			wantDrain: true, wantEvent: interruption.EventSpotInterrupted, wantPool: true, actionable: "true"},
+			wantDrain: true, wantEvent: interruption.EventSpotInterrupted, wantPool: true, messageType: "SpotInterruptionKind"},
 		{name: "scheduled change", msg: cloudprovider.InterruptionMessage{Kind: cloudprovider.ScheduledChange},
-			wantDrain: true, wantEvent: interruption.EventInstanceUnhealthy, actionable: "true"},
+			wantDrain: true, wantEvent: interruption.EventInstanceUnhealthy, messageType: "ScheduledChangeKind"},
 		{name: "stopping", msg: cloudprovider.InterruptionMessage{Kind: cloudprovider.StateChange, State: "stopping"},
-			wantDrain: true, wantEvent: interruption.EventInstanceStopping, actionable: "true"},
+			wantDrain: true, wantEvent: interruption.EventInstanceStopping, messageType: "StateChangeKind"},
 		{name: "terminated", msg: cloudprovider.InterruptionMessage{Kind: cloudprovider.StateChange, State: "terminated"},
-			wantDrain: true, wantEvent: interruption.EventInstanceTerminating, actionable: "true"},
-		{name: "running", msg: cloudprovider.InterruptionMessage{Kind: cloudprovider.StateChange, State: "running"}, actionable: "true"},
+			wantDrain: true, wantEvent: interruption.EventInstanceTerminating, messageType: "StateChangeKind"},
+		{name: "running", msg: cloudprovider.InterruptionMessage{Kind: cloudprovider.StateChange, State: "running"}, messageType: "StateChangeKind"},
 		{name: "rebalance recommendation", msg: cloudprovider.InterruptionMessage{Kind: cloudprovider.RebalanceRecommendation},
-			wantEvent: interruption.EventRebalanceRecommendation, actionable: "true"},
+			wantEvent: interruption.EventRebalanceRecommendation, messageType: "RebalanceRecommendationKind"},
 		{name: "rebalance recommendation, draining on it", msg: cloudprovider.InterruptionMessage{Kind: cloudprovider.RebalanceRecommendation},
-			opts: interruption.Options{DrainOnRebalance: true}, wantDrain: true, wantEvent: interruption.EventRebalanceRecommendation, actionable: "true"},
+			opts: interruption.Options{DrainOnRebalance: true}, wantDrain: true, wantEvent: interruption.EventRebalanceRecommendation, messageType: "RebalanceRecommendationKind"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarnessWith(t, tc.opts)
@@ -206,8 +207,8 @@ func TestHandle_DrainsTheNodesAboutToGoAndDeletesEachMessage(t *testing.T) {
 				}
 			}
 			if v, _ := metricstest.Value(t, h.registry, "karpenter_interruption_received_messages",
-				map[string]string{"message_type": string(tc.msg.Kind), "is_actionable": tc.actionable}); v != 1 {
-				t.Errorf("received messages %v, want 1", v)
+				map[string]string{"message_type": tc.messageType}); v != 1 {
+				t.Errorf("received messages{message_type=%s} %v, want 1", tc.messageType, v)
 			}
 		})
 	}
@@ -234,8 +235,12 @@ func TestHandle_IgnoresForeignInstancesAndUnreadableBodies(t *testing.T) {
 		t.Error("acted on an instance Kerf does not manage")
 	}
 	if v, _ := metricstest.Value(t, h.registry, "karpenter_interruption_received_messages",
-		map[string]string{"message_type": string(cloudprovider.Unparseable), "is_actionable": "false"}); v != 1 {
+		map[string]string{"message_type": "UnparseableKind"}); v != 1 {
 		t.Errorf("unparseable messages counted %v, want 1", v)
+	}
+	if v, _ := metricstest.Value(t, h.registry, "karpenter_interruption_received_messages",
+		map[string]string{"message_type": "SpotInterruptionKind"}); v != 2 {
+		t.Errorf("spot interruptions of instances Kerf does not manage counted %v, want 2", v)
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kerf-autoscaler/kerf/pkg/cloudprovider"
 )
 
 // Action labels of karpenter_interruption_actions_performed, as Karpenter v0.31 names them.
@@ -25,8 +27,8 @@ func NewMetrics(registry prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
 		received: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "karpenter_interruption_received_messages",
-			Help: "Count of messages received from the interruption queue. Broken down by message type and whether the message was actionable.",
-		}, []string{"message_type", "is_actionable"}),
+			Help: "Count of messages received from the interruption queue, by message type.",
+		}, []string{"message_type"}),
 		deleted: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "karpenter_interruption_deleted_messages",
 			Help: "Count of messages deleted from the interruption queue.",
@@ -47,4 +49,28 @@ func NewMetrics(registry prometheus.Registerer) (*Metrics, error) {
 		}
 	}
 	return m, nil
+}
+
+// messageType is the message_type label of karpenter_interruption_received_messages for kind:
+// the kind names Karpenter v0.31 used, and UnparseableKind for a body Kerf cannot read (v0.31
+// did not count those).
+func messageType(kind cloudprovider.InterruptionKind) string {
+	switch kind {
+	case cloudprovider.SpotInterruption:
+		return "SpotInterruptionKind"
+	case cloudprovider.RebalanceRecommendation:
+		return "RebalanceRecommendationKind"
+	case cloudprovider.ScheduledChange:
+		return "ScheduledChangeKind"
+	case cloudprovider.StateChange:
+		return "StateChangeKind"
+	case cloudprovider.Ignored:
+		return "NoOpKind"
+	default:
+		return "UnparseableKind"
+	}
+}
+
+func (m *Metrics) receivedMessage(kind cloudprovider.InterruptionKind) {
+	m.received.WithLabelValues(messageType(kind)).Inc()
 }

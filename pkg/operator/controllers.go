@@ -17,14 +17,16 @@ import (
 	"github.com/kerf-autoscaler/kerf/pkg/termination"
 )
 
-// RegisterControllers adds Kerf's controllers to the manager, all sharing one measured cloud
-// provider, one record of offerings that ran out of capacity and the operator's clock.
+// RegisterControllers adds Kerf's controllers to the manager, all sharing one cloud provider
+// (measured per controller), one record of offerings that ran out of capacity and the
+// operator's clock.
 func (o *Operator) RegisterControllers(ctx context.Context, cloud cloudprovider.CloudProvider, defaults state.DefaultRequirements) error {
 	metrics, err := cloudprovider.NewMetrics(o.Registry, o.Clock)
 	if err != nil {
 		return err
 	}
-	cloud = metrics.Decorate(cloud)
+	// Each caller gets its own measured provider, so the calls are labelled by who made them.
+	measured := func(controller string) cloudprovider.CloudProvider { return metrics.Decorate(cloud, controller) }
 	if err := state.AddIndexes(ctx, o.GetFieldIndexer()); err != nil {
 		return err
 	}
@@ -36,7 +38,7 @@ func (o *Operator) RegisterControllers(ctx context.Context, cloud cloudprovider.
 		return err
 	}
 	batcher := provisioning.NewBatcher(o.Clock, o.Options.BatchIdleDuration, o.Options.BatchMaxDuration)
-	cluster := state.NewCluster(kube, cloud, defaults, unavailable, o.GetEventRecorder("provisioner"))
+	cluster := state.NewCluster(kube, measured("state"), defaults, unavailable, o.GetEventRecorder("provisioner"))
 	provisioner := provisioning.NewProvisioner(kube, cluster, batcher, o.GetEventRecorder("provisioner"), o.Clock, provisioningMetrics)
 	if err := o.Add(provisioner); err != nil {
 		return fmt.Errorf("adding the provisioner, %w", err)
@@ -57,7 +59,7 @@ func (o *Operator) RegisterControllers(ctx context.Context, cloud cloudprovider.
 	if err != nil {
 		return err
 	}
-	machines := lifecycle.NewController(kube, cloud, unavailable, o.GetEventRecorder(lifecycle.Name), o.Clock, o.Options.RegistrationTTL, lifecycleMetrics).
+	machines := lifecycle.NewController(kube, measured("machine.lifecycle"), unavailable, o.GetEventRecorder(lifecycle.Name), o.Clock, o.Options.RegistrationTTL, lifecycleMetrics).
 		WithBatchOpenTimeout(o.Options.BatchOpenTimeout).WithPlannedPods(provisioner.Nominations())
 	if err := machines.Register(ctx, o.Manager); err != nil {
 		return fmt.Errorf("registering the machine lifecycle controller, %w", err)
@@ -66,14 +68,14 @@ func (o *Operator) RegisterControllers(ctx context.Context, cloud cloudprovider.
 	if err != nil {
 		return err
 	}
-	nodes := termination.NewController(kube, o.GetAPIReader(), cloud, o.GetEventRecorder(termination.Name), o.Clock, terminationMetrics)
+	nodes := termination.NewController(kube, o.GetAPIReader(), measured("node.termination"), o.GetEventRecorder(termination.Name), o.Clock, terminationMetrics)
 	if err := nodes.Register(o.Manager); err != nil {
 		return fmt.Errorf("registering the node termination controller, %w", err)
 	}
-	if err := o.registerDisruption(ctx, kube, cluster, cloud, provisioningMetrics); err != nil {
+	if err := o.registerDisruption(ctx, kube, cluster, measured("deprovisioning"), provisioningMetrics, lifecycleMetrics); err != nil {
 		return err
 	}
-	if err := o.Add(lifecycle.NewGarbageCollector(kube, cloud, o.Clock, o.Options.GCGracePeriod, lifecycleMetrics)); err != nil {
+	if err := o.Add(lifecycle.NewGarbageCollector(kube, measured("machine.garbagecollection"), o.Clock, o.Options.GCGracePeriod, lifecycleMetrics)); err != nil {
 		return fmt.Errorf("adding the machine garbage collector, %w", err)
 	}
 	elected := o.Elected()
@@ -94,11 +96,11 @@ func (o *Operator) RegisterControllers(ctx context.Context, cloud cloudprovider.
 // registerDisruption adds the emptiness marker and the disruption loop, which share the
 // provisioner's picture of the cluster.
 func (o *Operator) registerDisruption(ctx context.Context, kube client.Client, cluster provisioning.Snapshotter, cloud cloudprovider.CloudProvider,
-	created disruption.MachineCounter) error {
+	created disruption.MachineCounter, terminating disruption.MachineTerminations) error {
 	if err := disruption.NewEmptiness(kube, o.Clock).Register(o.Manager); err != nil {
 		return fmt.Errorf("registering the emptiness marker, %w", err)
 	}
-	metrics, err := disruption.NewMetrics(o.Registry, created)
+	metrics, err := disruption.NewMetrics(o.Registry, created, terminating)
 	if err != nil {
 		return err
 	}

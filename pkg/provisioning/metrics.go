@@ -33,11 +33,9 @@ type Metrics struct {
 	resources map[string]map[corev1.ResourceName]bool
 }
 
-// Why a Machine was created, the reason label of karpenter_machines_created.
-const (
-	CreatedForProvisioning   = "provisioning"
-	CreatedForDeprovisioning = "deprovisioning"
-)
+// CreatedForProvisioning is the reason label of karpenter_machines_created for Machines created
+// for pending pods; disruption's replacements carry v0.31's "<method>/replace" instead.
+const CreatedForProvisioning = "provisioning"
 
 // NewMetrics registers the provisioning metrics.
 func NewMetrics(registry prometheus.Registerer) (*Metrics, error) {
@@ -58,7 +56,7 @@ func NewMetrics(registry prometheus.Registerer) (*Metrics, error) {
 			Buckets: prometheus.ExponentialBuckets(1, 2, 16),
 		}),
 		machinesCreated: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "karpenter_machines_created", Help: "Machines created, by reason (provisioning or deprovisioning) and provisioner.",
+			Name: "karpenter_machines_created", Help: "Machines created, by reason (provisioning, or the deprovisioner and action of a replacement) and provisioner.",
 		}, []string{"reason", "provisioner"}),
 		unschedulable: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "karpenter_provisioner_unschedulable_pods", Help: "Pending pods the last simulation could not place anywhere.",
@@ -95,8 +93,8 @@ func (m *Metrics) observeSolve(pass, simulation time.Duration, pods int) {
 	m.podsPerSolve.Observe(float64(pods))
 }
 
-// MachineCreated counts a Machine created for reason (CreatedForProvisioning or
-// CreatedForDeprovisioning); disruption counts its replacements here too.
+// MachineCreated counts a Machine created for reason (CreatedForProvisioning, or the disruption
+// method and action that launched a replacement, such as "consolidation/replace").
 func (m *Metrics) MachineCreated(provisioner, reason string) {
 	m.machinesCreated.WithLabelValues(reason, provisioner).Inc()
 }

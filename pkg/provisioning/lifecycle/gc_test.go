@@ -101,7 +101,7 @@ func TestGarbageCollect_TerminatesUntrackedInstancesAndDeletesMachinesWhoseInsta
 		})
 	}
 
-	// The finalizer lets the orphaned Machine go; every collection counts under "gc": the leaked
+	// The finalizer lets the orphaned Machine go; every collection counts under "garbage_collected": the leaked
 	// and the duplicate instances, the orphaned Machine.
 	h.mustReconcile("instance-gone")
 	if m := h.machine("instance-gone"); m != nil {

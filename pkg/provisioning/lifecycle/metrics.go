@@ -17,9 +17,10 @@ import (
 const (
 	TerminationReasonLiveness             = "liveness"
 	TerminationReasonInsufficientCapacity = "insufficient_capacity"
-	TerminationReasonGarbageCollected     = "gc"
-	// TerminationReasonDeleted is any deletion this package did not decide: a user, consolidation,
-	// the Provisioner's deletion, or one of the above decided before a controller restart.
+	TerminationReasonGarbageCollected     = "garbage_collected"
+	// TerminationReasonDeleted is any deletion nobody recorded a reason for: a user, an
+	// interruption, the Provisioner's deletion, or a reason recorded before a controller restart.
+	// Disruption records its own ("consolidation/delete", as v0.31 did) through Terminating.
 	TerminationReasonDeleted = "deleted"
 )
 
@@ -93,6 +94,12 @@ func (m *Metrics) launchFailed(machine *v1alpha5.Machine, err error) {
 // deleting records why the Machine is about to be deleted.
 func (m *Metrics) deleting(uid types.UID, reason string) {
 	m.reasons.Store(uid, reason)
+}
+
+// Terminating records why another controller is about to have the Machine uid terminated; the
+// Machine counts under that reason in karpenter_machines_terminated once its instance is gone.
+func (m *Metrics) Terminating(uid types.UID, reason string) {
+	m.deleting(uid, reason)
 }
 
 // finalized counts a Machine whose instance is gone and forgets it.
