@@ -3,6 +3,7 @@ package provisioning
 import (
 	"fmt"
 	"math"
+	"strings"
 	"sync"
 	"time"
 
@@ -112,21 +113,21 @@ func (m *Metrics) setProvisioner(name string, nodes, pods int, used, limits core
 	defer m.mu.Unlock()
 	current := map[corev1.ResourceName]bool{}
 	for r, q := range used {
-		m.usage.WithLabelValues(name, string(r)).Set(q.AsApproximateFloat64())
+		m.usage.WithLabelValues(name, resourceType(r)).Set(q.AsApproximateFloat64())
 		current[r] = true
 	}
 	for r, limit := range limits {
-		m.limit.WithLabelValues(name, string(r)).Set(limit.AsApproximateFloat64())
-		m.usagePercent.WithLabelValues(name, string(r)).Set(100 * utilization(used[r], limit))
+		m.limit.WithLabelValues(name, resourceType(r)).Set(limit.AsApproximateFloat64())
+		m.usagePercent.WithLabelValues(name, resourceType(r)).Set(100 * utilization(used[r], limit))
 		current[r] = true
 	}
 	for r := range m.resources[name] {
 		if _, ok := used[r]; !ok {
-			m.usage.DeleteLabelValues(name, string(r))
+			m.usage.DeleteLabelValues(name, resourceType(r))
 		}
 		if _, ok := limits[r]; !ok {
-			m.limit.DeleteLabelValues(name, string(r))
-			m.usagePercent.DeleteLabelValues(name, string(r))
+			m.limit.DeleteLabelValues(name, resourceType(r))
+			m.usagePercent.DeleteLabelValues(name, resourceType(r))
 		}
 	}
 	if len(current) == 0 {
@@ -147,6 +148,12 @@ func (m *Metrics) forgetProvisioner(name string) {
 		v.DeletePartialMatch(prometheus.Labels{"provisioner": name})
 	}
 	delete(m.resources, name)
+}
+
+// resourceType is the resource_type label of a resource, in snake case as Karpenter v0.31 wrote
+// it (ephemeral-storage is ephemeral_storage).
+func resourceType(r corev1.ResourceName) string {
+	return strings.ReplaceAll(strings.ToLower(string(r)), "-", "_")
 }
 
 // utilization is used over limit. A limit of zero admits nothing more, so it is full (1) while

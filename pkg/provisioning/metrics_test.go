@@ -110,3 +110,34 @@ func containsAll(s string, parts ...string) bool {
 	}
 	return true
 }
+
+// A Provisioner's limits and usage are labelled by resource type as Karpenter v0.31 labelled them,
+// in snake case, and a resource that leaves the limits loses its series.
+func TestMetrics_ProvisionerResourceTypesInSnakeCase(t *testing.T) {
+	registry := prometheus.NewRegistry()
+	m, err := NewMetrics(registry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	used := corev1.ResourceList{corev1.ResourceEphemeralStorage: resource.MustParse("50Gi"), "nvidia.com/gpu": resource.MustParse("1")}
+	limits := corev1.ResourceList{corev1.ResourceEphemeralStorage: resource.MustParse("200Gi"), "nvidia.com/gpu": resource.MustParse("4")}
+	m.setProvisioner("default", 1, 1, used, limits)
+	for _, tc := range []struct {
+		metric, resourceType string
+		want                 float64
+	}{
+		{"karpenter_provisioner_usage", "ephemeral_storage", 50 << 30},
+		{"karpenter_provisioner_limit", "ephemeral_storage", 200 << 30},
+		{"karpenter_provisioner_usage_pct", "ephemeral_storage", 25},
+		{"karpenter_provisioner_usage_pct", "nvidia.com/gpu", 25},
+	} {
+		labels := map[string]string{"provisioner": "default", "resource_type": tc.resourceType}
+		if got := metricValue(t, registry, tc.metric, labels); got != tc.want {
+			t.Errorf("%s%v = %v, want %v", tc.metric, labels, got, tc.want)
+		}
+	}
+	m.setProvisioner("default", 1, 1, used, corev1.ResourceList{"nvidia.com/gpu": resource.MustParse("4")})
+	if got := metricValue(t, registry, "karpenter_provisioner_limit", map[string]string{"resource_type": "ephemeral_storage"}); got != -1 {
+		t.Errorf("the ephemeral_storage limit left the spec but reads %v", got)
+	}
+}
