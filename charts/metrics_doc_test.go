@@ -5,12 +5,20 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	clocktesting "k8s.io/utils/clock/testing"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/kerf-autoscaler/kerf/pkg/cloudprovider"
 	"github.com/kerf-autoscaler/kerf/pkg/clustermetrics"
@@ -25,9 +33,10 @@ import (
 const notPublishedHeading = "### Karpenter v0.31 metrics Kerf does not publish"
 
 // Operators build dashboards and alerts from the chart's README: every metric Kerf publishes must
-// be listed there, nothing listed as published may be gone from the code, and nothing listed as
-// not published may be published.
-func TestChartREADME_DocumentsEveryMetric(t *testing.T) {
+// be listed there, nothing listed as published may be gone from the code, nothing listed as not
+// published may be published, and a metric's row must give its type and, when it spells its
+// labels out, exactly its labels.
+func TestChartREADME_MetricsSectionDocumentsEveryMetric(t *testing.T) {
 	readme, err := os.ReadFile(filepath.Join(chart, "README.md"))
 	if err != nil {
 		t.Fatal(err)
@@ -50,12 +59,15 @@ func TestChartREADME_DocumentsEveryMetric(t *testing.T) {
 	if len(defined) == 0 {
 		t.Fatal("found no karpenter_ metric in the code")
 	}
-	for metric, where := range defined {
+	for metric, def := range defined {
 		if !documented[metric] {
-			t.Errorf("%s (%s) is missing from %s/README.md", metric, where, chart)
+			t.Errorf("%s (%s) is missing from %s/README.md", metric, def.where, chart)
 		}
 		if excluded[metric] {
-			t.Errorf("%s/README.md lists %s as not published, but %s publishes it", chart, metric, where)
+			t.Errorf("%s/README.md lists %s as not published, but %s publishes it", chart, metric, def.where)
+		}
+		if def.labels != nil && def.kind == "" {
+			t.Errorf("the test cannot tell the type of %s: make its collector publish it", metric)
 		}
 	}
 	for metric := range documented {
@@ -63,11 +75,68 @@ func TestChartREADME_DocumentsEveryMetric(t *testing.T) {
 			t.Errorf("%s/README.md documents %s, which the code no longer defines", chart, metric)
 		}
 	}
+	for _, row := range tableRows(published) {
+		def, ok := defined[row.name]
+		if !ok {
+			continue // reported above
+		}
+		if def.kind != "" && row.kind != def.kind {
+			t.Errorf("%s/README.md lists %s as a %s, but it is a %s", chart, row.name, row.kind, def.kind)
+		}
+		if def.labels == nil || row.labels == nil {
+			continue // labels not known from the code, or shortened in the README
+		}
+		if !slices.Equal(row.labels, def.labels) {
+			t.Errorf("%s/README.md lists %s with labels %v, but it has %v", chart, row.name, row.labels, def.labels)
+		}
+	}
 }
 
-// definedMetrics are the metric names Kerf's collectors describe, and names written whole in the
-// code (the build info), each with where it comes from.
-func definedMetrics(t *testing.T) map[string]string {
+// documentedRow is one metric named in the first cell of a row of the README's metrics table.
+type documentedRow struct {
+	name, kind string
+	// labels are the labels the row spells out, sorted; nil when the row shortens them
+	// ("{…same}", "<node labels>").
+	labels []string
+}
+
+// tableRows reads the rows "| `name{label,label}` | type | meaning |" of the metrics table.
+func tableRows(section string) []documentedRow {
+	metric := regexp.MustCompile("`(karpenter_[a-z_]+)(?:\\{([^}`]*)\\})?`")
+	plainLabels := regexp.MustCompile(`^[a-z_]+(,[a-z_]+)*$`)
+	var rows []documentedRow
+	for _, line := range strings.Split(section, "\n") {
+		cells := strings.Split(line, "|")
+		if len(cells) < 4 {
+			continue
+		}
+		for _, m := range metric.FindAllStringSubmatch(cells[1], -1) {
+			row := documentedRow{name: m[1], kind: strings.TrimSpace(cells[2])}
+			switch {
+			case m[2] == "":
+				row.labels = []string{}
+			case plainLabels.MatchString(m[2]):
+				row.labels = strings.Split(m[2], ",")
+				slices.Sort(row.labels)
+			}
+			rows = append(rows, row)
+		}
+	}
+	return rows
+}
+
+// definedMetric is what the code says of one metric.
+type definedMetric struct {
+	where string
+	// kind is counter, gauge, histogram or summary; empty when only the name is known.
+	kind string
+	// labels are its variable and constant labels, sorted; nil when unknown.
+	labels []string
+}
+
+// definedMetrics are the metrics Kerf's collectors describe, and names written whole in the code
+// (the build info), each with where it comes from.
+func definedMetrics(t *testing.T) map[string]definedMetric {
 	t.Helper()
 	reg := &collectingRegisterer{}
 	for what, err := range map[string]error{
@@ -77,21 +146,31 @@ func definedMetrics(t *testing.T) map[string]string {
 		"termination":    second(termination.NewMetrics(reg)),
 		"disruption":     second(disruption.NewMetrics(reg, nil, nil)),
 		"interruption":   second(interruption.NewMetrics(reg)),
-		"cluster":        reg.Register(clustermetrics.New(nil, func() bool { return false })),
+		"cluster":        reg.Register(clustermetrics.New(oneNodeOnePod(t), func() bool { return true })),
 	} {
 		if err != nil {
 			t.Fatalf("registering the %s metrics: %v", what, err)
 		}
 	}
-	defined := map[string]string{}
-	fqName := regexp.MustCompile(`fqName: "([a-z_]+)"`)
+	defined := map[string]definedMetric{}
+	desc := regexp.MustCompile(`fqName: "([a-z_]+)".*constLabels: \{([^}]*)\}, variableLabels: \{([^}]*)\}`)
 	for _, c := range reg.collectors {
+		kinds := kindsOf(c)
 		descs := make(chan *prometheus.Desc, 64)
 		go func() { c.Describe(descs); close(descs) }()
 		for d := range descs {
-			if m := fqName.FindStringSubmatch(d.String()); m != nil && strings.HasPrefix(m[1], "karpenter_") {
-				defined[m[1]] = "a registered collector"
+			m := desc.FindStringSubmatch(d.String())
+			if m == nil || !strings.HasPrefix(m[1], "karpenter_") {
+				continue
 			}
+			labels := []string{}
+			for _, l := range append(strings.Split(m[2], ","), strings.Split(m[3], ",")...) {
+				if name, _, _ := strings.Cut(l, "="); name != "" {
+					labels = append(labels, name)
+				}
+			}
+			slices.Sort(labels)
+			defined[m[1]] = definedMetric{where: "a registered collector", kind: kinds[m[1]], labels: labels}
 		}
 	}
 	whole := regexp.MustCompile(`"(karpenter_[a-z_]+)"`)
@@ -101,7 +180,7 @@ func definedMetrics(t *testing.T) map[string]string {
 		}
 		src, err := os.ReadFile(path)
 		for _, m := range whole.FindAllStringSubmatch(string(src), -1) {
-			defined[m[1]] = path
+			defined[m[1]] = definedMetric{where: path}
 		}
 		return err
 	})
@@ -109,6 +188,74 @@ func definedMetrics(t *testing.T) map[string]string {
 		t.Fatal(err)
 	}
 	return defined
+}
+
+// kindsOf says the type of each metric c describes: from the vector's Go type, or else from what
+// it collects (a plain metric, a gauge function, a collector of constant metrics).
+func kindsOf(c prometheus.Collector) map[string]string {
+	kinds := map[string]string{}
+	vector := ""
+	switch c.(type) {
+	case *prometheus.CounterVec:
+		vector = "counter"
+	case *prometheus.GaugeVec:
+		vector = "gauge"
+	case *prometheus.HistogramVec:
+		vector = "histogram"
+	case *prometheus.SummaryVec:
+		vector = "summary"
+	}
+	if vector != "" {
+		descs := make(chan *prometheus.Desc, 64)
+		go func() { c.Describe(descs); close(descs) }()
+		for d := range descs {
+			if m := regexp.MustCompile(`fqName: "([a-z_]+)"`).FindStringSubmatch(d.String()); m != nil {
+				kinds[m[1]] = vector
+			}
+		}
+		return kinds
+	}
+	metrics := make(chan prometheus.Metric, 256)
+	go func() { c.Collect(metrics); close(metrics) }()
+	for m := range metrics {
+		var out dto.Metric
+		if m.Write(&out) != nil {
+			continue
+		}
+		name := regexp.MustCompile(`fqName: "([a-z_]+)"`).FindStringSubmatch(m.Desc().String())
+		switch {
+		case name == nil:
+		case out.Counter != nil:
+			kinds[name[1]] = "counter"
+		case out.Gauge != nil:
+			kinds[name[1]] = "gauge"
+		case out.Histogram != nil:
+			kinds[name[1]] = "histogram"
+		case out.Summary != nil:
+			kinds[name[1]] = "summary"
+		}
+	}
+	return kinds
+}
+
+// oneNodeOnePod is a cluster whose node and DaemonSet pod make the node and pod collector publish
+// every one of its metrics.
+func oneNodeOnePod(t *testing.T) client.Reader {
+	t.Helper()
+	scheme := runtime.NewScheme()
+	if err := corev1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node"}, Status: corev1.NodeStatus{
+		Capacity: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2")}, Allocatable: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")}}}
+	controller := true
+	limited := corev1.ResourceRequirements{Requests: node.Status.Allocatable, Limits: node.Status.Allocatable}
+	daemon := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "daemon", Namespace: "default",
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "DaemonSet", Name: "ds", UID: "ds", Controller: &controller}}},
+		Spec: corev1.PodSpec{NodeName: "node", Containers: []corev1.Container{{Name: "c", Resources: limited}}}}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "pod", Namespace: "default"},
+		Spec: corev1.PodSpec{NodeName: "node", Containers: []corev1.Container{{Name: "c", Resources: limited}}}}
+	return fake.NewClientBuilder().WithScheme(scheme).WithObjects(node, daemon, pod).Build()
 }
 
 func second[T any](_ T, err error) error { return err }
