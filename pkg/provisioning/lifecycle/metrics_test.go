@@ -49,6 +49,28 @@ func TestMetrics_CountEachStepOfAMachinesLifeOnce(t *testing.T) {
 			},
 		},
 		{
+			name: "disrupted: deleted for the reason disruption recorded",
+			life: func(h *harness) {
+				h.createMachine("old", withInstanceType("m5.large"))
+				h.mustReconcile("old")
+				h.mustReconcile("old")
+				h.registerNode(h.machine("old"), nodeReady(true))
+				h.mustReconcile("old")
+				h.clock.Step(time.Minute)
+				h.metrics.Terminating(h.machine("old").UID, "consolidation/delete")
+				if err := env.Client.Delete(h.ctx, h.machine("old")); err != nil {
+					h.t.Fatal(err)
+				}
+				h.mustReconcile("old")
+				h.releaseNode("node-old")
+				h.mustReconcile("old")
+				h.mustReconcile("old")
+			},
+			want: map[string]map[string]float64{
+				"karpenter_machines_terminated": {"consolidation/delete": 1, lifecycle.TerminationReasonDeleted: 0},
+			},
+		},
+		{
 			name: "out of capacity in two offerings",
 			life: func(h *harness) {
 				h.cloud.CreateErrors = []error{iceError(
