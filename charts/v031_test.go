@@ -6,11 +6,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/kerf-autoscaler/kerf/pkg/operator"
 )
 
 // Karpenter v0.31's getting-started command installs Kerf's chart as it is, and the controller
@@ -26,15 +30,32 @@ func TestChart_KarpenterV031GettingStartedInstall(t *testing.T) {
 		"controller.resources.limits.cpu=1",
 		"controller.resources.limits.memory=1Gi",
 	)
+	settings := settingsData(t, r)
+	for key, want := range map[string]string{
+		"aws.clusterName":            "demo",
+		"aws.defaultInstanceProfile": "KarpenterNodeInstanceProfile-demo",
+		"aws.interruptionQueueName":  "demo",
+	} {
+		if settings[key] != want {
+			t.Errorf("karpenter-global-settings %s = %q, want %q", key, settings[key], want)
+		}
+	}
+	env := controllerEnv(t, r)
+	for _, name := range []string{"CLUSTER_NAME", "DEFAULT_INSTANCE_PROFILE", "INTERRUPTION_QUEUE"} {
+		if v, ok := env[name]; ok {
+			t.Errorf("the container sets %s=%q, which would hide the ConfigMap's value from a kubectl edit", name, v)
+		}
+	}
 	opts := options(t, r)
 	if opts.ClusterName != "demo" || opts.DefaultInstanceProfile != "KarpenterNodeInstanceProfile-demo" || opts.InterruptionQueue != "demo" {
 		t.Errorf("the controller would run for cluster %q, profile %q, queue %q", opts.ClusterName, opts.DefaultInstanceProfile, opts.InterruptionQueue)
 	}
 	c := one[*appsv1.Deployment](t, r).Spec.Template.Spec.Containers[0]
-	if cpu := c.Resources.Limits.Cpu(); cpu.String() != "1" {
-		t.Errorf("cpu limit %s, want 1", cpu)
+	want := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1"), corev1.ResourceMemory: resource.MustParse("1Gi")}
+	if !equalResources(c.Resources.Requests, want) || !equalResources(c.Resources.Limits, want) {
+		t.Errorf("resources %+v, want 1 CPU and 1Gi requested and limited", c.Resources)
 	}
-	if role := one[*corev1.ServiceAccount](t, r).Annotations["eks.amazonaws.com/role-arn"]; !strings.HasSuffix(role, "KarpenterControllerRole-demo") {
+	if role := one[*corev1.ServiceAccount](t, r).Annotations["eks.amazonaws.com/role-arn"]; role != "arn:aws:iam::111122223333:role/KarpenterControllerRole-demo" {
 		t.Errorf("service account role %q", role)
 	}
 }
@@ -133,14 +154,86 @@ func TestChart_KarpenterV031ValuesRenderWhereTheyShould(t *testing.T) {
 				t.Errorf("endpoints %v", endpoints)
 			}
 		}},
-		{"log levels: v0.31's warn logs as info", []string{"logLevel=warn"}, func(t *testing.T, r rendered) {
-			if opts := options(t, r); opts.LogLevel != "info" {
-				t.Errorf("log level %q", opts.LogLevel)
+		{"the controller image's tag", []string{"controller.image.tag=v1.2.3"}, func(t *testing.T, r rendered) {
+			if c := pod(r, t).Containers[0]; c.Image != "ghcr.io/kerf-autoscaler/kerf-controller:v1.2.3" {
+				t.Errorf("image %s", c.Image)
 			}
 		}},
-		{"log levels: logConfig's controller level", []string{"logLevel=", "logConfig.logLevel.controller=debug"}, func(t *testing.T, r rendered) {
-			if opts := options(t, r); opts.LogLevel != "debug" {
-				t.Errorf("log level %q", opts.LogLevel)
+		{"imagePullSecrets", []string{"imagePullSecrets[0].name=registry"}, func(t *testing.T, r rendered) {
+			if s := pod(r, t).ImagePullSecrets; len(s) != 1 || s[0].Name != "registry" {
+				t.Errorf("image pull secrets %+v", s)
+			}
+		}},
+		{"replicas", []string{"replicas=3"}, func(t *testing.T, r rendered) {
+			if n := *deployment(r, t).Spec.Replicas; n != 3 {
+				t.Errorf("replicas %d", n)
+			}
+		}},
+		{"podLabels and podAnnotations on the pods", []string{"podLabels.team=platform", "podAnnotations.example\\.com/owner=sre"}, func(t *testing.T, r rendered) {
+			meta := deployment(r, t).Spec.Template.ObjectMeta
+			if meta.Labels["team"] != "platform" || meta.Annotations["example.com/owner"] != "sre" {
+				t.Errorf("pod labels %v, annotations %v", meta.Labels, meta.Annotations)
+			}
+		}},
+		{"scheduling: priority class, node selector, affinity, tolerations, spread", []string{"priorityClassName=high",
+			"nodeSelector.pool=system", "affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].topologyKey=kubernetes.io/hostname",
+			"tolerations[0].key=dedicated", "tolerations[0].operator=Exists",
+			"topologySpreadConstraints[0].maxSkew=2", "topologySpreadConstraints[0].topologyKey=topology.kubernetes.io/zone",
+			"topologySpreadConstraints[0].whenUnsatisfiable=DoNotSchedule", "topologySpreadConstraints[0].labelSelector.matchLabels.app=karpenter"}, func(t *testing.T, r rendered) {
+			p := pod(r, t)
+			// Helm merges maps with the defaults: the anti-affinity comes beside the rule that keeps
+			// Kerf off its own nodes.
+			if p.PriorityClassName != "high" || p.NodeSelector["pool"] != "system" || p.Affinity.PodAntiAffinity == nil || p.Affinity.NodeAffinity == nil {
+				t.Errorf("priority class %q, node selector %v, affinity %+v", p.PriorityClassName, p.NodeSelector, p.Affinity)
+			}
+			if len(p.Tolerations) != 1 || p.Tolerations[0].Key != "dedicated" {
+				t.Errorf("tolerations %+v, want only the given one", p.Tolerations)
+			}
+			if tsc := p.TopologySpreadConstraints; len(tsc) != 1 || tsc[0].MaxSkew != 2 || tsc[0].LabelSelector.MatchLabels["app"] != "karpenter" {
+				t.Errorf("spread %+v, want the given constraint with its own selector", tsc)
+			}
+		}},
+		{"controller securityContext merged over Kerf's", []string{"controller.securityContext.runAsUser=1000"}, func(t *testing.T, r rendered) {
+			sc := pod(r, t).Containers[0].SecurityContext
+			if *sc.RunAsUser != 1000 || !*sc.ReadOnlyRootFilesystem || *sc.AllowPrivilegeEscalation {
+				t.Errorf("security context %+v", sc)
+			}
+		}},
+		{"an existing service account", []string{"serviceAccount.create=false", "serviceAccount.name=karpenter"}, func(t *testing.T, r rendered) {
+			if n := len(find[*corev1.ServiceAccount](r)); n != 0 || pod(r, t).ServiceAccountName != "karpenter" {
+				t.Errorf("%d service accounts rendered, pod runs as %q", n, pod(r, t).ServiceAccountName)
+			}
+			for _, b := range find[*rbacv1.ClusterRoleBinding](r) {
+				if b.Subjects[0].Name != "karpenter" {
+					t.Errorf("cluster role bound to %s", b.Subjects[0].Name)
+				}
+			}
+		}},
+		{"PodDisruptionBudget maxUnavailable", []string{"podDisruptionBudget.maxUnavailable=50%"}, func(t *testing.T, r rendered) {
+			if pdb := one[*policyv1.PodDisruptionBudget](t, r); pdb.Spec.MaxUnavailable.String() != "50%" || pdb.Spec.MinAvailable != nil {
+				t.Errorf("pdb %+v", pdb.Spec)
+			}
+		}},
+		{"PodDisruptionBudget minAvailable replaces maxUnavailable", []string{"podDisruptionBudget.minAvailable=1"}, func(t *testing.T, r rendered) {
+			if pdb := one[*policyv1.PodDisruptionBudget](t, r); pdb.Spec.MinAvailable.IntValue() != 1 || pdb.Spec.MaxUnavailable != nil {
+				t.Errorf("pdb %+v, want minAvailable only (the API refuses both)", pdb.Spec)
+			}
+		}},
+		{"no PodDisruptionBudget", []string{"podDisruptionBudget=null"}, func(t *testing.T, r rendered) {
+			if n := len(find[*policyv1.PodDisruptionBudget](r)); n != 0 {
+				t.Errorf("%d budgets rendered", n)
+			}
+		}},
+		{"ServiceMonitor additionalLabels", []string{"serviceMonitor.enabled=true", "serviceMonitor.additionalLabels.release=prometheus"}, func(t *testing.T, r rendered) {
+			if l := one[*unstructured.Unstructured](t, r).GetLabels(); l["release"] != "prometheus" {
+				t.Errorf("ServiceMonitor labels %v", l)
+			}
+		}},
+		{"the settings v0.31's getting-started guide sets", []string{"settings.aws.defaultInstanceProfile=KarpenterNodeInstanceProfile-demo",
+			"settings.aws.interruptionQueueName=demo", "settings.batchIdleDuration=2s"}, func(t *testing.T, r rendered) {
+			o := options(t, r)
+			if o.ClusterName != "demo" || o.DefaultInstanceProfile != "KarpenterNodeInstanceProfile-demo" || o.InterruptionQueue != "demo" || o.BatchIdleDuration != 2*time.Second {
+				t.Errorf("options %+v", o)
 			}
 		}},
 		{"every settings.aws key", []string{"settings.aws.enablePodENI=true", "settings.aws.enableENILimitedPodDensity=false", "settings.aws.reservedENIs=1",
@@ -175,13 +268,164 @@ extraObjects:
 	}
 }
 
-// Where Kerf's own key and v0.31's name the same setting, Kerf's wins when set.
+// Where Kerf's own key and v0.31's name the same thing, Kerf's wins when both are set, as the
+// README's "Which key wins" says.
 func TestChart_KerfsKeyWinsOverV031s(t *testing.T) {
-	o := options(t, render(t, "settings.aws.clusterName=v031", "settings.clusterName=kerf",
-		"settings.aws.interruptionQueueName=v031-queue", "settings.interruptionQueue=kerf-queue",
-		"settings.aws.isolatedVPC=true", "settings.isolatedVPC=false"))
-	if o.ClusterName != "kerf" || o.InterruptionQueue != "kerf-queue" || o.IsolatedVPC {
-		t.Errorf("cluster %q, queue %q, isolated %v; want Kerf's keys", o.ClusterName, o.InterruptionQueue, o.IsolatedVPC)
+	for _, tc := range []struct {
+		kerf, v031 string
+		check      func(t *testing.T, r rendered)
+	}{
+		{"settings.clusterName=kerf", "settings.aws.clusterName=v031", func(t *testing.T, r rendered) {
+			if o := options(t, r); o.ClusterName != "kerf" {
+				t.Errorf("cluster %q", o.ClusterName)
+			}
+		}},
+		{"settings.clusterEndpoint=https://kerf.example", "settings.aws.clusterEndpoint=https://v031.example", func(t *testing.T, r rendered) {
+			if o := options(t, r); o.ClusterEndpoint != "https://kerf.example" {
+				t.Errorf("endpoint %q", o.ClusterEndpoint)
+			}
+		}},
+		{"settings.defaultInstanceProfile=kerf-profile", "settings.aws.defaultInstanceProfile=v031-profile", func(t *testing.T, r rendered) {
+			if o := options(t, r); o.DefaultInstanceProfile != "kerf-profile" {
+				t.Errorf("instance profile %q", o.DefaultInstanceProfile)
+			}
+		}},
+		{"settings.interruptionQueue=kerf-queue", "settings.aws.interruptionQueueName=v031-queue", func(t *testing.T, r rendered) {
+			if o := options(t, r); o.InterruptionQueue != "kerf-queue" {
+				t.Errorf("queue %q", o.InterruptionQueue)
+			}
+		}},
+		{"settings.isolatedVPC=false", "settings.aws.isolatedVPC=true", func(t *testing.T, r rendered) {
+			if o := options(t, r); o.IsolatedVPC {
+				t.Error("isolated VPC on; Kerf's false should win")
+			}
+		}},
+		{"settings.vmMemoryOverheadPercent=0.1", "settings.aws.vmMemoryOverheadPercent=0.05", func(t *testing.T, r rendered) {
+			if o := options(t, r); o.VMMemoryOverheadPercent != 0.1 {
+				t.Errorf("overhead %v", o.VMMemoryOverheadPercent)
+			}
+		}},
+		{"image.repository=kerf.example/kerf", "controller.image.repository=v031.example/kerf", func(t *testing.T, r rendered) {
+			if c := controller(t, r); !strings.HasPrefix(c.Image, "kerf.example/kerf:") {
+				t.Errorf("image %s", c.Image)
+			}
+		}},
+		{"image.tag=kerf", "controller.image.digest=sha256:" + strings.Repeat("ab", 32), func(t *testing.T, r rendered) {
+			if c := controller(t, r); !strings.HasSuffix(c.Image, ":kerf") {
+				t.Errorf("image %s, want Kerf's tag over v0.31's digest", c.Image)
+			}
+		}},
+		{"image.pullPolicy=Never", "imagePullPolicy=Always", func(t *testing.T, r rendered) {
+			if c := controller(t, r); c.ImagePullPolicy != corev1.PullNever {
+				t.Errorf("pull policy %s", c.ImagePullPolicy)
+			}
+		}},
+		{"resources.requests.cpu=2", "controller.resources.requests.cpu=1", func(t *testing.T, r rendered) {
+			c := controller(t, r)
+			if cpu := c.Resources.Requests[corev1.ResourceCPU]; cpu.String() != "2" || len(c.Resources.Limits) != 0 {
+				t.Errorf("resources %+v, want Kerf's whole object in place of v0.31's", c.Resources)
+			}
+		}},
+		{"ports.metrics=9000", "controller.metrics.port=8080", func(t *testing.T, r rendered) {
+			if o := options(t, r); o.MetricsPort != 9000 || one[*corev1.Service](t, r).Spec.Ports[0].Port != 9000 {
+				t.Errorf("metrics port %d", o.MetricsPort)
+			}
+		}},
+		{"ports.health=9001", "controller.healthProbe.port=8082", func(t *testing.T, r rendered) {
+			if o := options(t, r); o.HealthProbePort != 9001 {
+				t.Errorf("health port %d", o.HealthProbePort)
+			}
+		}},
+		{"extraEnv[0].name=HTTPS_PROXY,extraEnv[0].value=http://kerf:3128", "controller.env[0].name=HTTPS_PROXY,controller.env[0].value=http://v031:3128", func(t *testing.T, r rendered) {
+			if v := controllerEnv(t, r)["HTTPS_PROXY"]; v != "http://kerf:3128" {
+				t.Errorf("HTTPS_PROXY %q, want extraEnv's (it comes later)", v)
+			}
+		}},
+		{"settings.logLevel=error", "controller.logLevel=debug", func(t *testing.T, r rendered) {
+			if o := options(t, r); o.LogLevel != "error" {
+				t.Errorf("log level %q", o.LogLevel)
+			}
+		}},
+	} {
+		t.Run(tc.kerf, func(t *testing.T) {
+			tc.check(t, render(t, "settings.aws.clusterName=demo", tc.v031, tc.kerf))
+		})
+	}
+}
+
+// The log level comes from v0.31's keys as v0.31 chose among them, mapped onto Kerf's three levels.
+func TestChart_LogLevelFromV031sKeys(t *testing.T) {
+	for _, tc := range []struct {
+		set  []string
+		want string
+	}{
+		{nil, "info"},
+		{[]string{"logLevel=debug"}, "debug"},
+		{[]string{"logLevel=warn"}, "info"},
+		{[]string{"logLevel=fatal"}, "error"},
+		{[]string{"logLevel=dpanic"}, "error"},
+		{[]string{"logLevel=error", "controller.logLevel=debug"}, "debug"},
+		{[]string{"logLevel=debug", "logConfig.logLevel.controller=error"}, "debug"},
+		{[]string{"logConfig.enabled=true", "logConfig.logLevel.controller=error", "controller.logLevel=debug"}, "error"},
+		{[]string{"logConfig.enabled=true", "logConfig.logLevel.global=debug"}, "debug"},
+		{[]string{"logConfig.enabled=true"}, "info"},
+	} {
+		t.Run(strings.Join(tc.set, ","), func(t *testing.T) {
+			r := render(t, append([]string{"settings.aws.clusterName=demo"}, tc.set...)...)
+			if got := controllerEnv(t, r)["LOG_LEVEL"]; got != tc.want {
+				t.Errorf("LOG_LEVEL %q, want %q", got, tc.want)
+			}
+			if o := options(t, r); o.LogLevel != tc.want {
+				t.Errorf("the controller would log at %q, want %q", o.LogLevel, tc.want)
+			}
+		})
+	}
+	t.Run("a level Kerf cannot map is refused saying how levels map", func(t *testing.T) {
+		out, err := helm(t, "template", "kerf", chart, "--kube-version", kubeVersion, "--skip-schema-validation",
+			"--set", "settings.aws.clusterName=demo", "--set", "logLevel=trace")
+		if err == nil || !strings.Contains(out, `log level "trace": Kerf logs at debug, info or error`) {
+			t.Errorf("err %v, output %q", err, out)
+		}
+	})
+}
+
+// The karpenter-global-settings ConfigMap holds v0.31's keys as strings, leaves out the empty
+// ones, and a change to it rolls the controller's pods.
+func TestChart_SettingsConfigMap(t *testing.T) {
+	t.Run("strings, tags as JSON, empty keys left out", func(t *testing.T) {
+		data := settingsData(t, render(t, "settings.aws.clusterName=demo", "settings.aws.tags.team=payments",
+			"settings.aws.reservedENIs=2", "settings.batchMaxDuration=null", "settings.aws.assumeRoleDuration="))
+		want := map[string]string{
+			"aws.clusterName":                "demo",
+			"aws.enableENILimitedPodDensity": "true",
+			"aws.enablePodENI":               "false",
+			"aws.isolatedVPC":                "false",
+			"aws.nodeNameConvention":         "ip-name",
+			"aws.reservedENIs":               "2",
+			"aws.tags":                       `{"team":"payments"}`,
+			"aws.vmMemoryOverheadPercent":    "0.075",
+			"batchIdleDuration":              "1s",
+			"featureGates.driftEnabled":      "false",
+		}
+		if diff := cmp.Diff(want, data); diff != "" {
+			t.Errorf("karpenter-global-settings data (-want +got):\n%s", diff)
+		}
+	})
+	checksum := func(set ...string) string {
+		t.Helper()
+		d := one[*appsv1.Deployment](t, render(t, append([]string{"settings.aws.clusterName=demo"}, set...)...))
+		sum := d.Spec.Template.Annotations["checksum/settings"]
+		if sum == "" {
+			t.Fatal("the pod template has no checksum/settings annotation")
+		}
+		return sum
+	}
+	base := checksum()
+	if checksum("settings.aws.tags.team=payments") == base || checksum("settings.featureGates.driftEnabled=true") == base {
+		t.Error("changing a setting leaves the pod template as it was: helm upgrade would not restart the controller")
+	}
+	if checksum("replicas=3") != base {
+		t.Error("the settings checksum changes with a value that is not a setting")
 	}
 }
 
@@ -197,6 +441,14 @@ func TestChart_RefusesMisspeltAndBadValuesNamingThem(t *testing.T) {
 		{"settings.batchIdleDuration=soon", "batchIdleDuration"},
 		{"logLevel=verbose", "logLevel"},
 		{"controller.image.digest=latest", "digest"},
+		{"settings.featureGates.driftEnbled=true", "driftEnbled"},
+		{"podDisruptionBudget.maxUnavailble=1", "maxUnavailble"},
+		{"webhook.prot=8443", "prot"},
+		{"logConfig.logLevel.controler=debug", "controler"},
+		{"serviceAccount.anotations.a=b", "anotations"},
+		{"image.tga=v1", "tga"},
+		{"ports.helth=9000", "helth"},
+		{"logLevel=trace", "logLevel"},
 	} {
 		t.Run(tc.set, func(t *testing.T) {
 			out, err := helm(t, "template", "kerf", chart, "--kube-version", kubeVersion, "--set", "settings.aws.clusterName=demo", "--set", tc.set)
@@ -300,6 +552,9 @@ webhook: {enabled: true, logLevel: error, metrics: {port: 8001}, port: 8443}
 	if sa := one[*corev1.ServiceAccount](t, r); sa.Name != "karpenter" {
 		t.Errorf("service account %s, want karpenter", sa.Name)
 	}
+	if c := controller(t, r); c.Image != "ghcr.io/kerf-autoscaler/kerf-controller:dev" {
+		t.Errorf("image %s: the file names Karpenter's image, and installing Kerf's chart must run Kerf", c.Image)
+	}
 }
 
 // Kerf's earlier keys (before the chart took v0.31's layout) still work and win when set.
@@ -313,4 +568,41 @@ func TestChart_KerfsEarlierKeysStillWork(t *testing.T) {
 		!slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "HTTPS_PROXY" }) || o.MetricsPort != 9000 || o.LogLevel != "debug" {
 		t.Errorf("container %+v, options %+v", c, o)
 	}
+}
+
+// controller is the rendered controller container.
+func controller(t *testing.T, r rendered) corev1.Container {
+	t.Helper()
+	return one[*appsv1.Deployment](t, r).Spec.Template.Spec.Containers[0]
+}
+
+// controllerEnv is the controller container's environment as the kubelet resolves it.
+func controllerEnv(t *testing.T, r rendered) map[string]string {
+	t.Helper()
+	d := one[*appsv1.Deployment](t, r)
+	return podEnv(t, d.Spec.Template.Spec.Containers[0], d.Namespace)
+}
+
+// settingsData is the data of the rendered karpenter-global-settings ConfigMap.
+func settingsData(t *testing.T, r rendered) map[string]string {
+	t.Helper()
+	for _, cm := range find[*corev1.ConfigMap](r) {
+		if cm.Name == operator.GlobalSettingsConfigMap {
+			return cm.Data
+		}
+	}
+	t.Fatalf("no %s ConfigMap rendered", operator.GlobalSettingsConfigMap)
+	return nil
+}
+
+func equalResources(a, b corev1.ResourceList) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for name, q := range a {
+		if other, ok := b[name]; !ok || q.Cmp(other) != 0 {
+			return false
+		}
+	}
+	return true
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
+	"slices"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -29,8 +30,9 @@ var serviceAccountGroups = []string{"system:serviceaccounts", "system:serviceacc
 // chartKubeVersion is what helm template assumes the cluster runs.
 const chartKubeVersion = "v1.36.3"
 
-// renderChart runs helm template on charts/kerf with the values a Karpenter v0.31 user sets
-// (its getting-started guide's keys) and returns its objects.
+// renderChart runs helm template on charts/kerf with the values a Karpenter v0.31 user sets (its
+// getting-started guide's settings.aws keys, not Kerf's twins), so the cluster name, queue and
+// instance profile reach the controller through the karpenter-global-settings ConfigMap alone.
 func renderChart(ctx context.Context, helm, clusterName string) ([]*unstructured.Unstructured, error) {
 	return renderChartWith(ctx, helm, "settings.aws.clusterName="+clusterName, "settings.aws.interruptionQueueName="+InterruptionQueue,
 		"settings.aws.defaultInstanceProfile="+awsim.NodeInstanceProfileFor(clusterName))
@@ -107,7 +109,8 @@ func chartEnvironment(ctx context.Context, helm, clusterName string) ([]string, 
 
 // installChartRBAC creates the chart's namespace, ServiceAccount and RBAC objects (everything the
 // controller's permissions depend on) and the karpenter-global-settings ConfigMap the controller
-// reads its v0.31 settings from. The Deployment is the controller process itself.
+// reads its v0.31 settings from, before the controller starts. The Deployment is the controller
+// process itself.
 func (s *Stack) installChartRBAC(ctx context.Context) error {
 	objects, err := renderChart(ctx, s.binaries.Helm, s.opts.ClusterName)
 	if err != nil {
@@ -117,16 +120,29 @@ func (s *Stack) installChartRBAC(ctx context.Context) error {
 	if err := s.Env.Client.Create(ctx, ns); client.IgnoreAlreadyExists(err) != nil {
 		return fmt.Errorf("creating namespace %s, %w", chartNamespace, err)
 	}
+	settings := false
 	for _, u := range objects {
-		switch u.GetKind() {
-		case "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "ConfigMap":
-			if err := s.Env.Client.Create(ctx, u); err != nil {
-				return fmt.Errorf("creating the chart's %s %s, %w", u.GetKind(), u.GetName(), err)
-			}
+		isSettings := u.GetKind() == "ConfigMap" && u.GetName() == globalSettingsConfigMap
+		if !isSettings && !slices.Contains(chartAccessKinds, u.GetKind()) {
+			continue
 		}
+		settings = settings || isSettings
+		if err := s.Env.Client.Create(ctx, u); err != nil {
+			return fmt.Errorf("creating the chart's %s %s, %w", u.GetKind(), u.GetName(), err)
+		}
+	}
+	if !settings {
+		return fmt.Errorf("the chart renders no %s ConfigMap: the controller would run without the v0.31 settings it was given", globalSettingsConfigMap)
 	}
 	return nil
 }
+
+// chartAccessKinds are the kinds of the chart's objects that make up the controller's identity
+// and permissions.
+var chartAccessKinds = []string{"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
+
+// globalSettingsConfigMap is the ConfigMap the chart renders Karpenter v0.31's settings into.
+const globalSettingsConfigMap = "karpenter-global-settings"
 
 // Apply creates every object in a YAML stream, skipping those that exist, and returns them.
 func Apply(ctx context.Context, env *kubeenv.Env, r io.Reader) ([]*unstructured.Unstructured, error) {
