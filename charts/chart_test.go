@@ -65,7 +65,13 @@ func render(t *testing.T, set ...string) rendered {
 // renderWith renders with a values file holding valuesYAML (none when empty) and the --set values.
 func renderWith(t *testing.T, valuesYAML string, set ...string) rendered {
 	t.Helper()
-	args := []string{"template", "kerf", chart, "--namespace", "kerf-system", "--include-crds", "--kube-version", kubeVersion}
+	return renderRelease(t, "kerf", "kerf-system", valuesYAML, set...)
+}
+
+// renderRelease renders as release in namespace, as renderWith does.
+func renderRelease(t *testing.T, release, namespace, valuesYAML string, set ...string) rendered {
+	t.Helper()
+	args := []string{"template", release, chart, "--namespace", namespace, "--include-crds", "--kube-version", kubeVersion}
 	if valuesYAML != "" {
 		file := filepath.Join(t.TempDir(), "values.yaml")
 		if err := os.WriteFile(file, []byte(valuesYAML), 0o600); err != nil {

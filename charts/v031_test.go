@@ -20,7 +20,7 @@ import (
 // Karpenter v0.31's getting-started command installs Kerf's chart as it is, and the controller
 // gets what it said.
 func TestChart_KarpenterV031GettingStartedInstall(t *testing.T) {
-	r := render(t,
+	r := renderRelease(t, "karpenter", "karpenter", "",
 		`serviceAccount.annotations.eks\.amazonaws\.com/role-arn=arn:aws:iam::111122223333:role/KarpenterControllerRole-demo`,
 		"settings.aws.clusterName=demo",
 		"settings.aws.defaultInstanceProfile=KarpenterNodeInstanceProfile-demo",
@@ -55,8 +55,21 @@ func TestChart_KarpenterV031GettingStartedInstall(t *testing.T) {
 	if !equalResources(c.Resources.Requests, want) || !equalResources(c.Resources.Limits, want) {
 		t.Errorf("resources %+v, want 1 CPU and 1Gi requested and limited", c.Resources)
 	}
-	if role := one[*corev1.ServiceAccount](t, r).Annotations["eks.amazonaws.com/role-arn"]; role != "arn:aws:iam::111122223333:role/KarpenterControllerRole-demo" {
+	// The guide's IAM role trusts system:serviceaccount:karpenter:karpenter.
+	sa := one[*corev1.ServiceAccount](t, r)
+	if role := sa.Annotations["eks.amazonaws.com/role-arn"]; role != "arn:aws:iam::111122223333:role/KarpenterControllerRole-demo" {
 		t.Errorf("service account role %q", role)
+	}
+	if sa.Namespace != "karpenter" || sa.Name != "karpenter" {
+		t.Errorf("service account %s/%s; the IAM role's trust policy names karpenter/karpenter", sa.Namespace, sa.Name)
+	}
+	if name := one[*appsv1.Deployment](t, r).Spec.Template.Spec.ServiceAccountName; name != "karpenter" {
+		t.Errorf("the controller runs as %q", name)
+	}
+	for _, b := range find[*rbacv1.ClusterRoleBinding](r) {
+		if s := b.Subjects[0]; s.Name != "karpenter" || s.Namespace != "karpenter" {
+			t.Errorf("cluster role bound to %s/%s", s.Namespace, s.Name)
+		}
 	}
 }
 

@@ -38,9 +38,19 @@ annotations:
 {{- end }}
 {{- end -}}
 
+{{- /* kerf.serviceAccountName: serviceAccount.name; else, for a release whose name contains
+       "karpenter", the release name, as Karpenter v0.31's chart named it, so the IAM role's trust
+       policy (system:serviceaccount:<namespace>:karpenter in v0.31's getting-started guide) still
+       matches; else the full name. */ -}}
 {{- define "kerf.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create -}}
-{{- default (include "kerf.fullname" .) .Values.serviceAccount.name -}}
+{{- if .Values.serviceAccount.name -}}
+{{- .Values.serviceAccount.name -}}
+{{- else if and (not .Values.fullnameOverride) (contains "karpenter" .Release.Name) -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- include "kerf.fullname" . -}}
+{{- end -}}
 {{- else -}}
 {{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name -}}
 {{- end -}}
