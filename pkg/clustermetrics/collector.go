@@ -12,12 +12,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	podresource "k8s.io/component-helpers/resource"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kerf-autoscaler/kerf/pkg/apis/v1alpha5"
 	"github.com/kerf-autoscaler/kerf/pkg/podutil"
+	"github.com/kerf-autoscaler/kerf/pkg/scheduling"
 )
 
 // listTimeout bounds a scrape's reads of the cache.
@@ -76,11 +76,14 @@ func promLabel(l string) string {
 	return snakeCase(l)
 }
 
-// snakeCase lower-cases s and turns its dashes into underscores, as v0.31 wrote label names and
-// the resource_type label (ephemeral-storage is ephemeral_storage).
+// snakeCase lower-cases s and turns its dashes into underscores, as v0.31 wrote label names.
 func snakeCase(s string) string {
 	return strings.ReplaceAll(strings.ToLower(s), "-", "_")
 }
+
+// ResourceType is the resource_type label of a resource in every metric, in snake case as
+// Karpenter v0.31 wrote it (ephemeral-storage is ephemeral_storage).
+func ResourceType(r corev1.ResourceName) string { return snakeCase(string(r)) }
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
@@ -115,17 +118,15 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		s := perNode[node.Name]
 		if s == nil {
-			s = &sums{corev1.ResourceList{}, corev1.ResourceList{}, corev1.ResourceList{}, corev1.ResourceList{}}
+			s = &sums{}
 			perNode[node.Name] = s
 		}
 		// The kubelet's own accounting: init containers, sidecars and the pod overhead included.
 		requests, limits := podresource.PodRequests(pod, podresource.PodResourcesOptions{}), podresource.PodLimits(pod, podresource.PodResourcesOptions{})
 		if podutil.IsOwnedByDaemonSet(pod) {
-			add(s.daemonRequests, requests)
-			add(s.daemonLimits, limits)
+			s.daemonRequests, s.daemonLimits = scheduling.AddResources(s.daemonRequests, requests), scheduling.AddResources(s.daemonLimits, limits)
 		} else {
-			add(s.podRequests, requests)
-			add(s.podLimits, limits)
+			s.podRequests, s.podLimits = scheduling.AddResources(s.podRequests, requests), scheduling.AddResources(s.podLimits, limits)
 		}
 	}
 	for _, node := range byName {
@@ -155,7 +156,7 @@ func (c *Collector) emit(ch chan<- prometheus.Metric, desc *prometheus.Desc, nod
 	}
 	base = append(base, node.Name, node.Labels[v1alpha5.ProvisionerNameLabelKey], string(node.Status.Phase))
 	for name, q := range list {
-		ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, q.AsApproximateFloat64(), append(base, snakeCase(string(name)))...)
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, q.AsApproximateFloat64(), append(base, ResourceType(name))...)
 	}
 }
 
@@ -191,15 +192,4 @@ func valueOr(labels map[string]string, key, otherwise string) string {
 		return v
 	}
 	return otherwise
-}
-
-func add(to, from corev1.ResourceList) {
-	for name, q := range from {
-		sum := to[name]
-		if sum.Format == "" {
-			sum = resource.Quantity{Format: q.Format}
-		}
-		sum.Add(q)
-		to[name] = sum
-	}
 }

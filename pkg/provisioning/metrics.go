@@ -3,13 +3,14 @@ package provisioning
 import (
 	"fmt"
 	"math"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/kerf-autoscaler/kerf/pkg/clustermetrics"
 )
 
 // Metrics of provisioning, under Karpenter v0.31's names where v0.31 had the metric (dashboards and
@@ -113,21 +114,21 @@ func (m *Metrics) setProvisioner(name string, nodes, pods int, used, limits core
 	defer m.mu.Unlock()
 	current := map[corev1.ResourceName]bool{}
 	for r, q := range used {
-		m.usage.WithLabelValues(name, resourceType(r)).Set(q.AsApproximateFloat64())
+		m.usage.WithLabelValues(name, clustermetrics.ResourceType(r)).Set(q.AsApproximateFloat64())
 		current[r] = true
 	}
 	for r, limit := range limits {
-		m.limit.WithLabelValues(name, resourceType(r)).Set(limit.AsApproximateFloat64())
-		m.usagePercent.WithLabelValues(name, resourceType(r)).Set(100 * utilization(used[r], limit))
+		m.limit.WithLabelValues(name, clustermetrics.ResourceType(r)).Set(limit.AsApproximateFloat64())
+		m.usagePercent.WithLabelValues(name, clustermetrics.ResourceType(r)).Set(100 * utilization(used[r], limit))
 		current[r] = true
 	}
 	for r := range m.resources[name] {
 		if _, ok := used[r]; !ok {
-			m.usage.DeleteLabelValues(name, resourceType(r))
+			m.usage.DeleteLabelValues(name, clustermetrics.ResourceType(r))
 		}
 		if _, ok := limits[r]; !ok {
-			m.limit.DeleteLabelValues(name, resourceType(r))
-			m.usagePercent.DeleteLabelValues(name, resourceType(r))
+			m.limit.DeleteLabelValues(name, clustermetrics.ResourceType(r))
+			m.usagePercent.DeleteLabelValues(name, clustermetrics.ResourceType(r))
 		}
 	}
 	if len(current) == 0 {
@@ -148,12 +149,6 @@ func (m *Metrics) forgetProvisioner(name string) {
 		v.DeletePartialMatch(prometheus.Labels{"provisioner": name})
 	}
 	delete(m.resources, name)
-}
-
-// resourceType is the resource_type label of a resource, in snake case as Karpenter v0.31 wrote
-// it (ephemeral-storage is ephemeral_storage).
-func resourceType(r corev1.ResourceName) string {
-	return strings.ReplaceAll(strings.ToLower(string(r)), "-", "_")
 }
 
 // utilization is used over limit. A limit of zero admits nothing more, so it is full (1) while
