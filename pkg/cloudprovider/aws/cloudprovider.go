@@ -406,17 +406,24 @@ func (c *CloudProvider) templatesByType(ctx context.Context, machine *v1alpha5.M
 		maxPods int64
 	}
 	templates := map[key]resolvedTemplate{}
+	// The user data depends on the pod count only: rendered once per count, not per image.
+	specs := map[int64]LaunchTemplateSpec{}
 	for _, it := range candidates {
+		maxPods := c.maxPodsToSet(machine, nodeTemplate, it)
 		for _, ami := range amis {
 			if !ami.Suits(it) {
 				continue
 			}
-			k := key{imageID: ami.ID, maxPods: c.maxPodsToSet(machine, nodeTemplate, it)}
+			k := key{imageID: ami.ID, maxPods: maxPods}
 			lt, ok := templates[k]
 			if !ok {
-				spec, err := c.templateSpec(machine, nodeTemplate, groups, labels, k.maxPods)
-				if err != nil {
-					return nil, err
+				spec, rendered := specs[maxPods]
+				if !rendered {
+					var err error
+					if spec, err = c.templateSpec(machine, nodeTemplate, groups, labels, maxPods); err != nil {
+						return nil, err
+					}
+					specs[maxPods] = spec
 				}
 				spec.ImageID = ami.ID
 				ensured, err := c.launchTemplates.Ensure(ctx, spec)
