@@ -364,7 +364,7 @@ func intOpt(field func(*Options) *int, def int) registrar {
 func tagsOpt(field func(*Options) *map[string]string) registrar {
 	return bind(field, nil, func(s string) (map[string]string, error) {
 		var tags map[string]string
-		if strings.TrimSpace(s) == "" || strings.TrimSpace(s) == "null" {
+		if trimmed := strings.TrimSpace(s); trimmed == "" || trimmed == "null" {
 			return nil, nil
 		}
 		if err := json.Unmarshal([]byte(s), &tags); err != nil {
